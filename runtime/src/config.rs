@@ -1,0 +1,237 @@
+//! Broker configuration: command-line flags, then `SLUICE_*` environment variables, then an
+//! optional YAML file (`--config`), then built-in defaults — in that order of precedence.
+//!
+//! The YAML file uses the flag names in snake_case (`kafka_addr: 127.0.0.1:9092`). Its types are
+//! converted here, at the edge; the rest of the broker only sees [`BrokerConfig`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Defaults for a broker started with no flags at all.
+pub mod defaults {
+    pub const KAFKA_ADDR: &str = "127.0.0.1:9092";
+    pub const ADMIN_ADDR: &str = "127.0.0.1:9644";
+    pub const DATA_DIR: &str = "./sluice-data";
+    pub const NODE_ID: i32 = 0;
+    /// Kafka's `socket.request.max.bytes`.
+    pub const MAX_FRAME_BYTES: usize = 100 * 1024 * 1024;
+    pub const MAX_CONNECTIONS: usize = 10_000;
+    /// Requests decoded and running per connection before the reader waits for responses to drain.
+    pub const MAX_IN_FLIGHT_PER_CONNECTION: usize = 32;
+    pub const NUM_PARTITIONS: i32 = 1;
+    pub const SEGMENT_BYTES: u64 = 1024 * 1024 * 1024;
+    pub const SEGMENT_MS: u64 = 7 * 24 * 3600 * 1000;
+    pub const RETENTION_MS: i64 = 7 * 24 * 3600 * 1000;
+    pub const LOG_MAINTENANCE_INTERVAL_MS: u64 = 30_000;
+}
+
+/// The command-line and environment layer. Every field is optional so the file and the defaults
+/// can fill what is missing.
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// YAML file with any of the settings below (snake_case keys).
+    #[arg(long, env = "SLUICE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Kafka listener address; port 0 picks a free port. [default: 127.0.0.1:9092]
+    #[arg(long, env = "SLUICE_KAFKA_ADDR")]
+    pub kafka_addr: Option<SocketAddr>,
+    /// Admin HTTP address (health, metrics, cluster info); port 0 picks a free port.
+    /// [default: 127.0.0.1:9644]
+    #[arg(long, env = "SLUICE_ADMIN_ADDR")]
+    pub admin_addr: Option<SocketAddr>,
+    /// Directory holding partition logs and broker metadata. [default: ./sluice-data]
+    #[arg(long, env = "SLUICE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Object store URL for tiered segments (file://, s3://, gs://, az://, memory://).
+    /// [default: file://<data-dir>/tier]
+    #[arg(long, env = "SLUICE_OBJECT_STORE")]
+    pub object_store: Option<String>,
+    /// host:port that clients are told to connect to. [default: the bound Kafka address]
+    #[arg(long, env = "SLUICE_ADVERTISED_ADDR")]
+    pub advertised_addr: Option<String>,
+    /// This broker's node id. [default: 0]
+    #[arg(long, env = "SLUICE_NODE_ID")]
+    pub node_id: Option<i32>,
+    /// Create unknown topics on Metadata/Produce, like Kafka's auto.create.topics.enable.
+    /// [default: true]
+    #[arg(long, env = "SLUICE_AUTO_CREATE_TOPICS")]
+    pub auto_create_topics: Option<bool>,
+    /// Partitions of an auto-created topic. [default: 1]
+    #[arg(long, env = "SLUICE_NUM_PARTITIONS")]
+    pub num_partitions: Option<i32>,
+    /// Largest request frame accepted, in bytes. [default: 104857600]
+    #[arg(long, env = "SLUICE_MAX_FRAME_BYTES")]
+    pub max_frame_bytes: Option<usize>,
+    /// Log output format: text or json. [default: text]
+    #[arg(long, env = "SLUICE_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+}
+
+/// How `tracing` output is rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// The YAML file layer.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    kafka_addr: Option<SocketAddr>,
+    admin_addr: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    object_store: Option<String>,
+    advertised_addr: Option<String>,
+    node_id: Option<i32>,
+    auto_create_topics: Option<bool>,
+    num_partitions: Option<i32>,
+    max_frame_bytes: Option<usize>,
+    log_format: Option<LogFormat>,
+}
+
+/// Everything the broker needs to start, fully resolved.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub node_id: i32,
+    pub kafka_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    /// `None`: advertise the address the Kafka listener actually bound.
+    pub advertised_addr: Option<String>,
+    pub data_dir: PathBuf,
+    pub object_store: String,
+    pub auto_create_topics: bool,
+    pub num_partitions: i32,
+    pub max_frame_bytes: usize,
+    pub max_connections: usize,
+    pub max_in_flight_per_connection: usize,
+    pub log_maintenance_interval_ms: u64,
+    pub log_format: LogFormat,
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {source}")]
+    Parse { path: PathBuf, source: serde_yaml::Error },
+    #[error("{field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+}
+
+impl BrokerConfig {
+    /// Resolves flags and environment (`args`) over the optional file over the defaults.
+    pub fn resolve(args: ServeArgs) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let parse_addr = |s: &str| -> SocketAddr {
+            // Programmer error if a built-in default does not parse; covered by a unit test.
+            s.parse().unwrap_or_else(|_| panic!("built-in default address {s} must parse"))
+        };
+        let data_dir = args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(defaults::DATA_DIR));
+        let object_store = args
+            .object_store
+            .or(file.object_store)
+            .unwrap_or_else(|| default_object_store(&data_dir));
+        let config = BrokerConfig {
+            node_id: args.node_id.or(file.node_id).unwrap_or(defaults::NODE_ID),
+            kafka_addr: args.kafka_addr.or(file.kafka_addr).unwrap_or_else(|| parse_addr(defaults::KAFKA_ADDR)),
+            admin_addr: args.admin_addr.or(file.admin_addr).unwrap_or_else(|| parse_addr(defaults::ADMIN_ADDR)),
+            advertised_addr: args.advertised_addr.or(file.advertised_addr),
+            data_dir,
+            object_store,
+            auto_create_topics: args.auto_create_topics.or(file.auto_create_topics).unwrap_or(true),
+            num_partitions: args.num_partitions.or(file.num_partitions).unwrap_or(defaults::NUM_PARTITIONS),
+            max_frame_bytes: args.max_frame_bytes.or(file.max_frame_bytes).unwrap_or(defaults::MAX_FRAME_BYTES),
+            max_connections: defaults::MAX_CONNECTIONS,
+            max_in_flight_per_connection: defaults::MAX_IN_FLIGHT_PER_CONNECTION,
+            log_maintenance_interval_ms: defaults::LOG_MAINTENANCE_INTERVAL_MS,
+            log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// A configuration for tests: free ports, the given data directory.
+    pub fn for_tests(data_dir: &Path) -> Self {
+        let args = ServeArgs {
+            kafka_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            admin_addr: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            data_dir: Some(data_dir.to_path_buf()),
+            ..ServeArgs::default()
+        };
+        match Self::resolve(args) {
+            Ok(config) => config,
+            Err(e) => panic!("test configuration must be valid: {e}"),
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.node_id < 0 {
+            return Err(ConfigError::Invalid { field: "node_id", reason: format!("{} is negative", self.node_id) });
+        }
+        if self.num_partitions < 1 {
+            return Err(ConfigError::Invalid { field: "num_partitions", reason: "must be at least 1".into() });
+        }
+        if self.max_frame_bytes < 1024 {
+            return Err(ConfigError::Invalid { field: "max_frame_bytes", reason: "must be at least 1024".into() });
+        }
+        Ok(())
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    serde_yaml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.to_path_buf(), source })
+}
+
+fn default_object_store(data_dir: &Path) -> String {
+    let tier = data_dir.join("tier");
+    let absolute = std::path::absolute(&tier).unwrap_or(tier);
+    format!("file://{}", absolute.display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_flags() {
+        let config = BrokerConfig::resolve(ServeArgs::default()).expect("defaults are valid");
+        assert_eq!(config.kafka_addr.to_string(), defaults::KAFKA_ADDR);
+        assert_eq!(config.admin_addr.to_string(), defaults::ADMIN_ADDR);
+        assert_eq!(config.data_dir, PathBuf::from(defaults::DATA_DIR));
+        assert!(config.object_store.starts_with("file://"));
+        assert!(config.object_store.ends_with("sluice-data/tier"));
+    }
+
+    #[test]
+    fn flags_override_file_and_file_overrides_defaults() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sluice.yaml");
+        std::fs::write(&path, "node_id: 7\nkafka_addr: 127.0.0.1:1234\ndata_dir: /tmp/from-file\n").expect("write");
+        let args = ServeArgs { config: Some(path), node_id: Some(3), ..ServeArgs::default() };
+        let config = BrokerConfig::resolve(args).expect("valid");
+        assert_eq!(config.node_id, 3, "flag beats file");
+        assert_eq!(config.kafka_addr.port(), 1234, "file beats default");
+        assert_eq!(config.data_dir, PathBuf::from("/tmp/from-file"));
+    }
+
+    #[test]
+    fn unknown_file_field_names_the_file_and_field() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("bad.yaml");
+        std::fs::write(&path, "kafka_adr: 127.0.0.1:1\n").expect("write");
+        let err = BrokerConfig::resolve(ServeArgs { config: Some(path), ..ServeArgs::default() }).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("bad.yaml") && text.contains("kafka_adr"), "{text}");
+    }
+}

@@ -1,0 +1,20 @@
+//! Sluice: a single-binary streaming platform that speaks the Kafka wire protocol.
+//!
+//! # Layout
+//! - [`config`]: flags, `SLUICE_*` environment variables and the YAML file, resolved once.
+//! - [`log`]: the partition log storage engine (knows nothing of the network).
+//! - [`broker`]: shared broker state: topics, partitions, metadata log, producer ids.
+//! - [`group`]: consumer group coordinator and committed offsets.
+//! - [`protocol`]: Kafka framing, connections, and one file per API.
+//! - [`admin`]: the admin HTTP API (`/healthz`, `/v1/cluster`, `/metrics`).
+//! - [`serve`]: starts everything and shuts it down on SIGINT/SIGTERM.
+
+#![warn(missing_docs)]
+
+pub mod admin;
+pub mod broker;
+pub mod config;
+pub mod group;
+pub mod log;
+pub mod protocol;
+pub mod serve;

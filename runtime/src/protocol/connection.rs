@@ -1,0 +1,1 @@
+//! One client connection: frames in, responses out in request order.

@@ -1,0 +1,1 @@
+//! The one place internal errors are mapped to Kafka error codes.

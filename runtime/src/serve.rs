@@ -1,0 +1,70 @@
+//! `sluice serve`: bind the listeners, open the broker (recovering its logs), serve until
+//! SIGINT/SIGTERM, then stop accepting, finish in-flight requests, flush and return.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::broker::Broker;
+use crate::config::BrokerConfig;
+
+/// Addresses the listeners actually bound (port 0 resolved), reported at startup and by
+/// `GET /v1/cluster`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BoundAddrs {
+    pub kafka: SocketAddr,
+    pub admin: SocketAddr,
+    /// host:port that clients are told to connect to.
+    pub advertised: String,
+}
+
+/// Runs the broker until `shutdown` becomes true (or a signal arrives, if `handle_signals`).
+/// `on_ready` receives the bound addresses once Kafka requests are being accepted.
+pub async fn run(config: BrokerConfig, on_ready: impl FnOnce(&BoundAddrs)) -> anyhow::Result<()> {
+    let kafka_listener = TcpListener::bind(config.kafka_addr)
+        .await
+        .with_context(|| format!("cannot bind the Kafka listener on {}", config.kafka_addr))?;
+    let admin_listener = TcpListener::bind(config.admin_addr)
+        .await
+        .with_context(|| format!("cannot bind the admin listener on {}", config.admin_addr))?;
+    let kafka = kafka_listener.local_addr()?;
+    let admin = admin_listener.local_addr()?;
+    let advertised = config.advertised_addr.clone().unwrap_or_else(|| kafka.to_string());
+    let addrs = BoundAddrs { kafka, admin, advertised };
+
+    let broker = Broker::open(config, &addrs).await.context("cannot open the broker")?;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+
+    let admin_task = tokio::spawn(crate::admin::serve(admin_listener, Arc::clone(&broker), addrs.clone(), shutdown_rx.clone()));
+    let kafka_task = tokio::spawn(crate::protocol::server::run(kafka_listener, Arc::clone(&broker), shutdown_rx));
+    on_ready(&addrs);
+
+    wait_for_signal().await;
+    tracing::info!("shutting down: no new connections, finishing in-flight requests");
+    // A send error means every receiver is gone, i.e. the tasks have already stopped.
+    let _ = shutdown_tx.send(true);
+    kafka_task.await.context("Kafka listener task failed")?;
+    admin_task.await.context("admin task failed")?;
+    broker.shutdown().await.context("cannot flush the broker's logs")?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("cannot listen for SIGTERM ({e}); only SIGINT stops the broker");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}
