@@ -25,6 +25,7 @@ pub mod defaults {
     pub const SEGMENT_MS: u64 = 7 * 24 * 3600 * 1000;
     pub const RETENTION_MS: i64 = 7 * 24 * 3600 * 1000;
     pub const LOG_MAINTENANCE_INTERVAL_MS: u64 = 30_000;
+    pub const GROUP_INITIAL_REBALANCE_DELAY_MS: u64 = 3_000;
 }
 
 /// The command-line and environment layer. Every field is optional so the file and the defaults
@@ -67,6 +68,13 @@ pub struct ServeArgs {
     /// Log output format: text or json. [default: text]
     #[arg(long, env = "SLUICE_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// How often retention, compaction and age-based rolling run, in ms. [default: 30000]
+    #[arg(long, env = "SLUICE_LOG_MAINTENANCE_INTERVAL_MS")]
+    pub log_maintenance_interval_ms: Option<u64>,
+    /// Kafka's group.initial.rebalance.delay.ms: how long a new group waits for more members
+    /// before its first rebalance completes. [default: 3000]
+    #[arg(long, env = "SLUICE_GROUP_INITIAL_REBALANCE_DELAY_MS")]
+    pub group_initial_rebalance_delay_ms: Option<u64>,
 }
 
 /// How `tracing` output is rendered.
@@ -92,6 +100,8 @@ struct FileConfig {
     num_partitions: Option<i32>,
     max_frame_bytes: Option<usize>,
     log_format: Option<LogFormat>,
+    log_maintenance_interval_ms: Option<u64>,
+    group_initial_rebalance_delay_ms: Option<u64>,
 }
 
 /// Everything the broker needs to start, fully resolved.
@@ -110,6 +120,7 @@ pub struct BrokerConfig {
     pub max_connections: usize,
     pub max_in_flight_per_connection: usize,
     pub log_maintenance_interval_ms: u64,
+    pub group_initial_rebalance_delay_ms: u64,
     pub log_format: LogFormat,
 }
 
@@ -153,7 +164,14 @@ impl BrokerConfig {
             max_frame_bytes: args.max_frame_bytes.or(file.max_frame_bytes).unwrap_or(defaults::MAX_FRAME_BYTES),
             max_connections: defaults::MAX_CONNECTIONS,
             max_in_flight_per_connection: defaults::MAX_IN_FLIGHT_PER_CONNECTION,
-            log_maintenance_interval_ms: defaults::LOG_MAINTENANCE_INTERVAL_MS,
+            log_maintenance_interval_ms: args
+                .log_maintenance_interval_ms
+                .or(file.log_maintenance_interval_ms)
+                .unwrap_or(defaults::LOG_MAINTENANCE_INTERVAL_MS),
+            group_initial_rebalance_delay_ms: args
+                .group_initial_rebalance_delay_ms
+                .or(file.group_initial_rebalance_delay_ms)
+                .unwrap_or(defaults::GROUP_INITIAL_REBALANCE_DELAY_MS),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
         };
         config.validate()?;
