@@ -1,0 +1,299 @@
+#!/usr/bin/env python3
+"""Broker benchmark: drives a real `sluice serve` with confluent-kafka (librdkafka) and prints a table.
+
+For 1 KiB records, 1 and 8 partitions, acks=1 and acks=all, uncompressed and lz4, it measures
+  - produce MB/s and records/s (fixed record count, timed from first send to the last ack),
+  - consume MB/s (the same records read back by partition assignment),
+  - end-to-end latency p50/p99 at a fixed produce rate (send time in the record value; a consumer
+    in a separate process subtracts it from its receive time, both on CLOCK_MONOTONIC),
+and, in the same run, the loopback TCP ceiling (iperf3) and the broker's idle RSS.
+
+The broker runs on one core and the clients on the other (taskset / sched_setaffinity), loopback
+only. Figures, not assertions: the machines are shared and noisy, so compare runs, not numbers.
+"""
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+REPO = Path(__file__).resolve().parent.parent
+RECORD_BYTES = 1024
+BROKER_CPU = 1
+CLIENT_CPU = 0
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pinned(cpu):
+    return ["taskset", "-c", str(cpu)] if shutil.which("taskset") and os.cpu_count() > 1 else []
+
+
+# ---------------------------------------------------------------- the broker
+
+class Broker:
+    def __init__(self, binary, data_dir, log_path):
+        self.log = open(log_path, "ab")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
+        env.setdefault("RUST_LOG", "warn")
+        self.proc = subprocess.Popen(
+            pinned(BROKER_CPU) + [str(binary), "serve", "--kafka-addr", "127.0.0.1:0", "--admin-addr",
+                                  "127.0.0.1:0", "--data-dir", str(data_dir)],
+            stdout=subprocess.PIPE, stderr=self.log, stdin=subprocess.DEVNULL, env=env)
+        line = self.proc.stdout.readline().decode()
+        m = re.match(r"sluice ready kafka=(\S+) admin=(\S+)", line)
+        if not m:
+            self.proc.kill()
+            sys.exit(f"broker did not start (stdout {line!r}); see {log_path}")
+        self.bootstrap, self.admin = m.groups()
+
+    def rss_kib(self):
+        # With taskset in front, the broker is taskset's exec'd image: same pid.
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        return None
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+# ---------------------------------------------------------------- measurements
+
+def iperf3_ceiling(seconds):
+    """Loopback TCP, one stream, server and client pinned like broker and clients: Gbit/s."""
+    if not shutil.which("iperf3"):
+        return None
+    port = free_port()
+    server = subprocess.Popen(pinned(BROKER_CPU) + ["iperf3", "-s", "-1", "-B", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        # No readiness probe: a bare connection would count as the one-off server's one test.
+        for _ in range(20):
+            time.sleep(0.25)
+            r = subprocess.run(pinned(CLIENT_CPU) + ["iperf3", "-c", "127.0.0.1", "-p", str(port),
+                                                     "-t", str(seconds), "-J"],
+                               capture_output=True, timeout=seconds + 30)
+            if r.returncode == 0:
+                break
+        data = json.loads(r.stdout)
+        return data["end"]["sum_received"]["bits_per_second"] / 1e9
+    except (subprocess.TimeoutExpired, ValueError, KeyError):
+        return None
+    finally:
+        server.kill()
+        server.wait()
+
+
+def create_topic(bootstrap, name, partitions):
+    AdminClient({"bootstrap.servers": bootstrap}).create_topics(
+        [NewTopic(name, num_partitions=partitions, replication_factor=1)])[name].result(30)
+    # Metadata must show the partitions before producing to them explicitly.
+    a = AdminClient({"bootstrap.servers": bootstrap})
+    for _ in range(100):
+        t = a.list_topics(name, timeout=10).topics.get(name)
+        if t is not None and t.error is None and len(t.partitions) == partitions:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"topic {name} not ready")
+
+
+def producer_conf(bootstrap, acks, codec, **extra):
+    conf = {"bootstrap.servers": bootstrap, "acks": acks, "compression.type": codec, "linger.ms": 5,
+            "batch.size": 1_000_000, "queue.buffering.max.messages": 500_000,
+            "queue.buffering.max.kbytes": 1_048_576}
+    conf.update(extra)
+    return conf
+
+
+def payload(i):
+    # Compressible like real data (not zeros, not random): a repeating JSON-ish pattern.
+    body = (b'{"seq":%d,"user":"u%05d","event":"click","path":"/items/%d"}' % (i, i % 10000, i % 977)) * 20
+    return body[:RECORD_BYTES]
+
+
+def produce_throughput(bootstrap, topic, partitions, acks, codec, records):
+    p = Producer(producer_conf(bootstrap, acks, codec))
+    values = [payload(i) for i in range(1000)]
+    errors = []
+
+    def on_error(err, _msg):
+        if err is not None:
+            errors.append(err)
+    start = time.perf_counter()
+    for i in range(records):
+        while True:
+            try:
+                p.produce(topic, values[i % 1000], partition=i % partitions,
+                          on_delivery=on_error if i % 1000 == 0 else None)
+                break
+            except BufferError:
+                p.poll(0.005)
+    left = p.flush(120)
+    elapsed = time.perf_counter() - start
+    if left or errors:
+        raise RuntimeError(f"produce: {left} unacknowledged, errors {errors[:3]}")
+    return records * RECORD_BYTES / elapsed / 1e6, records / elapsed
+
+
+def consume_throughput(bootstrap, topic, partitions, records):
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-" + uuid.uuid4().hex,
+                  "enable.auto.commit": False, "fetch.max.bytes": 52_428_800,
+                  "max.partition.fetch.bytes": 10_485_760})
+    c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
+    got = 0
+    nbytes = 0
+    start = None
+    deadline = time.monotonic() + 120
+    while got < records and time.monotonic() < deadline:
+        msgs = c.consume(num_messages=10_000, timeout=1)
+        if start is None and msgs:
+            start = time.perf_counter()
+        for m in msgs:
+            if not m.error():
+                got += 1
+                nbytes += len(m.value())
+    elapsed = time.perf_counter() - (start or time.perf_counter())
+    c.close()
+    if got < records:
+        raise RuntimeError(f"consume: {got} of {records} records")
+    return nbytes / elapsed / 1e6 if elapsed > 0 else float("nan")
+
+
+def latency_consumer(bootstrap, topic, partitions, starts, expected, out_q, ready):
+    os.sched_setaffinity(0, {CLIENT_CPU})
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "lat-" + uuid.uuid4().hex,
+                  "enable.auto.commit": False})
+    c.assign([TopicPartition(topic, p, starts[p]) for p in range(partitions)])
+    ready.set()
+    lat = []
+    deadline = time.monotonic() + 60
+    while len(lat) < expected and time.monotonic() < deadline:
+        for m in c.consume(num_messages=1000, timeout=0.2):
+            if not m.error():
+                lat.append((time.monotonic_ns() - int.from_bytes(m.value()[:8], "big")) / 1e6)
+    c.close()
+    out_q.put(lat)
+
+
+def e2e_latency(bootstrap, topic, partitions, acks, codec, rate_mb, seconds):
+    """Produces at a fixed rate; returns (p50 ms, p99 ms, achieved MB/s)."""
+    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": "probe"})
+    starts = {p: probe.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(partitions)}
+    probe.close()
+    rate = rate_mb * 1e6 / RECORD_BYTES
+    total = int(rate * seconds)
+    q, ready = mp.Queue(), mp.Event()
+    proc = mp.Process(target=latency_consumer, args=(bootstrap, topic, partitions, starts, total, q, ready))
+    proc.start()
+    ready.wait(30)
+    time.sleep(1)  # let the consumer's first fetches reach the broker
+    p = Producer(producer_conf(bootstrap, acks, codec))
+    filler = payload(0)[8:]
+    start = time.perf_counter()
+    sent = 0
+    while sent < total:
+        due = min(total, int((time.perf_counter() - start) * rate) + 1)
+        while sent < due:
+            try:
+                p.produce(topic, time.monotonic_ns().to_bytes(8, "big") + filler, partition=sent % partitions)
+                sent += 1
+            except BufferError:
+                p.poll(0.001)
+        p.poll(0)
+        time.sleep(0.0005)
+    p.flush(60)
+    achieved = sent * RECORD_BYTES / (time.perf_counter() - start) / 1e6
+    lat = q.get(timeout=120)
+    proc.join(30)
+    if len(lat) < total * 0.99:
+        return float("nan"), float("nan"), achieved
+    lat.sort()
+    return statistics.median(lat), lat[int(len(lat) * 0.99) - 1], achieved
+
+
+# ---------------------------------------------------------------- main
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--binary", default=os.environ.get("SLUICE_BIN", REPO / "target" / "release" / "sluice"))
+    ap.add_argument("--records", type=int, default=200_000, help="records per throughput run")
+    ap.add_argument("--rate-mb", type=float, default=50.0, help="produce rate for the latency runs, MB/s")
+    ap.add_argument("--latency-seconds", type=float, default=3.0)
+    ap.add_argument("--iperf-seconds", type=int, default=3)
+    ap.add_argument("--data-dir", default=None, help="broker data directory (default: a fresh temp dir)")
+    args = ap.parse_args()
+
+    if os.cpu_count() > 1:
+        os.sched_setaffinity(0, {CLIENT_CPU})
+    tmp = Path(args.data_dir or tempfile.mkdtemp(prefix="sluice-bench-"))
+    tmp.mkdir(parents=True, exist_ok=True)
+    log_path = tmp / "broker.stderr.log"
+    started = time.monotonic()
+
+    gbit = iperf3_ceiling(args.iperf_seconds)
+    broker = Broker(args.binary, tmp / "data", log_path)
+    try:
+        time.sleep(1)
+        idle_rss = broker.rss_kib()
+        rows = []
+        for partitions in (1, 8):
+            for acks in ("1", "all"):
+                for codec in ("none", "lz4"):
+                    topic = f"bench-p{partitions}-acks{acks}-{codec}"
+                    create_topic(broker.bootstrap, topic, partitions)
+                    prod_mb, prod_rps = produce_throughput(broker.bootstrap, topic, partitions, acks, codec, args.records)
+                    cons_mb = consume_throughput(broker.bootstrap, topic, partitions, args.records)
+                    p50, p99, at_mb = e2e_latency(broker.bootstrap, topic, partitions, acks, codec,
+                                                  args.rate_mb, args.latency_seconds)
+                    rows.append((partitions, acks, codec, prod_mb, prod_rps, cons_mb, p50, p99, at_mb))
+                    print(f"  done: {partitions} partitions, acks={acks}, {codec}", file=sys.stderr, flush=True)
+        loaded_rss = broker.rss_kib()
+    finally:
+        broker.stop()
+
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True).stdout.decode().strip()
+    print()
+    print(f"Sluice broker benchmark — commit {commit or '?'}, {os.cpu_count()} cores, "
+          f"broker on cpu {BROKER_CPU}, clients on cpu {CLIENT_CPU}, {RECORD_BYTES} B records, "
+          f"{args.records} records per throughput run, data in {tmp}")
+    print(f"loopback TCP ceiling (iperf3, 1 stream, {args.iperf_seconds}s): "
+          + (f"{gbit:.1f} Gbit/s = {gbit * 1000 / 8:.0f} MB/s" if gbit else "n/a (iperf3 missing or failed)"))
+    print(f"broker RSS: idle {idle_rss / 1024:.1f} MiB, after the runs {loaded_rss / 1024:.1f} MiB")
+    print()
+    print("| partitions | acks | codec | produce MB/s | produce rec/s | consume MB/s | e2e p50 ms | e2e p99 ms | latency run at MB/s |")
+    print("|---:|---|---|---:|---:|---:|---:|---:|---:|")
+    for partitions, acks, codec, prod_mb, prod_rps, cons_mb, p50, p99, at_mb in rows:
+        print(f"| {partitions} | {acks} | {codec} | {prod_mb:.1f} | {prod_rps:,.0f} | {cons_mb:.1f} | "
+              f"{p50:.2f} | {p99:.2f} | {at_mb:.1f} |")
+    print()
+    print(f"total benchmark time {time.monotonic() - started:.0f}s; broker log: {log_path}")
+    if not args.data_dir:
+        shutil.rmtree(tmp / "data", ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
