@@ -21,12 +21,29 @@
 // API CONTRACT (written before the implementation, shared with the broker layer):
 // keep these public signatures; add to them freely.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
 
+mod batch;
+mod checkpoint;
+mod compaction;
 mod error;
+mod format;
+mod index;
+mod reader;
+mod records;
+mod recovery;
+mod retention;
+mod segment;
+#[cfg(test)]
+mod tests;
+mod writer;
+
 pub use error::LogError;
+use segment::Segment;
 
 /// When written data is forced to stable storage. Named per topic (`flush.policy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +115,7 @@ pub struct ReadResult {
 
 /// One batch's header fields that the broker needs (idempotence, timestamps) without the payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)] // the fields are the RecordBatch v2 header fields of the same names
 pub struct BatchHeader {
     pub base_offset: i64,
     pub last_offset_delta: i32,
@@ -111,25 +129,106 @@ pub struct BatchHeader {
     pub records_count: i32,
 }
 
-/// An append-only, segmented, indexed log for one partition.
-pub struct PartitionLog {
-    _private: (),
+/// Counters for tests, benchmarks and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogStats {
+    /// Group-commit fsync rounds done by [`PartitionLog::flush_to`] (one round may sync a few
+    /// files: the directory, a just-rolled segment and the active one).
+    pub flush_fsyncs: u64,
+    /// Segments `open` read and checked batch by batch (after the recovery point, or with a damaged
+    /// index).
+    pub segments_scanned_at_open: u64,
+    /// Bytes `open` read from segment files.
+    pub bytes_scanned_at_open: u64,
+    /// Bytes `open` cut off (torn or corrupt tails, segments after a corrupt one).
+    pub bytes_truncated_at_open: u64,
+    /// Segments replaced by a compacted version since open.
+    pub segments_compacted: u64,
 }
 
-#[allow(unused_variables)]
+/// An append-only, segmented, indexed log for one partition.
+///
+/// Locking, in acquisition order (never the reverse):
+/// - `writer`: serialises everything that changes files (append, roll, truncation, retention,
+///   compaction swaps, checkpoints). Held across the `pwrite` of an append, so appends do not block
+///   readers while copying bytes into the page cache.
+/// - `flush`: one group-commit fsync at a time.
+/// - `state`: the published view (segments, sizes, offsets, indexes). Held only for memory
+///   updates and lookups, never across an fsync; readers `pread` after releasing it.
+pub struct PartitionLog {
+    dir: PathBuf,
+    config: RwLock<LogConfig>,
+    writer: Mutex<WriterState>,
+    flush: Mutex<()>,
+    /// One `maintain` at a time; compaction does its long work holding only this.
+    maintenance: Mutex<compaction::Progress>,
+    state: RwLock<State>,
+    /// Offset below which data is on stable storage.
+    durable: AtomicI64,
+    high_watermark: AtomicI64,
+    /// A file was created, renamed or deleted since the directory was last fsynced.
+    dir_dirty: AtomicBool,
+    /// Why writes are refused (a failed fsync or an unrecoverable write error).
+    poison: Mutex<Option<String>>,
+    /// Bumped whenever bytes already published change in place (truncation), so a read that raced
+    /// with it retries instead of returning bytes of the new contents under the old layout.
+    generation: AtomicU64,
+    /// Last time `maintain` flushed under `FlushPolicy::IntervalMs`.
+    last_flush_ms: AtomicI64,
+    stats: Mutex<LogStats>,
+    #[cfg(test)]
+    faults: tests::Faults,
+}
+
+/// Owned by the `writer` lock.
+struct WriterState {
+    /// The checkpoint on disk says "clean shutdown": it must be rewritten as unclean before the
+    /// first change to any file.
+    clean_on_disk: bool,
+}
+
+/// The published view of the log.
+struct State {
+    /// Ascending by base offset; never empty; the last one is the active segment.
+    segments: Vec<Segment>,
+    log_start_offset: i64,
+    /// As last written to the checkpoint.
+    recovery_point: i64,
+}
+
+impl State {
+    fn active(&self) -> &Segment {
+        // `segments` is never empty: open creates one and removal keeps the active segment.
+        self.segments.last().expect("a log always has an active segment")
+    }
+    fn active_mut(&mut self) -> &mut Segment {
+        self.segments.last_mut().expect("a log always has an active segment")
+    }
+    fn log_end_offset(&self) -> i64 {
+        self.active().next_offset
+    }
+    /// Index of the segment that would hold `offset` (the last one with base <= offset, or 0).
+    fn segment_for(&self, offset: i64) -> usize {
+        self.segments.partition_point(|s| s.base_offset <= offset).saturating_sub(1)
+    }
+}
+
 impl PartitionLog {
     /// Opens (or creates) the partition in `dir`, recovering the tail since the last recovery
     /// checkpoint: CRCs checked, a torn tail truncated, damaged indexes rebuilt.
     pub fn open(dir: &Path, config: LogConfig, now_ms: i64) -> Result<Self, LogError> {
-        todo!()
+        recovery::open(dir, config, now_ms)
     }
 
     /// Validates every batch in `records` (magic, lengths, CRC, size limit), assigns offsets from
     /// the log end offset (rewriting base offset and partition leader epoch in place; the CRC does
     /// not cover them) and appends them. Rolls the segment first if size or age says so.
     /// Does not fsync: see [`PartitionLog::flush_to`].
+    ///
+    /// Errors: `CorruptBatch`/`BatchTooLarge` (nothing written), `Poisoned` after a failed fsync,
+    /// `StorageFull` when the disk is full (nothing written, the log stays writable).
     pub fn append(&self, records: &mut [u8], leader_epoch: i32, now_ms: i64) -> Result<AppendInfo, LogError> {
-        todo!()
+        self.append_batches(records, leader_epoch, now_ms)
     }
 
     /// Reads whole batches starting with the one that contains `offset`, up to `max_bytes`, never
@@ -137,90 +236,137 @@ impl PartitionLog {
     /// even when larger than `max_bytes` so a consumer always makes progress.
     /// `offset` outside `[log_start_offset, log_end_offset]` is `LogError::OffsetOutOfRange`.
     pub fn read(&self, offset: i64, max_bytes: usize, upper_bound: i64) -> Result<ReadResult, LogError> {
-        todo!()
+        self.read_batches(offset, max_bytes, upper_bound)
     }
 
     /// Headers of the batches in `[from, to)` (for rebuilding producer state), without payloads.
     pub fn batch_headers(&self, from: i64, to: i64) -> Result<Vec<BatchHeader>, LogError> {
-        todo!()
+        self.headers_between(from, to)
     }
 
     /// Makes everything up to at least `offset` (exclusive) durable. Concurrent callers share one
     /// fsync. A failed fsync poisons the log: later appends fail with `LogError::Poisoned`.
     pub fn flush_to(&self, offset: i64) -> Result<(), LogError> {
-        todo!()
+        self.group_commit(offset)
     }
 
     /// The offset up to which data is known to be on stable storage.
     pub fn durable_offset(&self) -> i64 {
-        todo!()
+        self.durable.load(Ordering::Acquire)
     }
 
     /// The first offset still in the log.
     pub fn log_start_offset(&self) -> i64 {
-        todo!()
+        self.state.read().log_start_offset
     }
 
     /// The offset the next appended record will get.
     pub fn log_end_offset(&self) -> i64 {
-        todo!()
+        self.state.read().log_end_offset()
     }
 
     /// The offset below which records are committed and visible to consumers. Set by the owner
     /// (today: the single-node broker, from the flush policy; later: replication).
     pub fn high_watermark(&self) -> i64 {
-        todo!()
+        self.high_watermark.load(Ordering::Acquire)
     }
 
     /// Advances the high watermark (never past the log end offset, never backwards).
     pub fn set_high_watermark(&self, offset: i64) {
-        todo!()
+        let state = self.state.read();
+        let offset = offset.min(state.log_end_offset());
+        self.high_watermark.fetch_max(offset, Ordering::AcqRel);
     }
 
     /// The earliest offset whose batch max timestamp is `>= timestamp_ms`, with that timestamp;
-    /// `None` if every record is older.
+    /// `None` if every record is older. (Batch granularity: the offset is the batch's base offset,
+    /// or the log start offset if that is later.)
     pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<(i64, i64)>, LogError> {
-        todo!()
+        self.search_timestamp(timestamp_ms)
     }
 
     /// The offset and timestamp of the record with the largest timestamp (ListOffsets -3).
+    /// (Batch granularity: the last offset of the batch with the largest max timestamp.)
     pub fn max_timestamp(&self) -> Result<Option<(i64, i64)>, LogError> {
-        todo!()
+        let state = self.state.read();
+        let best = state
+            .segments
+            .iter()
+            .filter(|s| s.size > 0 && s.offset_of_max_timestamp >= 0)
+            .fold(None, |best: Option<(i64, i64)>, s| match best {
+                Some((_, ts)) if ts >= s.max_timestamp => best,
+                _ => Some((s.offset_of_max_timestamp, s.max_timestamp)),
+            });
+        Ok(best)
     }
 
     /// Removes everything at and after `offset` (replication will need this on leader change).
+    /// The batch holding `offset` is removed whole, so the log end offset may end up below
+    /// `offset`.
     pub fn truncate_to(&self, offset: i64) -> Result<(), LogError> {
-        todo!()
+        self.truncate_tail(offset)
     }
 
     /// Advances the log start offset to `offset` (DeleteRecords), deleting whole segments below it.
     pub fn delete_records_before(&self, offset: i64) -> Result<i64, LogError> {
-        todo!()
+        self.advance_log_start(offset)
     }
 
     /// Rolls by age, applies retention (time and size), and compaction if the policy asks.
     /// Called periodically by the broker. Returns how many segments were deleted.
     pub fn maintain(&self, now_ms: i64) -> Result<usize, LogError> {
-        todo!()
+        self.run_maintenance(now_ms)
     }
 
     /// Replaces the configuration (IncrementalAlterConfigs); takes effect at the next append/roll.
     pub fn update_config(&self, config: LogConfig) {
-        todo!()
+        *self.config.write() = config;
     }
 
     /// Flushes everything and writes a clean-shutdown checkpoint so the next open scans nothing.
+    /// The log stays usable; a later append marks it unclean again.
     pub fn close(&self) -> Result<(), LogError> {
-        todo!()
+        self.close_cleanly()
     }
 
     /// Bytes on disk across all segments.
     pub fn size_bytes(&self) -> u64 {
-        todo!()
+        self.state.read().segments.iter().map(|s| s.size).sum()
     }
 
     /// Number of segments.
     pub fn segment_count(&self) -> usize {
-        todo!()
+        self.state.read().segments.len()
+    }
+
+    /// The directory this log lives in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Counters (fsync rounds, recovery work, compaction).
+    pub fn stats(&self) -> LogStats {
+        *self.stats.lock()
+    }
+
+    fn config(&self) -> LogConfig {
+        self.config.read().clone()
+    }
+
+    /// `Err(Poisoned)` if an earlier fsync or write failed beyond repair.
+    fn check_poison(&self) -> Result<(), LogError> {
+        match &*self.poison.lock() {
+            Some(reason) => Err(LogError::Poisoned { path: self.dir.clone(), reason: reason.clone() }),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses all further writes, logging why.
+    fn poison(&self, reason: String) {
+        tracing::error!(dir = %self.dir.display(), %reason, "partition log poisoned: refusing writes until reopened");
+        let mut poison = self.poison.lock();
+        if poison.is_none() {
+            *poison = Some(reason);
+        }
     }
 }
