@@ -122,7 +122,8 @@ fn compress_with<C: Compressor<BytesMut, BufMut = BytesMut>>(section: &[u8]) -> 
     Ok(out.to_vec())
 }
 
-/// Encodes one record (for tests and tools): attributes 0, no headers.
+/// Encodes one record (for tests): attributes 0, no headers.
+#[cfg(test)]
 pub(crate) fn encode_record(offset_delta: i32, timestamp_delta: i64, key: Option<&[u8]>, value: Option<&[u8]>) -> Vec<u8> {
     let mut body = vec![0u8];
     put_varlong(&mut body, timestamp_delta);
@@ -143,6 +144,7 @@ pub(crate) fn encode_record(offset_delta: i32, timestamp_delta: i64, key: Option
     out
 }
 
+#[cfg(test)]
 fn put_varlong(out: &mut Vec<u8>, v: i64) {
     let mut z = ((v << 1) ^ (v >> 63)) as u64;
     while z >= 0x80 {

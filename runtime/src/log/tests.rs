@@ -35,6 +35,9 @@ impl Faults {
     }
 }
 
+/// A record's optional key and value.
+pub(crate) type Kv<'a> = (Option<&'a [u8]>, Option<&'a [u8]>);
+
 pub(crate) fn config() -> LogConfig {
     LogConfig {
         segment_bytes: 1 << 20,
@@ -50,7 +53,7 @@ pub(crate) fn config() -> LogConfig {
 }
 
 /// A valid uncompressed batch of `records` (key, value) with all timestamps `ts`.
-pub(crate) fn keyed_batch(records: &[(Option<&[u8]>, Option<&[u8]>)], ts: i64, compression: i16) -> Vec<u8> {
+pub(crate) fn keyed_batch(records: &[Kv<'_>], ts: i64, compression: i16) -> Vec<u8> {
     let encoded: Vec<Vec<u8>> = records.iter().enumerate().map(|(i, (k, v))| encode_record(i as i32, 0, *k, *v)).collect();
     let refs: Vec<&[u8]> = encoded.iter().map(|r| r.as_slice()).collect();
     let header = BatchHeader {
@@ -71,7 +74,7 @@ pub(crate) fn keyed_batch(records: &[(Option<&[u8]>, Option<&[u8]>)], ts: i64, c
 /// A batch of `n` records with `value_len`-byte values.
 pub(crate) fn batch_of(n: usize, value_len: usize, ts: i64) -> Vec<u8> {
     let value = vec![b'v'; value_len];
-    let recs: Vec<(Option<&[u8]>, Option<&[u8]>)> = (0..n).map(|_| (None, Some(value.as_slice()))).collect();
+    let recs: Vec<Kv<'_>> = (0..n).map(|_| (None, Some(value.as_slice()))).collect();
     keyed_batch(&recs, ts, 0)
 }
 
