@@ -1,10 +1,50 @@
 //! Broker state shared by every connection: topics and their partitions, the metadata log,
 //! producer ids, and the consumer group coordinator.
+//!
+//! # Layout
+//! - `metadata_log`: versioned metadata records, appended and fsynced before they take effect,
+//!   replayed into a `MetadataImage` at start.
+//! - `topics`: topic lifecycle (create, delete, add partitions, alter configs) and producer ids.
+//! - `topic_config`: Kafka topic config names, validation, conversion to `LogConfig`.
+//! - `partition`: one partition's log, high watermark and produce/read paths.
+//! - `producer_state`: idempotent-producer sequence tracking.
+//! - `error`: [`BrokerError`]; `protocol::error_code` maps it to Kafka codes.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use parking_lot::{Mutex, RwLock};
+use uuid::Uuid;
 
 use crate::config::BrokerConfig;
 use crate::group::GroupCoordinator;
+
+mod error;
+mod fsutil;
+pub mod metadata_log;
+pub mod partition;
+pub mod producer_state;
+pub mod topic_config;
+mod topics;
+
+pub use error::BrokerError;
+use metadata_log::MetadataLog;
+pub use partition::Partition;
+pub use topic_config::TopicConfigs;
+pub use topics::{partition_dir, validate_topic_name};
+
+/// One topic: immutable once published. Adding partitions or changing configs publishes a new
+/// `Arc<Topic>` (copy-on-write), so readers never lock more than the map lookup.
+pub struct Topic {
+    pub name: String,
+    /// Fetch v13+ and Metadata v10+ identify topics by this id.
+    pub id: Uuid,
+    pub partitions: Vec<Arc<Partition>>,
+    /// Overrides only; defaults come from `topic_config::KNOWN`.
+    pub configs: TopicConfigs,
+}
 
 /// The shared state of one broker node. Handlers receive `&Arc<Broker>`.
 pub struct Broker {
@@ -12,14 +52,17 @@ pub struct Broker {
     pub config: BrokerConfig,
     /// Consumer groups and committed offsets.
     pub groups: GroupCoordinator,
-    _private: (),
-}
-
-impl Broker {
-    /// Placeholder so the skeleton compiles; the broker layer replaces it.
-    pub fn groups(&self) -> &GroupCoordinator {
-        &self.groups
-    }
+    advertised_host: String,
+    advertised_port: i32,
+    cluster_id: String,
+    topics: RwLock<HashMap<String, Arc<Topic>>>,
+    metadata: Arc<MetadataLog>,
+    /// Serialises metadata changes (each one: validate, append + fsync, publish).
+    admin: tokio::sync::Mutex<()>,
+    /// `[next, end)` of the producer-id block being handed out.
+    producer_ids: Mutex<(i64, i64)>,
+    maintenance: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    shutting_down: AtomicBool,
 }
 
 #[allow(dead_code)]
@@ -28,30 +71,182 @@ fn _assert_send_sync() {
     is::<Arc<Broker>>();
 }
 
-/// Why the broker could not start or stop cleanly.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum BrokerError {
-    /// Placeholder variant; the broker layer defines the real ones.
-    #[error("{0}")]
-    Other(String),
+/// Milliseconds since the Unix epoch (the clock logs and producer expiry use).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
-#[allow(unused_variables)]
 impl Broker {
     /// Opens the data directory: replays the metadata log, opens (recovers) every partition,
-    /// restores committed offsets.
+    /// restores committed offsets, and starts periodic log maintenance.
     pub async fn open(config: BrokerConfig, addrs: &crate::serve::BoundAddrs) -> Result<Arc<Broker>, BrokerError> {
-        todo!()
+        let (advertised_host, advertised_port) = parse_host_port(&addrs.advertised)?;
+        let data_dir = config.data_dir.clone();
+        let group_config = config.clone();
+        let opened = partition::blocking("broker open", move || -> Result<_, BrokerError> {
+            std::fs::create_dir_all(&data_dir).map_err(|source| BrokerError::Io { op: "create", path: data_dir.clone(), source })?;
+            fsutil::remove_leftover_deleted(&data_dir);
+            let (metadata, mut image) = MetadataLog::open(&data_dir)?;
+            if image.cluster_id.is_none() {
+                let record = metadata_log::MetadataRecord::ClusterCreated { cluster_id: new_cluster_id() };
+                metadata.append(std::slice::from_ref(&record))?;
+                image.apply(&record).map_err(|reason| BrokerError::MetadataCorrupt { offset: -1, reason })?;
+            }
+            topics::remove_deleted_topic_dirs(&data_dir, &image);
+            let topics = topics::open_all(&data_dir, &image)?;
+            let groups = GroupCoordinator::open(&data_dir, &group_config).map_err(|source| BrokerError::Groups { source })?;
+            Ok((metadata, image, topics, groups))
+        })
+        .await??;
+        let (metadata, image, topics, groups) = opened;
+        let broker = Arc::new(Broker {
+            config,
+            groups,
+            advertised_host,
+            advertised_port,
+            cluster_id: image.cluster_id.clone().unwrap_or_default(),
+            topics: RwLock::new(topics),
+            metadata: Arc::new(metadata),
+            admin: tokio::sync::Mutex::new(()),
+            producer_ids: Mutex::new((image.next_producer_id, image.next_producer_id)),
+            maintenance: Mutex::new(None),
+            shutting_down: AtomicBool::new(false),
+        });
+        let task = tokio::spawn(maintenance_loop(Arc::downgrade(&broker)));
+        *broker.maintenance.lock() = Some(task);
+        tracing::info!(cluster_id = %broker.cluster_id, topics = broker.topics.read().len(), "broker open");
+        Ok(broker)
     }
 
-    /// The cluster id, generated once and kept in the data directory.
+    /// The cluster id, generated once and kept in the metadata log.
     pub fn cluster_id(&self) -> &str {
-        todo!()
+        &self.cluster_id
     }
 
-    /// Flushes and closes every log (clean-shutdown checkpoints).
-    pub async fn shutdown(&self) -> Result<(), BrokerError> {
-        todo!()
+    /// The host and port clients are told to connect to (Metadata, FindCoordinator).
+    pub fn advertised(&self) -> (&str, i32) {
+        (&self.advertised_host, self.advertised_port)
     }
+
+    /// The topic named `name`, if it exists.
+    pub fn topic(&self, name: &str) -> Option<Arc<Topic>> {
+        self.topics.read().get(name).cloned()
+    }
+
+    /// The topic with id `id`, if it exists.
+    pub fn topic_by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
+        self.topics.read().values().find(|t| t.id == id).cloned()
+    }
+
+    /// Every topic, sorted by name.
+    pub fn topics(&self) -> Vec<Arc<Topic>> {
+        let mut all: Vec<_> = self.topics.read().values().cloned().collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
+    /// One partition, if its topic and index exist.
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<Partition>> {
+        let topic = self.topic(topic)?;
+        usize::try_from(partition).ok().and_then(|i| topic.partitions.get(i).cloned())
+    }
+
+    /// Whether `topic`-`partition` exists. The group coordinator uses this to answer
+    /// UNKNOWN_TOPIC_OR_PARTITION for offset commits to partitions that do not exist.
+    pub fn partition_exists(&self, topic: &str, partition: i32) -> bool {
+        self.partition(topic, partition).is_some()
+    }
+
+    /// Stops maintenance, flushes and closes every log (clean-shutdown checkpoints), then the
+    /// group coordinator and the metadata log.
+    pub async fn shutdown(&self) -> Result<(), BrokerError> {
+        self.shutting_down.store(true, Ordering::Release);
+        let task = self.maintenance.lock().take();
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await;
+        }
+        let partitions: Vec<Arc<Partition>> = self.topics().iter().flat_map(|t| t.partitions.iter().cloned()).collect();
+        let metadata = Arc::clone(&self.metadata);
+        let closed = partition::blocking("shutdown", move || {
+            let mut first_error = None;
+            for p in partitions {
+                if let Err(e) = p.close() {
+                    tracing::error!("cannot close {}-{}: {e}", p.topic, p.index);
+                    first_error.get_or_insert(e);
+                }
+            }
+            if let Err(e) = metadata.close() {
+                first_error.get_or_insert(e);
+            }
+            first_error.map_or(Ok(()), Err)
+        })
+        .await?;
+        let groups = self.groups.shutdown().await.map_err(|source| BrokerError::Groups { source });
+        closed.and(groups)
+    }
+
+    /// Whether `shutdown` has started.
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+}
+
+/// Runs `maintain()` on every partition (and the group coordinator) every
+/// `log_maintenance_interval_ms`. Holds only a weak reference so it never keeps the broker alive.
+async fn maintenance_loop(broker: Weak<Broker>) {
+    let interval_ms = match broker.upgrade() {
+        Some(b) => b.config.log_maintenance_interval_ms.max(1),
+        None => return,
+    };
+    let mut ticker = tokio::time::interval(Duration::from_millis(interval_ms));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await; // the first tick is immediate; recovery just ran
+    loop {
+        ticker.tick().await;
+        let Some(b) = broker.upgrade() else { return };
+        if b.is_shutting_down() {
+            return;
+        }
+        let partitions: Vec<Arc<Partition>> = b.topics().iter().flat_map(|t| t.partitions.iter().cloned()).collect();
+        let weak = Arc::downgrade(&b);
+        drop(b);
+        let done = partition::blocking("maintenance", move || {
+            let now = now_ms();
+            for p in partitions {
+                if let Err(e) = p.maintain(now) {
+                    tracing::warn!("maintenance of {}-{} failed: {e}", p.topic, p.index);
+                }
+            }
+            if let Some(b) = weak.upgrade() {
+                if let Err(e) = b.groups.maintain(now) {
+                    tracing::warn!("group coordinator maintenance failed: {e}");
+                }
+            }
+        })
+        .await;
+        if let Err(e) = done {
+            tracing::error!("{e}");
+        }
+    }
+}
+
+fn new_cluster_id() -> String {
+    // Kafka cluster ids are 22-character URL-safe base64 UUIDs; any unique string works for
+    // clients, and the simple hex form is easy to grep for in logs.
+    Uuid::new_v4().simple().to_string()
+}
+
+fn parse_host_port(addr: &str) -> Result<(String, i32), BrokerError> {
+    let invalid = |reason: &str| BrokerError::InvalidConfig { name: "advertised_addr".into(), value: addr.into(), reason: reason.into() };
+    let (host, port) = addr.rsplit_once(':').ok_or_else(|| invalid("expected host:port"))?;
+    let port: u16 = port.parse().map_err(|_| invalid("port is not a number"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(invalid("empty host"));
+    }
+    Ok((host.to_string(), i32::from(port)))
 }

@@ -1,1 +1,216 @@
-//! One client connection: frames in, responses out in request order.
+//! One client connection: size-prefixed frames in, responses out in request order.
+//!
+//! Up to `config.max_in_flight_per_connection` requests run concurrently (each on its own task so
+//! a slow fsync or a long-poll fetch does not stall decoding); responses are written strictly in
+//! request order, as Kafka clients require. Anything malformed closes this connection only, with
+//! a warning naming the peer; other connections are unaffected.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use futures::future::BoxFuture;
+use futures::stream::{FuturesOrdered, StreamExt};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::protocol::{Decodable, Encodable};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{oneshot, watch};
+
+use super::apis;
+use super::{AppendTurn, RequestContext};
+use crate::broker::Broker;
+
+/// Bytes of the size prefix in front of every request and response.
+const SIZE_PREFIX_BYTES: usize = 4;
+/// api_key (2) + api_version (2) + correlation_id (4): the fixed start of every request header.
+const HEADER_FIXED_BYTES: usize = 8;
+/// Initial read buffer; it grows to the largest frame seen.
+const READ_BUFFER_BYTES: usize = 64 * 1024;
+/// Largest single growth of the read buffer while a big frame arrives.
+const READ_RESERVE_STEP_BYTES: usize = 1024 * 1024;
+
+/// What one request produced: an encoded response frame, nothing (acks=0 produce), or a reason to
+/// close the connection.
+type Outcome = Result<Option<Bytes>, String>;
+
+/// Serves one connection until the client disconnects, a protocol error occurs, or `shutdown`
+/// turns true (then it stops reading and finishes the requests already read).
+pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    // Responses are small and latency-sensitive; batching is the client's job.
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(%peer, "cannot set TCP_NODELAY: {e}");
+    }
+    let (mut reader, mut writer) = stream.into_split();
+    let max_in_flight = broker.config.max_in_flight_per_connection.max(1);
+    let max_frame_bytes = broker.config.max_frame_bytes;
+    let mut buf = BytesMut::with_capacity(READ_BUFFER_BYTES);
+    let mut in_flight: FuturesOrdered<BoxFuture<'static, Outcome>> = FuturesOrdered::new();
+    let mut last_append: Option<oneshot::Receiver<()>> = None;
+    let mut reading = !*shutdown.borrow();
+
+    loop {
+        if reading && in_flight.len() < max_in_flight {
+            match take_frame(&mut buf, max_frame_bytes) {
+                Ok(Some(frame)) => {
+                    in_flight.push_back(start_request(&broker, peer, frame, &mut last_append));
+                    continue;
+                }
+                Ok(None) => {} // a partial frame is normal: read more
+                Err(reason) => {
+                    tracing::warn!(%peer, "closing connection: {reason}");
+                    reading = false;
+                    buf.clear();
+                }
+            }
+        }
+        if !reading && in_flight.is_empty() {
+            break;
+        }
+        tokio::select! {
+            biased;
+            Some(outcome) = in_flight.next(), if !in_flight.is_empty() => match outcome {
+                Ok(Some(frame)) => {
+                    if let Err(e) = writer.write_all(&frame).await {
+                        tracing::debug!(%peer, "cannot write response, closing: {e}");
+                        return;
+                    }
+                }
+                Ok(None) => {}
+                Err(reason) => {
+                    tracing::warn!(%peer, "closing connection: {reason}");
+                    return;
+                }
+            },
+            read = reader.read_buf(&mut buf), if reading && in_flight.len() < max_in_flight => match read {
+                Ok(0) => {
+                    if !buf.is_empty() {
+                        tracing::debug!(%peer, bytes = buf.len(), "client closed mid-frame");
+                    }
+                    reading = false;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!(%peer, "read failed, closing: {e}");
+                    return;
+                }
+            },
+            changed = shutdown.changed(), if reading => {
+                // Err: the sender is gone, which also means stop.
+                if changed.is_err() || *shutdown.borrow() {
+                    reading = false;
+                }
+            }
+        }
+    }
+    let _ = writer.shutdown().await;
+}
+
+/// Splits one complete frame (without its size prefix) off the front of `buf`.
+/// `Ok(None)`: not all of it has arrived yet. `Err`: the declared size is unacceptable.
+fn take_frame(buf: &mut BytesMut, max_frame_bytes: usize) -> Result<Option<Bytes>, String> {
+    if buf.len() < SIZE_PREFIX_BYTES {
+        return Ok(None);
+    }
+    let declared = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    let size = usize::try_from(declared).map_err(|_| format!("negative frame size {declared}"))?;
+    if size > max_frame_bytes {
+        return Err(format!("frame of {size} bytes exceeds max_frame_bytes {max_frame_bytes}"));
+    }
+    if buf.len() < SIZE_PREFIX_BYTES + size {
+        // Grow in steps rather than trusting the peer's declared size with one allocation.
+        buf.reserve((SIZE_PREFIX_BYTES + size - buf.len()).min(READ_RESERVE_STEP_BYTES));
+        return Ok(None);
+    }
+    buf.advance(SIZE_PREFIX_BYTES);
+    Ok(Some(buf.split_to(size).freeze()))
+}
+
+/// Decodes a frame and starts its handler. Errors become an `Err` outcome that closes the
+/// connection once the responses before it have been written.
+fn start_request(
+    broker: &Arc<Broker>,
+    peer: SocketAddr,
+    mut frame: Bytes,
+    last_append: &mut Option<oneshot::Receiver<()>>,
+) -> BoxFuture<'static, Outcome> {
+    if frame.len() < HEADER_FIXED_BYTES {
+        return ready(Err(format!("request of {} bytes is shorter than a request header", frame.len())));
+    }
+    let key = i16::from_be_bytes([frame[0], frame[1]]);
+    let version = i16::from_be_bytes([frame[2], frame[3]]);
+    let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+    let Ok(api_key) = ApiKey::try_from(key) else {
+        return ready(Err(format!("unknown API key {key} (correlation id {correlation_id})")));
+    };
+    if !apis::is_supported(api_key, version) {
+        if api_key == ApiKey::ApiVersions {
+            // How clients negotiate: answer v0 with UNSUPPORTED_VERSION and our table.
+            let response = apis::api_versions::unsupported_version_response();
+            return ready(encode_frame(api_key, 0, correlation_id, &ResponseKind::ApiVersions(response)).map(Some));
+        }
+        // Kafka closes the connection on a version it does not support.
+        return ready(Err(format!("unsupported {api_key:?} version {version} (correlation id {correlation_id})")));
+    }
+    let header = match RequestHeader::decode(&mut frame, api_key.request_header_version(version)) {
+        Ok(h) => h,
+        Err(e) => return ready(Err(format!("cannot decode {api_key:?} v{version} request header: {e:#}"))),
+    };
+    let request = match RequestKind::decode(api_key, &mut frame, version) {
+        Ok(r) => r,
+        Err(e) => return ready(Err(format!("cannot decode {api_key:?} v{version} request: {e:#}"))),
+    };
+    let no_response = matches!(&request, RequestKind::Produce(p) if p.acks == 0);
+    let append_turn = if matches!(request, RequestKind::Produce(_)) {
+        let (turn, next) = AppendTurn::chained(last_append.take());
+        *last_append = Some(next);
+        turn
+    } else {
+        AppendTurn::free()
+    };
+    let ctx = RequestContext {
+        api_version: version,
+        correlation_id,
+        client_id: header.client_id.map(|s| s.to_string()),
+        peer,
+        append_turn,
+    };
+    let broker = Arc::clone(broker);
+    // A task per request: handlers run in parallel and a panic stays inside its task.
+    let task = tokio::spawn(async move {
+        let response = apis::dispatch(&broker, &ctx, request).await;
+        ctx.append_turn.finish();
+        let response = response?;
+        if no_response {
+            return Ok(None);
+        }
+        encode_frame(api_key, version, correlation_id, &response).map(Some)
+    });
+    Box::pin(async move {
+        match task.await {
+            Ok(outcome) => outcome,
+            Err(e) => Err(format!("{api_key:?} handler failed: {e}")),
+        }
+    })
+}
+
+fn ready(outcome: Outcome) -> BoxFuture<'static, Outcome> {
+    Box::pin(std::future::ready(outcome))
+}
+
+/// Encodes size prefix, response header and body into one frame.
+fn encode_frame(api_key: ApiKey, version: i16, correlation_id: i32, response: &ResponseKind) -> Result<Bytes, String> {
+    let mut out = BytesMut::with_capacity(256);
+    out.put_i32(0); // patched below
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    header
+        .encode(&mut out, api_key.response_header_version(version))
+        .map_err(|e| format!("cannot encode {api_key:?} v{version} response header: {e:#}"))?;
+    response
+        .encode(&mut out, version)
+        .map_err(|e| format!("cannot encode {api_key:?} v{version} response: {e:#}"))?;
+    let size = i32::try_from(out.len() - SIZE_PREFIX_BYTES)
+        .map_err(|_| format!("{api_key:?} response of {} bytes is too large", out.len()))?;
+    out[..SIZE_PREFIX_BYTES].copy_from_slice(&size.to_be_bytes());
+    Ok(out.freeze())
+}

@@ -1,1 +1,64 @@
 //! The one place internal errors are mapped to Kafka error codes.
+//!
+//! Handlers call [`code`] (or [`response_error`]) on a [`BrokerError`] and put the result in the
+//! response; nothing else in the crate picks Kafka codes for internal failures.
+
+use kafka_protocol::ResponseError;
+
+use crate::broker::BrokerError;
+use crate::group::GroupError;
+use crate::log::LogError;
+
+/// The Kafka error for a broker error.
+pub fn response_error(e: &BrokerError) -> ResponseError {
+    use BrokerError as B;
+    match e {
+        B::Log { source, .. } => log_error(source),
+        B::MetadataLog { .. } | B::MetadataCorrupt { .. } | B::Io { .. } => ResponseError::KafkaStorageError,
+        B::Task { .. } => ResponseError::UnknownServerError,
+        B::Groups { source } => group_error(source),
+        B::UnknownTopic { .. } | B::UnknownPartition { .. } => ResponseError::UnknownTopicOrPartition,
+        B::UnknownTopicId { .. } => ResponseError::UnknownTopicId,
+        B::TopicExists { .. } => ResponseError::TopicAlreadyExists,
+        B::InvalidTopic { .. } => ResponseError::InvalidTopicException,
+        B::InvalidPartitions { .. } => ResponseError::InvalidPartitions,
+        B::InvalidReplicationFactor { .. } => ResponseError::InvalidReplicationFactor,
+        B::InvalidReplicaAssignment { .. } => ResponseError::InvalidReplicaAssignment,
+        B::InvalidConfig { .. } => ResponseError::InvalidConfig,
+        B::InvalidRequest { .. } => ResponseError::InvalidRequest,
+        B::UnsupportedMessageFormat { .. } => ResponseError::UnsupportedForMessageFormat,
+        B::CorruptRecords { .. } => ResponseError::CorruptMessage,
+        B::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
+        B::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
+        B::InvalidRequiredAcks { .. } => ResponseError::InvalidRequiredAcks,
+        B::TransactionsUnsupported => ResponseError::TransactionalIdAuthorizationFailed,
+        B::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+        B::ShuttingDown => ResponseError::NotLeaderOrFollower,
+        _ => ResponseError::UnknownServerError,
+    }
+}
+
+/// The Kafka error for a storage engine error.
+pub fn log_error(e: &LogError) -> ResponseError {
+    match e {
+        LogError::CorruptBatch { .. } => ResponseError::CorruptMessage,
+        LogError::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
+        LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+        LogError::Io { .. } | LogError::Poisoned { .. } | LogError::StorageFull { .. } => ResponseError::KafkaStorageError,
+        _ => ResponseError::KafkaStorageError,
+    }
+}
+
+/// The Kafka error for a group coordinator failure (all of them are storage failures: protocol
+/// outcomes are not `GroupError`s). COORDINATOR_NOT_AVAILABLE makes clients retry.
+pub fn group_error(e: &GroupError) -> ResponseError {
+    match e {
+        GroupError::Write { .. } | GroupError::Task { .. } => ResponseError::CoordinatorNotAvailable,
+        _ => ResponseError::KafkaStorageError,
+    }
+}
+
+/// `response_error(e).code()`.
+pub fn code(e: &BrokerError) -> i16 {
+    response_error(e).code()
+}

@@ -1,14 +1,110 @@
-//! Metadata: TODO describe.
+//! Metadata: this broker as the only node and leader of every partition, and the requested
+//! topics (auto-created when the broker and the request allow it).
 
 use std::sync::Arc;
 
-use kafka_protocol::messages::{MetadataRequest, MetadataResponse};
+use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
 
-use crate::broker::Broker;
+use crate::broker::partition::LEADER_EPOCH;
+use crate::broker::{Broker, Topic};
+use crate::protocol::error_code;
 use crate::protocol::RequestContext;
 
 /// Handles one Metadata request. Errors are reported inside the response's error codes.
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: MetadataRequest) -> MetadataResponse {
-    let _ = (broker, ctx, request);
-    todo!("Metadata")
+    let version = ctx.api_version;
+    let node_id = BrokerId(broker.config.node_id);
+    let (host, port) = broker.advertised();
+    let node = MetadataResponseBroker::default()
+        .with_node_id(node_id)
+        .with_host(StrBytes::from_string(host.to_string()))
+        .with_port(port);
+    // v0: an empty list means all topics (v1+ uses null for that). Before v4 there is no flag
+    // and clients expect Kafka's default behaviour: auto-create.
+    let allow_auto_create = version < 4 || request.allow_auto_topic_creation;
+    let requested = match request.topics {
+        Some(topics) if !(version == 0 && topics.is_empty()) => Some(topics),
+        _ => None,
+    };
+    let topics = match requested {
+        None => broker.topics().iter().map(|t| describe(t, node_id, version)).collect(),
+        Some(requested) => {
+            let mut out = Vec::with_capacity(requested.len());
+            for wanted in requested {
+                out.push(lookup(broker, wanted.name.as_ref().map(|n| n.as_str()), wanted.topic_id, allow_auto_create, version).await);
+            }
+            out
+        }
+    };
+    let mut response = MetadataResponse::default()
+        .with_brokers(vec![node])
+        .with_controller_id(node_id)
+        .with_topics(topics);
+    if version >= 2 {
+        response.cluster_id = Some(StrBytes::from_string(broker.cluster_id().to_string()));
+    }
+    response
+}
+
+async fn lookup(broker: &Arc<Broker>, name: Option<&str>, topic_id: uuid::Uuid, auto_create: bool, version: i16) -> MetadataResponseTopic {
+    let unknown = |code: ResponseError| {
+        MetadataResponseTopic::default()
+            .with_error_code(code.code())
+            .with_name(name.map(|n| TopicName(StrBytes::from_string(n.to_string()))))
+            .with_topic_id(if version >= 10 { topic_id } else { uuid::Uuid::nil() })
+    };
+    let Some(name) = name else {
+        // v12+ may ask by id only.
+        return match broker.topic_by_id(topic_id) {
+            Some(t) => describe(&t, broker_node(broker), version),
+            None => unknown(ResponseError::UnknownTopicId),
+        };
+    };
+    let found = if auto_create {
+        match broker.auto_create_topic(name).await {
+            Ok(t) => t,
+            Err(e) => return unknown(error_code::response_error(&e)),
+        }
+    } else {
+        broker.topic(name)
+    };
+    match found {
+        Some(t) => describe(&t, broker_node(broker), version),
+        None => {
+            let invalid = crate::broker::validate_topic_name(name).is_err();
+            unknown(if invalid { ResponseError::InvalidTopicException } else { ResponseError::UnknownTopicOrPartition })
+        }
+    }
+}
+
+fn broker_node(broker: &Broker) -> BrokerId {
+    BrokerId(broker.config.node_id)
+}
+
+fn describe(topic: &Topic, me: BrokerId, version: i16) -> MetadataResponseTopic {
+    let partitions = topic
+        .partitions
+        .iter()
+        .map(|p| {
+            let mut out = MetadataResponsePartition::default()
+                .with_partition_index(p.index)
+                .with_replica_nodes(vec![me])
+                .with_isr_nodes(vec![me]);
+            out.leader_id = me;
+            if version >= 7 {
+                out.leader_epoch = LEADER_EPOCH;
+            }
+            out
+        })
+        .collect();
+    let mut out = MetadataResponseTopic::default()
+        .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
+        .with_partitions(partitions);
+    if version >= 10 {
+        out.topic_id = topic.id;
+    }
+    out
 }
