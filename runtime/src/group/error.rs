@@ -59,6 +59,12 @@ pub enum GroupError {
         /// The join error.
         reason: String,
     },
+    /// Compacting or rolling the offsets log failed (commits are unaffected until it recurs).
+    #[error("offsets log maintenance failed: {source}")]
+    Maintain {
+        /// What the storage engine reported.
+        source: LogError,
+    },
     /// Closing the offsets log at shutdown failed.
     #[error("cannot close the offsets log: {source}")]
     Close {
