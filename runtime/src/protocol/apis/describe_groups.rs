@@ -1,14 +1,52 @@
-//! DescribeGroups: TODO describe.
+//! DescribeGroups: state, protocol and members (with subscription metadata and assignment while
+//! Stable, as Kafka). An unknown group is described as Dead with no error, as Kafka does.
 
 use std::sync::Arc;
 
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
+use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
 use crate::protocol::RequestContext;
 
+/// Kafka's AclOperation codes READ (3), DELETE (6) and DESCRIBE (8) as a bit set: without ACLs
+/// every client may do everything a group supports.
+const GROUP_AUTHORIZED_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+
 /// Handles one DescribeGroups request. Errors are reported inside the response's error codes.
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: DescribeGroupsRequest) -> DescribeGroupsResponse {
-    let _ = (broker, ctx, request);
-    todo!("DescribeGroups")
+    let version = ctx.api_version;
+    let groups = request
+        .groups
+        .into_iter()
+        .map(|group_id| {
+            let d = broker.groups.describe_group(group_id.0.as_str());
+            let members = d
+                .members
+                .into_iter()
+                .map(|m| {
+                    DescribedGroupMember::default()
+                        .with_member_id(StrBytes::from_string(m.member_id))
+                        .with_group_instance_id(m.group_instance_id.filter(|_| version >= 4).map(StrBytes::from_string))
+                        .with_client_id(StrBytes::from_string(m.client_id))
+                        .with_client_host(StrBytes::from_string(m.client_host))
+                        .with_member_metadata(m.metadata)
+                        .with_member_assignment(m.assignment)
+                })
+                .collect();
+            let described = DescribedGroup::default()
+                .with_group_id(group_id)
+                .with_group_state(StrBytes::from_static_str(d.state.as_str()))
+                .with_protocol_type(StrBytes::from_string(d.protocol_type))
+                .with_protocol_data(StrBytes::from_string(d.protocol))
+                .with_members(members);
+            if version >= 3 && request.include_authorized_operations {
+                described.with_authorized_operations(GROUP_AUTHORIZED_OPERATIONS)
+            } else {
+                described
+            }
+        })
+        .collect();
+    DescribeGroupsResponse::default().with_groups(groups)
 }

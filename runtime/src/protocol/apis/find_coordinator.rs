@@ -1,14 +1,58 @@
-//! FindCoordinator: TODO describe.
+//! FindCoordinator: this single broker coordinates every group. v0–3 ask for one key; v4+ send a
+//! batch (`coordinator_keys`) and get one `Coordinator` entry per key.
 
 use std::sync::Arc;
 
-use kafka_protocol::messages::{FindCoordinatorRequest, FindCoordinatorResponse};
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
 
 use crate::broker::Broker;
 use crate::protocol::RequestContext;
 
+/// Kafka's CoordinatorType.GROUP.
+const KEY_TYPE_GROUP: i8 = 0;
+/// Kafka's CoordinatorType.TRANSACTION: we have no transaction coordinator.
+const KEY_TYPE_TRANSACTION: i8 = 1;
+
 /// Handles one FindCoordinator request. Errors are reported inside the response's error codes.
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FindCoordinatorRequest) -> FindCoordinatorResponse {
-    let _ = (broker, ctx, request);
-    todo!("FindCoordinator")
+    let (host, port) = broker.advertised();
+    let node_id = BrokerId(broker.config.node_id);
+    let error = match request.key_type {
+        KEY_TYPE_GROUP => None,
+        // Clients only ask for these when using transactions, which we do not offer; a
+        // retriable error keeps them from sending transactional requests here.
+        KEY_TYPE_TRANSACTION => Some(ResponseError::CoordinatorNotAvailable),
+        _ => Some(ResponseError::InvalidRequest),
+    };
+    let (node_id, host, port) = match error {
+        None => (node_id, StrBytes::from_string(host.to_owned()), port),
+        Some(_) => (BrokerId(-1), StrBytes::default(), -1),
+    };
+    let code = error.map_or(0, |e| e.code());
+    let message = error.map(|e| StrBytes::from_string(e.to_string()));
+    if ctx.api_version >= 4 {
+        let coordinators = request
+            .coordinator_keys
+            .into_iter()
+            .map(|key| {
+                Coordinator::default()
+                    .with_key(key)
+                    .with_node_id(node_id)
+                    .with_host(host.clone())
+                    .with_port(port)
+                    .with_error_code(code)
+                    .with_error_message(message.clone())
+            })
+            .collect();
+        return FindCoordinatorResponse::default().with_coordinators(coordinators);
+    }
+    let response = FindCoordinatorResponse::default().with_error_code(code).with_node_id(node_id).with_host(host).with_port(port);
+    if ctx.api_version >= 1 {
+        response.with_error_message(message)
+    } else {
+        response
+    }
 }

@@ -1,4 +1,4 @@
-//! Heartbeat: TODO describe.
+//! Heartbeat: keeps a member's session alive; REBALANCE_IN_PROGRESS tells it to rejoin.
 
 use std::sync::Arc;
 
@@ -9,6 +9,8 @@ use crate::protocol::RequestContext;
 
 /// Handles one Heartbeat request. Errors are reported inside the response's error codes.
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: HeartbeatRequest) -> HeartbeatResponse {
-    let _ = (broker, ctx, request);
-    todo!("Heartbeat")
+    let _ = ctx;
+    let instance = request.group_instance_id.as_ref().map(|s| s.as_str());
+    let result = broker.groups.heartbeat(request.group_id.0.as_str(), request.member_id.as_str(), instance, request.generation_id);
+    HeartbeatResponse::default().with_error_code(result.err().map_or(0, |e| e.code()))
 }

@@ -1,14 +1,112 @@
-//! OffsetFetch: TODO describe.
+//! OffsetFetch: a group's committed offsets. v1–7 ask for one group; v8+ for several
+//! (`groups`). A null topic list means "every partition the group committed". Partitions
+//! without a commit get offset -1 and no error, as in Kafka. `require_stable` needs no waiting:
+//! without transactions there are never pending offsets.
 
 use std::sync::Arc;
 
-use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse};
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions, OffsetFetchResponseTopic,
+    OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
+use crate::group::{CommittedOffset, GroupCoordinator};
 use crate::protocol::RequestContext;
+
+/// One partition's answer, independent of the response version.
+struct Fetched {
+    partition: i32,
+    offset: Option<CommittedOffset>,
+}
 
 /// Handles one OffsetFetch request. Errors are reported inside the response's error codes.
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: OffsetFetchRequest) -> OffsetFetchResponse {
-    let _ = (broker, ctx, request);
-    todo!("OffsetFetch")
+    let groups = &broker.groups;
+    if ctx.api_version >= 8 {
+        let results = request
+            .groups
+            .into_iter()
+            .map(|g| {
+                let wanted = g.topics.map(|ts| ts.into_iter().map(|t| (t.name.0.to_string(), t.partition_indexes)).collect());
+                let topics = fetch(groups, g.group_id.0.as_str(), wanted)
+                    .into_iter()
+                    .map(|(topic, partitions)| {
+                        let partitions = partitions.into_iter().map(v8_partition).collect();
+                        OffsetFetchResponseTopics::default().with_name(topic_name(topic)).with_partitions(partitions)
+                    })
+                    .collect();
+                OffsetFetchResponseGroup::default().with_group_id(g.group_id).with_topics(topics)
+            })
+            .collect();
+        return OffsetFetchResponse::default().with_groups(results);
+    }
+    let wanted = request.topics.map(|ts| ts.into_iter().map(|t| (t.name.0.to_string(), t.partition_indexes)).collect());
+    let topics = fetch(groups, request.group_id.0.as_str(), wanted)
+        .into_iter()
+        .map(|(topic, partitions)| {
+            let partitions = partitions.into_iter().map(v1_partition).collect();
+            OffsetFetchResponseTopic::default().with_name(topic_name(topic)).with_partitions(partitions)
+        })
+        .collect();
+    OffsetFetchResponse::default().with_topics(topics)
+}
+
+/// The requested partitions' commits, or every commit of the group when `wanted` is `None`.
+fn fetch(groups: &GroupCoordinator, group_id: &str, wanted: Option<Vec<(String, Vec<i32>)>>) -> Vec<(String, Vec<Fetched>)> {
+    match wanted {
+        Some(topics) => topics
+            .into_iter()
+            .map(|(topic, partitions)| {
+                let fetched = partitions
+                    .into_iter()
+                    .map(|partition| Fetched { partition, offset: groups.committed_offset(group_id, &topic, partition) })
+                    .collect();
+                (topic, fetched)
+            })
+            .collect(),
+        None => {
+            let mut out: Vec<(String, Vec<Fetched>)> = Vec::new();
+            for (topic, partition, offset) in groups.committed_offsets(group_id) {
+                let fetched = Fetched { partition, offset: Some(offset) };
+                match out.last_mut() {
+                    Some((last, list)) if *last == topic => list.push(fetched),
+                    _ => out.push((topic, vec![fetched])),
+                }
+            }
+            out
+        }
+    }
+}
+
+fn topic_name(name: String) -> TopicName {
+    TopicName(StrBytes::from_string(name))
+}
+
+/// (offset, leader epoch, metadata); -1, -1, "" without a commit.
+fn parts(f: &Fetched) -> (i64, i32, StrBytes) {
+    match &f.offset {
+        Some(c) => (c.offset, c.leader_epoch, StrBytes::from_string(c.metadata.clone())),
+        None => (-1, -1, StrBytes::default()),
+    }
+}
+
+fn v1_partition(f: Fetched) -> OffsetFetchResponsePartition {
+    let (offset, epoch, metadata) = parts(&f);
+    OffsetFetchResponsePartition::default()
+        .with_partition_index(f.partition)
+        .with_committed_offset(offset)
+        .with_committed_leader_epoch(epoch)
+        .with_metadata(Some(metadata))
+}
+
+fn v8_partition(f: Fetched) -> OffsetFetchResponsePartitions {
+    let (offset, epoch, metadata) = parts(&f);
+    OffsetFetchResponsePartitions::default()
+        .with_partition_index(f.partition)
+        .with_committed_offset(offset)
+        .with_committed_leader_epoch(epoch)
+        .with_metadata(Some(metadata))
 }
