@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use crate::log::LogError;
 
 /// Something the broker could not do, with the topic/partition/path it concerns.
+/// (Fields are named for what they hold; each variant's message says the rest.)
+#[allow(missing_docs)]
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BrokerError {

@@ -28,7 +28,8 @@ const RECORD_VERSION: u32 = 1;
 /// Bytes read per step while replaying.
 const REPLAY_READ_BYTES: usize = 1024 * 1024;
 
-/// One metadata change.
+/// One metadata change. Fields carry Kafka's names for the same things.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum MetadataRecord {
@@ -53,6 +54,7 @@ struct Envelope {
 }
 
 /// One topic as the metadata log describes it.
+#[allow(missing_docs)] // the fields of `MetadataRecord::TopicCreated`
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicImage {
     pub name: String,
@@ -64,7 +66,9 @@ pub struct TopicImage {
 /// The state that replaying the metadata log produces.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MetadataImage {
+    /// Set by the first record ever written.
     pub cluster_id: Option<String>,
+    /// Live topics by name.
     pub topics: BTreeMap<String, TopicImage>,
     /// First producer id not yet covered by a recorded block.
     pub next_producer_id: i64,

@@ -38,9 +38,11 @@ pub use topics::{partition_dir, validate_topic_name};
 /// One topic: immutable once published. Adding partitions or changing configs publishes a new
 /// `Arc<Topic>` (copy-on-write), so readers never lock more than the map lookup.
 pub struct Topic {
+    /// The topic name (Kafka's rules, see `validate_topic_name`).
     pub name: String,
     /// Fetch v13+ and Metadata v10+ identify topics by this id.
     pub id: Uuid,
+    /// Index `i` is partition `i`.
     pub partitions: Vec<Arc<Partition>>,
     /// Overrides only; defaults come from `topic_config::KNOWN`.
     pub configs: TopicConfigs,

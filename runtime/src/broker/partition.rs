@@ -12,7 +12,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
-use super::producer_state::{scan_batches, Check, ProducerStates};
+use super::producer_state::{scan_batches, CachedBatch, Check, ProducerStates};
 use super::{now_ms, BrokerError};
 use crate::log::{FlushPolicy, LogConfig, LogError, PartitionLog, ReadResult};
 
@@ -22,7 +22,9 @@ pub const LEADER_EPOCH: i32 = 0;
 /// Where a produced batch landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Produced {
+    /// Offset of the first record (the original one for a retried idempotent batch).
     pub base_offset: i64,
+    /// For the Produce response (v5+).
     pub log_start_offset: i64,
 }
 
@@ -36,7 +38,9 @@ pub struct Appended {
 
 /// One partition of a topic.
 pub struct Partition {
+    /// The topic's name.
     pub topic: String,
+    /// The partition number.
     pub index: i32,
     log: PartitionLog,
     /// The high watermark, published to long-poll fetches.
@@ -130,8 +134,8 @@ impl Partition {
         for batch in &batches {
             let last = next + i64::from(batch.last_offset_delta);
             if batch.producer_id >= 0 {
-                let last_seq = batch.base_sequence.wrapping_add(batch.last_offset_delta);
-                producers.record(batch.producer_id, batch.producer_epoch, batch.base_sequence, last_seq, next, last, now);
+                let cached = CachedBatch { first_seq: batch.base_sequence, last_seq: batch.last_sequence(), first_offset: next, last_offset: last };
+                producers.record(batch.producer_id, batch.producer_epoch, cached, now);
             }
             next = last + 1;
         }
@@ -171,14 +175,17 @@ impl Partition {
         self.hwm.subscribe()
     }
 
+    /// Offset below which records are visible to consumers.
     pub fn high_watermark(&self) -> i64 {
         self.log.high_watermark()
     }
 
+    /// First offset still in the log.
     pub fn log_start_offset(&self) -> i64 {
         self.log.log_start_offset()
     }
 
+    /// Offset the next appended record gets.
     pub fn log_end_offset(&self) -> i64 {
         self.log.log_end_offset()
     }

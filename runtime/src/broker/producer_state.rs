@@ -49,7 +49,8 @@ mod layout {
     pub const LOG_OVERHEAD: usize = 12;
 }
 
-/// The producer fields of one incoming batch.
+/// The producer fields of one incoming batch (RecordBatch v2 header names).
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IncomingBatch {
     pub producer_id: i64,
@@ -62,7 +63,8 @@ pub struct IncomingBatch {
 }
 
 impl IncomingBatch {
-    fn last_sequence(&self) -> i32 {
+    /// The sequence of the batch's last record.
+    pub fn last_sequence(&self) -> i32 {
         // Sequences wrap at i32::MAX like Kafka's DefaultRecordBatch.incrementSequence.
         let last = i64::from(self.base_sequence) + i64::from(self.last_offset_delta);
         if last > i64::from(i32::MAX) {
@@ -112,7 +114,8 @@ fn array<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
     out
 }
 
-/// One remembered batch.
+/// One remembered batch: its sequence range and where it landed.
+#[allow(missing_docs)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CachedBatch {
     pub first_seq: i32,
@@ -124,6 +127,7 @@ pub struct CachedBatch {
 /// What we know about one producer id on this partition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProducerEntry {
+    /// The newest epoch seen.
     pub epoch: i16,
     /// Oldest first; at most [`BATCHES_PER_PRODUCER`].
     pub batches: VecDeque<CachedBatch>,
@@ -196,7 +200,7 @@ impl ProducerStates {
     }
 
     /// Records an appended batch (or one replayed from the log).
-    pub fn record(&mut self, producer_id: i64, epoch: i16, first_seq: i32, last_seq: i32, first_offset: i64, last_offset: i64, now_ms: i64) {
+    pub fn record(&mut self, producer_id: i64, epoch: i16, batch: CachedBatch, now_ms: i64) {
         let entry = self
             .producers
             .entry(producer_id)
@@ -208,7 +212,7 @@ impl ProducerStates {
         if entry.batches.len() == BATCHES_PER_PRODUCER {
             entry.batches.pop_front();
         }
-        entry.batches.push_back(CachedBatch { first_seq, last_seq, first_offset, last_offset });
+        entry.batches.push_back(batch);
         entry.last_append_ms = entry.last_append_ms.max(now_ms);
     }
 
@@ -227,7 +231,8 @@ impl ProducerStates {
         };
         let last_offset = header.base_offset + i64::from(header.last_offset_delta);
         // The batch's own timestamp stands in for its append time; expiry is approximate anyway.
-        self.record(header.producer_id, header.producer_epoch, header.base_sequence, incoming.last_sequence(), header.base_offset, last_offset, header.max_timestamp);
+        let batch = CachedBatch { first_seq: header.base_sequence, last_seq: incoming.last_sequence(), first_offset: header.base_offset, last_offset };
+        self.record(header.producer_id, header.producer_epoch, batch, header.max_timestamp);
     }
 
     /// Forgets producers idle for longer than [`PRODUCER_ID_EXPIRATION_MS`].
@@ -288,14 +293,14 @@ mod tests {
     fn kafka_sequence_rules() {
         let mut s = ProducerStates::default();
         assert_eq!(s.check(&batch(7, 0, 5, 1)).ok(), Some(Check::Append), "unknown producer: any sequence");
-        s.record(7, 0, 0, 1, 0, 1, 0);
+        s.record(7, 0, CachedBatch { first_seq: 0, last_seq: 1, first_offset: 0, last_offset: 1 }, 0);
         let dup = s.check(&batch(7, 0, 0, 2)).ok();
         assert_eq!(dup, Some(Check::Duplicate(CachedBatch { first_seq: 0, last_seq: 1, first_offset: 0, last_offset: 1 })));
         assert_eq!(s.check(&batch(7, 0, 2, 1)).ok(), Some(Check::Append));
         assert!(matches!(s.check(&batch(7, 0, 4, 1)), Err(BrokerError::OutOfOrderSequence { expected: 2, .. })));
         assert!(matches!(s.check(&batch(7, 1, 3, 1)), Err(BrokerError::OutOfOrderSequence { expected: 0, .. })));
         assert_eq!(s.check(&batch(7, 1, 0, 1)).ok(), Some(Check::Append));
-        s.record(7, 1, 0, 0, 2, 2, 0);
+        s.record(7, 1, CachedBatch { first_seq: 0, last_seq: 0, first_offset: 2, last_offset: 2 }, 0);
         assert!(matches!(s.check(&batch(7, 0, 2, 1)), Err(BrokerError::InvalidProducerEpoch { .. })));
     }
 

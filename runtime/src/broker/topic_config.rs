@@ -13,6 +13,7 @@ pub type TopicConfigs = BTreeMap<String, String>;
 
 /// Kafka's DescribeConfigs `ConfigType` codes for the kinds we use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
 pub enum ConfigKind {
     String = 2,
     Int = 3,
@@ -21,6 +22,7 @@ pub enum ConfigKind {
 }
 
 /// A topic config we understand: name, default value (as Kafka prints it), kind, meaning.
+#[allow(missing_docs)]
 pub struct Known {
     pub name: &'static str,
     pub default: &'static str,

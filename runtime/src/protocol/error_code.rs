@@ -34,7 +34,6 @@ pub fn response_error(e: &BrokerError) -> ResponseError {
         B::TransactionsUnsupported => ResponseError::TransactionalIdAuthorizationFailed,
         B::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
         B::ShuttingDown => ResponseError::NotLeaderOrFollower,
-        _ => ResponseError::UnknownServerError,
     }
 }
 
@@ -45,7 +44,6 @@ pub fn log_error(e: &LogError) -> ResponseError {
         LogError::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
         LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
         LogError::Io { .. } | LogError::Poisoned { .. } | LogError::StorageFull { .. } => ResponseError::KafkaStorageError,
-        _ => ResponseError::KafkaStorageError,
     }
 }
 

@@ -13,8 +13,9 @@ use crate::broker::{Broker, BrokerError};
 use crate::protocol::error_code;
 use crate::protocol::RequestContext;
 
-/// Kafka's DescribeConfigs/CreateTopics config sources.
+/// Kafka's `DYNAMIC_TOPIC_CONFIG` config source: a topic override.
 pub const SOURCE_TOPIC_CONFIG: i8 = 1;
+/// Kafka's `DEFAULT_CONFIG` config source.
 pub const SOURCE_DEFAULT_CONFIG: i8 = 5;
 
 /// Handles one CreateTopics request. Errors are reported inside the response's error codes.

@@ -13,8 +13,9 @@ use crate::broker::topic_config::{self, ConfigKind};
 use crate::broker::Broker;
 use crate::protocol::RequestContext;
 
-/// Kafka's `ConfigResource.Type` codes.
+/// Kafka's `ConfigResource.Type` code for a topic.
 pub const RESOURCE_TOPIC: i8 = 2;
+/// Kafka's `ConfigResource.Type` code for a broker.
 pub const RESOURCE_BROKER: i8 = 4;
 /// Kafka's `STATIC_BROKER_CONFIG` source.
 const SOURCE_STATIC_BROKER_CONFIG: i8 = 4;

@@ -14,6 +14,9 @@ use crate::broker::{Broker, BrokerError, Partition};
 use crate::protocol::error_code;
 use crate::protocol::RequestContext;
 
+/// A partition (if it exists) and how its append went.
+type AppendOutcome = (Option<Arc<Partition>>, Result<Appended, BrokerError>);
+
 /// Handles one Produce request. Errors are reported inside the response's error codes.
 ///
 /// Appends from one connection happen in request order (`ctx.append_turn`); the fsync waits of
@@ -55,7 +58,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Produce
             });
         }
     }
-    let appended: Vec<(Option<Arc<Partition>>, Result<Appended, BrokerError>)> = join_all(appends).await;
+    let appended: Vec<AppendOutcome> = join_all(appends).await;
     ctx.append_turn.finish();
 
     // Phase 2, concurrently: durability per acks.
