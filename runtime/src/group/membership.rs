@@ -100,10 +100,12 @@ pub(crate) fn join(cell: &GroupCell, g: &mut Group, req: JoinRequest, settings: 
 }
 
 fn join_unknown_member(cell: &GroupCell, g: &mut Group, req: JoinRequest, settings: &Settings, now: Instant) -> Reply<JoinOutcome> {
-    if g.members.len() + g.pending_members.len() >= settings.group_max_size {
+    let new_id = format!("{}-{}", req.client_id, uuid::Uuid::new_v4());
+    let known_static = req.group_instance_id.as_ref().and_then(|i| g.static_members.get(i)).is_some();
+    // A returning static member takes an existing seat; everyone else needs a free one.
+    if !known_static && g.members.len() + g.pending_members.len() >= settings.group_max_size {
         return Reply::Now(JoinOutcome::error(ResponseError::GroupMaxSizeReached, ""));
     }
-    let new_id = format!("{}-{}", req.client_id, uuid::Uuid::new_v4());
     if let Some(instance) = req.group_instance_id.clone() {
         if let Some(old_id) = g.static_members.get(&instance).cloned() {
             // A static member restarted: it takes over its old identity (and assignment) under
@@ -326,9 +328,9 @@ pub(crate) fn complete_join(g: &mut Group, now: Instant) {
     let protocol = g.select_protocol();
     if g.members.is_empty() || protocol.is_none() {
         fail_all_joins(g, ResponseError::InconsistentGroupProtocol);
+        // Kafka keeps the protocol type of an emptied group (ListGroups shows it as `consumer`).
         g.state = GroupState::Empty;
         g.protocol_name = None;
-        g.protocol_type = None;
         g.leader = None;
         return;
     }

@@ -345,3 +345,22 @@ async fn delete_non_empty_group_and_list_filter() {
     assert_eq!((d.protocol.as_str(), d.members.len()), ("range", 1));
     assert_eq!(d.members[0].assignment, Bytes::from_static(b"a"));
 }
+
+/// Old clients (JoinGroup v0–3) join without the MEMBER_ID_REQUIRED round trip; a full group
+/// refuses newcomers with GROUP_MAX_SIZE_REACHED.
+#[tokio::test(start_paused = true)]
+async fn old_clients_join_directly_and_group_size_is_bounded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = BrokerConfig::for_tests(dir.path());
+    config.group_initial_rebalance_delay_ms = 0;
+    let mut c = GroupCoordinator::open(dir.path(), &config).expect("open");
+    c.settings.group_max_size = 1;
+    let c = Arc::new(c);
+    let mut old = join_request("g", "", &["range"]);
+    old.require_known_member_id = false;
+    let joined = outcome(spawn_join(&c, old.clone())).await;
+    assert_eq!((joined.error, joined.generation_id), (None, 1));
+    assert!(!joined.member_id.is_empty());
+    let refused = c.join_group(old).await;
+    assert_eq!(refused.error, Some(ResponseError::GroupMaxSizeReached));
+}
