@@ -55,6 +55,9 @@ use state::Group;
 
 /// Kafka's `offset.metadata.max.bytes`: longer commit metadata is OFFSET_METADATA_TOO_LARGE.
 pub const OFFSET_METADATA_MAX_BYTES: usize = 4096;
+/// Group ids are i16-length strings in the offsets log's keys (Kafka's schema); a longer id
+/// (possible with flexible-version compact strings) is INVALID_GROUP_ID.
+pub const GROUP_ID_MAX_BYTES: usize = i16::MAX as usize;
 /// Kafka's `group.min.session.timeout.ms` is 6 s; we allow 1 s so tests can exercise expiry
 /// quickly. Clients' defaults (10–45 s) are well inside the range.
 pub const SESSION_TIMEOUT_MS_MIN: i32 = 1_000;
@@ -231,7 +234,7 @@ impl GroupCoordinator {
     }
 
     fn join_locked(&self, req: JoinRequest) -> Result<Reply<JoinOutcome>, ResponseError> {
-        if req.group_id.is_empty() {
+        if req.group_id.is_empty() || req.group_id.len() > GROUP_ID_MAX_BYTES {
             return Err(ResponseError::InvalidGroupId);
         }
         if !(SESSION_TIMEOUT_MS_MIN..=SESSION_TIMEOUT_MS_MAX).contains(&req.session_timeout_ms) {
@@ -304,7 +307,7 @@ impl GroupCoordinator {
     /// OffsetCommit: validates the committer, then appends and fsyncs before returning. The
     /// result has one entry per `entries` item (`Some` for OFFSET_METADATA_TOO_LARGE).
     pub async fn commit_offsets(&self, who: &Committer, entries: Vec<CommitEntry>) -> Result<Vec<Option<ResponseError>>, GroupOpError> {
-        if who.group_id.is_empty() {
+        if who.group_id.is_empty() || who.group_id.len() > GROUP_ID_MAX_BYTES {
             return Err(GroupOpError::Rejected(ResponseError::InvalidGroupId));
         }
         self.validate_commit(who).map_err(GroupOpError::Rejected)?;
@@ -320,6 +323,12 @@ impl GroupCoordinator {
         }
         self.offsets.commit(&who.group_id, &accepted, now_ms()).await?;
         Ok(results)
+    }
+
+    /// Deletes every group's committed offsets for `topic` (tombstones, fsynced). The broker
+    /// calls this when a topic is deleted, as Kafka does.
+    pub async fn delete_topic_offsets(&self, topic: &str) -> Result<usize, GroupError> {
+        self.offsets.delete_topic(topic, now_ms()).await
     }
 
     /// The committed offset of one partition, if any.

@@ -235,6 +235,33 @@ impl OffsetStore {
         Ok(partitions.len())
     }
 
+    /// Writes tombstones for every group's committed offsets of `topic` (deleted topic), so a
+    /// topic re-created under the same name does not inherit stale positions. Returns how many.
+    pub async fn delete_topic(&self, topic: &str, now_ms: i64) -> Result<usize, GroupError> {
+        let doomed: Vec<(String, i32)> = {
+            let committed = self.committed.read();
+            committed
+                .iter()
+                .flat_map(|(group, map)| map.keys().filter(|(t, _)| t == topic).map(move |(_, p)| (group.clone(), *p)))
+                .collect()
+        };
+        if doomed.is_empty() {
+            return Ok(0);
+        }
+        let records = doomed
+            .iter()
+            .map(|(group, partition)| {
+                let key = OffsetKey { group: group.clone(), topic: topic.to_owned(), partition: *partition };
+                (format::encode_key(&key), None)
+            })
+            .collect();
+        let base = self.write(&format!("(offsets of deleted topic {topic})"), records, now_ms).await?;
+        for (group, partition) in &doomed {
+            self.forget(group, &[(topic.to_owned(), *partition)], base);
+        }
+        Ok(doomed.len())
+    }
+
     /// The committed offset of one partition.
     pub fn get(&self, group: &str, topic: &str, partition: i32) -> Option<CommittedOffset> {
         self.committed.read().get(group)?.get(&(topic.to_owned(), partition)).cloned()

@@ -317,13 +317,15 @@ async fn offsets_survive_reopen_and_tombstones_delete_them() {
     let listed: Vec<String> = c.list_groups(&[]).into_iter().map(|l| l.group_id).collect();
     assert_eq!(listed, vec!["drop".to_owned(), "keep".to_owned()]);
 
+    c.commit_offsets(&simple("keep"), vec![entry("gone", 0, 3)]).await.expect("commit");
+    assert_eq!(c.delete_topic_offsets("gone").await.expect("delete topic offsets"), 1);
     c.delete_group("drop").await.expect("delete");
     assert!(matches!(c.delete_group("drop").await, Err(GroupOpError::Rejected(ResponseError::GroupIdNotFound))));
     c.shutdown().await.expect("shutdown");
     drop(c);
     let c = coordinator(dir.path(), 0);
     assert_eq!(c.committed_offset("drop", "u", 0), None);
-    assert_eq!(c.committed_offsets("keep").len(), 2);
+    assert_eq!(c.committed_offsets("keep").len(), 2, "the deleted topic's offset stays deleted");
     assert_eq!(c.describe_group("drop").state, GroupState::Dead);
 }
 
