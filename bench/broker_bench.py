@@ -109,10 +109,9 @@ def iperf3_ceiling(seconds):
 
 
 def create_topic(bootstrap, name, partitions):
-    AdminClient({"bootstrap.servers": bootstrap}).create_topics(
-        [NewTopic(name, num_partitions=partitions, replication_factor=1)])[name].result(30)
+    a = AdminClient({"bootstrap.servers": bootstrap})  # alive until the future resolves
+    a.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])[name].result(30)
     # Metadata must show the partitions before producing to them explicitly.
-    a = AdminClient({"bootstrap.servers": bootstrap})
     for _ in range(100):
         t = a.list_topics(name, timeout=10).topics.get(name)
         if t is not None and t.error is None and len(t.partitions) == partitions:
@@ -240,9 +239,9 @@ def e2e_latency(bootstrap, topic, partitions, acks, codec, rate_mb, seconds):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--binary", default=os.environ.get("SLUICE_BIN", REPO / "target" / "release" / "sluice"))
-    ap.add_argument("--records", type=int, default=200_000, help="records per throughput run")
+    ap.add_argument("--records", type=int, default=300_000, help="records per throughput run")
     ap.add_argument("--rate-mb", type=float, default=50.0, help="produce rate for the latency runs, MB/s")
-    ap.add_argument("--latency-seconds", type=float, default=3.0)
+    ap.add_argument("--latency-seconds", type=float, default=5.0)
     ap.add_argument("--iperf-seconds", type=int, default=3)
     ap.add_argument("--data-dir", default=None, help="broker data directory (default: a fresh temp dir)")
     args = ap.parse_args()

@@ -48,6 +48,7 @@ def broker_env(extra=None):
     broker the suite starts), plus `extra`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
     env.setdefault("RUST_LOG", "info")
+    env["NO_COLOR"] = "1"  # plain stderr logs in the files attached to failures
     env.update(extra or {})
     return env
 

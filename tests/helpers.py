@@ -18,7 +18,8 @@ def admin(bootstrap):
 
 def create_topic(bootstrap, name, partitions=1, config=None, timeout=30):
     """Creates a topic with AdminClient and waits until its metadata shows every partition."""
-    futures = admin(bootstrap).create_topics(
+    a = admin(bootstrap)  # keep the handle alive until the future resolves
+    futures = a.create_topics(
         [NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {})],
         request_timeout=timeout)
     futures[name].result(timeout=timeout)

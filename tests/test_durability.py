@@ -26,7 +26,8 @@ def test_topics_configs_and_committed_offsets_survive_kill9(broker):
     md = admin(bootstrap).list_topics(topic, timeout=10)
     assert len(md.topics[topic].partitions) == 3
     res = ConfigResource("topic", topic)
-    configs = admin(bootstrap).describe_configs([res])[res].result(timeout=30)
+    a = admin(bootstrap)
+    configs = a.describe_configs([res])[res].result(timeout=30)
     assert configs["retention.ms"].value == "123456789"
 
     c = consumer(bootstrap, group=group)
@@ -75,6 +76,7 @@ def test_crash_loop_keeps_every_acknowledged_record(broker_factory, tmp_path):
 
     b.start()
     got = read_all(b.bootstrap, topic, timeout=300)
+    print(f"crash loop: {len(acked)} records acknowledged over {CRASH_ROUNDS} kill -9 rounds, {len(got)} stored")
     stored = {(m.partition(), m.offset()): (m.key(), m.value()) for m in got}
     missing = [k for k in acked if k not in stored]
     assert not missing, f"{len(missing)} of {len(acked)} acknowledged records lost, e.g. {sorted(missing)[:5]}"

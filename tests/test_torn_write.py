@@ -9,9 +9,10 @@ BATCHES = 40
 PER_BATCH = 10
 
 
-def write_batches(broker):
-    """BATCHES batches of PER_BATCH records each (one flush per batch), then a graceful stop.
-    Returns the topic and the values in offset order."""
+def write_batches(broker, shutdown):
+    """BATCHES batches of PER_BATCH records each (one flush per batch), then a graceful stop
+    (SIGTERM: the log records a clean shutdown) or a crash (kill -9). Returns the topic and the
+    values in offset order."""
     topic = create_topic(broker.bootstrap, unique("torn"), partitions=1)
     p = producer(broker.bootstrap, **{"linger.ms": 50})
     values = []
@@ -20,7 +21,10 @@ def write_batches(broker):
         produce_all(p, topic, batch, partition=0)
         values += [v for _k, v in batch]
     assert watermarks(broker.bootstrap, topic)[1] == len(values)
-    broker.stop()
+    if shutdown == "sigterm":
+        broker.stop()
+    else:
+        broker.kill9()
     return topic, values
 
 
@@ -50,9 +54,10 @@ def check_after_recovery(broker, topic, values, kept_records):
     assert [m.value() for m in got] == values[:kept_records] + [b"after recovery %d" % i for i in range(3)]
 
 
+@pytest.mark.parametrize("shutdown", ["sigterm", "kill9"])
 @pytest.mark.parametrize("cut", ["in_header", "mid_batch", "one_byte_short"])
-def test_truncated_last_batch_is_cut_off(broker, cut):
-    topic, values = write_batches(broker)
+def test_truncated_last_batch_is_cut_off(broker, cut, shutdown):
+    topic, values = write_batches(broker, shutdown)
     seg, data, batches = last_batch(broker, topic)
     pos, base, length, count = batches[-1]
     cut_at = {"in_header": pos + 6, "mid_batch": pos + length // 2, "one_byte_short": pos + length - 1}[cut]
@@ -61,9 +66,10 @@ def test_truncated_last_batch_is_cut_off(broker, cut):
     check_after_recovery(broker, topic, values, kept_records=base)
 
 
+@pytest.mark.parametrize("shutdown", ["sigterm", "kill9"])
 @pytest.mark.parametrize("where", ["records", "crc"])
-def test_corrupted_last_batch_is_cut_off(broker, where):
-    topic, values = write_batches(broker)
+def test_corrupted_last_batch_is_cut_off(broker, where, shutdown):
+    topic, values = write_batches(broker, shutdown)
     seg, data, batches = last_batch(broker, topic)
     pos, base, length, count = batches[-1]
     # The CRC covers attributes..end; flipping a payload byte or the stored CRC both break it.
