@@ -280,15 +280,18 @@ async fn partial_and_truncated_frames() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// An unknown API key, an unsupported version of a known API and an undecodable body each close
-/// the connection (as Kafka does); the broker keeps serving.
+/// An unknown API key, an unsupported version of a known API, an undecodable body and an absurd
+/// array count each close the connection (as Kafka does); the broker keeps serving.
 #[tokio::test]
 async fn unknown_key_unsupported_version_and_garbage_close_the_connection() -> anyhow::Result<()> {
     let broker = TestBroker::start().await?;
-    let frames: [&[u8]; 3] = [
+    let frames: [&[u8]; 4] = [
         &[0, 0, 0, 8, 0x03, 0xe7, 0, 0, 0, 0, 0, 1],           // api key 999
         &[0, 0, 0, 10, 0, 3, 0, 99, 0, 0, 0, 1, 0xff, 0xff],   // Metadata v99
         &[0, 0, 0, 12, 0, 3, 0, 12, 0, 0, 0, 1, 0, 5, b'a', b'b'], // Metadata v12, client id overruns
+        // Metadata v1 declaring 2^31-1 topics in 14 bytes: upstream kafka-protocol would try to
+        // allocate ~150 GB and abort the process (see vendor/kafka-protocol/SLUICE-PATCH.md).
+        &[0, 0, 0, 14, 0, 3, 0, 1, 0, 0, 0, 1, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff],
     ];
     for frame in frames {
         let mut client = broker.client().await?;
