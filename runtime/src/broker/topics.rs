@@ -160,6 +160,11 @@ impl Broker {
             }
         })
         .await?;
+        // Kafka drops a deleted topic's committed offsets too. A failure leaves them behind, and
+        // a consumer of a re-created topic with the same name could resume from them: warn.
+        if let Err(e) = self.groups.delete_topic_offsets(name).await {
+            tracing::warn!(topic = name, "cannot delete committed offsets of the deleted topic: {e}");
+        }
         tracing::info!(topic = name, topic_id = %id, "deleted topic");
         Ok(id)
     }
