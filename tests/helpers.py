@@ -44,7 +44,7 @@ def wait_for_partitions(bootstrap, topic, partitions, timeout=30):
 
 def producer(bootstrap, **conf):
     base = {"bootstrap.servers": bootstrap, "acks": "all"}
-    base.update({k.replace("_", "."): v for k, v in conf.items()})
+    base.update(conf)
     return Producer(base)
 
 
