@@ -12,7 +12,8 @@ use super::format::{
     parse_segment_name, segment_path, CLEANED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, SWAP_SUFFIX, TIME_INDEX_SUFFIX, TMP_SUFFIX,
 };
 use super::index::SegmentIndex;
-use super::segment::{scan, sync_dir, Segment};
+use super::batch;
+use super::segment::{read_at, scan, sync_dir, Segment};
 use super::writer::remove_if_exists;
 use super::{LogConfig, LogError, LogStats, PartitionLog, State, WriterState};
 
@@ -121,7 +122,17 @@ fn load_segments(dir: &Path, bases: &[i64], cp: Option<&Checkpoint>, config: &Lo
         let file = Segment::open_file(dir, base).map_err(|e| LogError::io("open segment", &path, e))?;
         let len = file.metadata().map_err(|e| LogError::io("stat segment", &path, e))?.len();
         let next_base = bases.get(i + 1).copied();
-        if let Some(seg) = try_trust(dir, base, &file, len, next_base, cp) {
+        let trusted = try_trust(dir, base, &file, len, next_base, cp);
+        // The last segment's tail is re-checked even after a clean stop: it is the part a torn
+        // write or a stray edit while the broker was down would have hit.
+        let trusted = match trusted {
+            Some(t) if next_base.is_none() && !tail_is_intact(&file, &t.0, len).map_err(|e| LogError::io("read segment", &path, e))? => {
+                tracing::warn!(segment = %path.display(), "last segment's tail fails its checks: scanning the segment");
+                None
+            }
+            other => other,
+        };
+        if let Some(seg) = trusted {
             segments.push(Segment { indexes_persisted: true, ..Segment::from_parts(base, file, len, seg.0, seg.1.next_offset, seg.1.max_timestamp, seg.1.offset_of_max_timestamp) });
             continue;
         }
@@ -169,6 +180,24 @@ fn try_trust(dir: &Path, base: i64, _file: &File, len: u64, next_base: Option<i6
         tracing::warn!(dir = %dir.display(), segment = base, "index summary inconsistent: rebuilding from the segment");
     }
     (vouched && sane).then_some((index, summary))
+}
+
+/// CRC-checks the batches after the segment's last sparse index entry: at most one index interval
+/// plus one batch, so a clean start stays cheap however large the active segment is.
+fn tail_is_intact(file: &File, index: &SegmentIndex, len: u64) -> std::io::Result<bool> {
+    let from = index.offsets.last().map_or(0, |&(_, pos)| u64::from(pos));
+    if from > len {
+        return Ok(false);
+    }
+    let tail = read_at(file, from, (len - from) as usize)?;
+    let mut at = 0usize;
+    while at < tail.len() {
+        match batch::validate(&tail[at..]) {
+            Ok((_, size)) => at += size,
+            Err(_) => return Ok(false),
+        }
+    }
+    Ok(true)
 }
 
 /// Reads and checks a segment batch by batch, rebuilding its indexes; cuts off a torn or corrupt
