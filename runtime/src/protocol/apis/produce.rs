@@ -35,6 +35,14 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Produce
     };
     let transactional = request.transactional_id.is_some();
 
+    // Like Metadata, Produce creates unknown topics when `auto.create.topics.enable` is on; a
+    // name that cannot be created is answered per partition below as an unknown topic.
+    for topic in &request.topic_data {
+        if let Err(e) = broker.auto_create_topic(topic.name.0.as_str()).await {
+            tracing::debug!(topic = topic.name.0.as_str(), "produce could not auto-create the topic: {e}");
+        }
+    }
+
     ctx.append_turn.wait().await;
     // Phase 1, in request order: resolve and append every partition (partitions in parallel).
     let mut appends = Vec::new();
