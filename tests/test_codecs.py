@@ -82,3 +82,33 @@ def test_codec_round_trip(broker, codec):
     want = CODEC_IDS[codec]
     assert want in seen, f"no stored batch uses codec {codec} (id {want}); saw {seen}"
     assert seen <= {0, want}, f"stored batches use codecs {seen}, producer used only {codec}"
+
+
+@pytest.mark.parametrize("sent,stored", [("none", "zstd"), ("gzip", "lz4"), ("zstd", "uncompressed"), ("snappy", "gzip")])
+def test_topic_compression_type_recompresses_on_produce(broker, sent, stored):
+    """compression.type on the topic wins over the producer's codec (Kafka's rule); records,
+    headers, timestamps and offsets come back unchanged, and an idempotent producer's retries
+    still de-duplicate (sequences are kept)."""
+    topic = create_topic(broker.bootstrap, unique(f"recompress-{sent}-{stored}"), partitions=PARTITIONS,
+                         config={"compression.type": stored})
+    records = make_records(seed=7)[:5000]
+    p = producer(broker.bootstrap, **{"compression.type": sent, "linger.ms": 20, "enable.idempotence": True})
+    d = Delivered()
+    for part, key, value, headers, ts in records:
+        p.produce(topic, key=key, value=value, headers=headers, timestamp=ts, partition=part, on_delivery=d)
+    assert p.flush(120) == 0
+    assert not d.errors, d.errors[:3]
+
+    got = read_all(broker.bootstrap, topic)
+    for part in range(PARTITIONS):
+        sent_records = [(k, v, h, ts) for q, k, v, h, ts in records if q == part]
+        recv = [(m.key(), m.value(), list(m.headers() or []), m.timestamp()[1]) for m in got if m.partition() == part]
+        assert recv == sent_records, f"partition {part} differs after recompression"
+    seen = set()
+    for part in range(PARTITIONS):
+        for seg in segment_files(broker.partition_dir(topic, part)):
+            data = seg.read_bytes()
+            for pos, _base, _len, _count in iter_batches(data):
+                seen.add(batch_attributes(data, pos) & 0x7)
+    want = 0 if stored == "uncompressed" else CODEC_IDS[stored]
+    assert seen == {want}, f"stored batches use codecs {seen}, topic says {stored}"

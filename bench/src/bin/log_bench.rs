@@ -34,6 +34,7 @@ fn config(segment_bytes: u64, flush_policy: FlushPolicy) -> LogConfig {
         flush_policy,
         index_interval_bytes: 4096,
         max_batch_bytes: 2 * MIB as u32,
+        compression: None,
     }
 }
 

@@ -117,6 +117,11 @@ impl Partition {
         if batches.iter().any(|b| b.transactional) {
             return Err(BrokerError::TransactionsUnsupported);
         }
+        // compression.type: recompressing is CPU work, done before taking the producer lock.
+        let mut buf = match self.log.recompress(&records).map_err(|e| self.log_error(e))? {
+            Some(rebuilt) => rebuilt,
+            None => records.to_vec(),
+        };
         let mut producers = self.producers.lock();
         for batch in batches.iter().filter(|b| b.producer_id >= 0) {
             if let Check::Duplicate(original) = producers.check(batch)? {
@@ -127,7 +132,6 @@ impl Partition {
                 return Ok((produced, original.last_offset + 1));
             }
         }
-        let mut buf = records.to_vec();
         let now = now_ms();
         let info = self.log.append(&mut buf, LEADER_EPOCH, now).map_err(|e| self.log_error(e))?;
         let mut next = info.base_offset;

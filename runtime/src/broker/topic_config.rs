@@ -39,7 +39,7 @@ const fn known(name: &'static str, default: &'static str, kind: ConfigKind, doc:
 /// default only matters under `flush.policy=interval`.
 pub const KNOWN: &[Known] = &[
     known("cleanup.policy", "delete", ConfigKind::List, "delete, compact, or both"),
-    known("compression.type", "producer", ConfigKind::String, "batches are stored as the producer sent them"),
+    known("compression.type", "producer", ConfigKind::String, "producer: batches stored as sent; a codec: batches recompressed to it on produce"),
     known("delete.retention.ms", "86400000", ConfigKind::Long, "how long compaction keeps tombstones"),
     known("flush.ms", "1000", ConfigKind::Long, "fsync interval under flush.policy=interval"),
     known("flush.policy", "batch", ConfigKind::String, "batch (fsync before acks=all), interval, or os"),
@@ -148,6 +148,14 @@ pub fn to_log_config(overrides: &TopicConfigs) -> Result<LogConfig, BrokerError>
         flush_policy,
         index_interval_bytes: u32::try_from(num("index.interval.bytes")?).unwrap_or(u32::MAX),
         max_batch_bytes: u32::try_from(num("max.message.bytes")?).unwrap_or(u32::MAX),
+        compression: match get("compression.type") {
+            "uncompressed" | "none" => Some(0),
+            "gzip" => Some(1),
+            "snappy" => Some(2),
+            "lz4" => Some(3),
+            "zstd" => Some(4),
+            _ => None,
+        },
     })
 }
 
@@ -163,6 +171,7 @@ pub fn metadata_log_config() -> LogConfig {
         flush_policy: FlushPolicy::EveryBatch,
         index_interval_bytes: 4096,
         max_batch_bytes: 8 * 1024 * 1024,
+        compression: None,
     }
 }
 

@@ -35,6 +35,7 @@ fn log_config() -> LogConfig {
         flush_policy: FlushPolicy::EveryBatch,
         index_interval_bytes: 4096,
         max_batch_bytes: 8 * 1024 * 1024,
+        compression: None,
     }
 }
 

@@ -87,6 +87,10 @@ pub struct LogConfig {
     pub index_interval_bytes: u32,
     /// `max.message.bytes`: the largest batch accepted.
     pub max_batch_bytes: u32,
+    /// `compression.type`: the codec batches are stored with (Kafka attribute ids: 0 none,
+    /// 1 gzip, 2 snappy, 3 lz4, 4 zstd); `None` (`producer`) stores them as received. Applied by
+    /// [`recompress`] before an append, outside the log's locks.
+    pub compression: Option<i16>,
 }
 
 /// Where an appended batch landed.
@@ -347,6 +351,17 @@ impl PartitionLog {
     /// Counters (fsync rounds, recovery work, compaction).
     pub fn stats(&self) -> LogStats {
         *self.stats.lock()
+    }
+
+    /// Applies `compression.type`: the request's batches rebuilt with the configured codec, or
+    /// `None` if they are to be stored as received. CPU-heavy: call before [`Self::append`], whose
+    /// locks it does not take.
+    pub fn recompress(&self, records: &[u8]) -> Result<Option<Vec<u8>>, LogError> {
+        let config = self.config();
+        match config.compression {
+            Some(codec) => records::recompress(records, codec, config.max_batch_bytes),
+            None => Ok(None),
+        }
     }
 
     fn config(&self) -> LogConfig {

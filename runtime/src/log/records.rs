@@ -1,4 +1,4 @@
-//! Records inside a batch, for compaction: decompressing a batch's records section, walking its
+//! Records inside a batch, for compaction and `compression.type`: decompressing a batch's records section, walking its
 //! records without re-encoding them, and building a batch back from retained records.
 //!
 //! Why not decode into `kafka_protocol::records::Record` and re-encode: that type keeps headers in
@@ -15,7 +15,8 @@ use kafka_protocol::compression::{Compressor, Decompressor, Gzip, Snappy, Zstd};
 
 use super::batch::seal_crc;
 use super::format::BATCH_HEADER_BYTES;
-use super::BatchHeader;
+use super::writer::validate_all;
+use super::{BatchHeader, LogError};
 
 /// One record of a batch, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +112,36 @@ pub(crate) fn build_batch(header: &BatchHeader, records: &[&[u8]]) -> Result<Vec
     seal_crc(&mut b);
     Ok(b)
 }
+
+/// Rebuilds each batch of a produce request whose codec is not `codec` with `codec`: record bytes,
+/// header fields, offsets and sequences stay; only the records section and the CRC change. Every
+/// batch is validated first (a corrupt batch is refused, never rewritten). Control batches are
+/// left alone. `None` when every batch already uses `codec`.
+pub(crate) fn recompress(records: &[u8], codec: i16, max_batch_bytes: u32) -> Result<Option<Vec<u8>>, LogError> {
+    let batches = validate_all(records, max_batch_bytes)?;
+    let keep = |h: &BatchHeader| h.compression() == codec || h.attributes & CONTROL_BIT != 0;
+    if batches.iter().all(|(h, _, _)| keep(h)) {
+        return Ok(None);
+    }
+    let mut out = Vec::with_capacity(records.len());
+    for (header, pos, size) in batches {
+        let bytes = &records[pos..pos + size];
+        if keep(&header) {
+            out.extend_from_slice(bytes);
+            continue;
+        }
+        let corrupt = |reason: String| LogError::CorruptBatch { position: pos, reason };
+        let section = records_section(bytes, &header).map_err(corrupt)?;
+        let parsed = parse_records(section, header.records_count).map_err(corrupt)?;
+        let refs: Vec<&[u8]> = parsed.iter().map(|r| r.bytes.as_ref()).collect();
+        let rebuilt = BatchHeader { attributes: (header.attributes & !0x7) | codec, ..header };
+        out.extend_from_slice(&build_batch(&rebuilt, &refs).map_err(corrupt)?);
+    }
+    Ok(Some(out))
+}
+
+/// Attribute bit of a transaction control batch.
+const CONTROL_BIT: i16 = 0x20;
 
 fn compress_with<C: Compressor<BytesMut, BufMut = BytesMut>>(section: &[u8]) -> Result<Vec<u8>, String> {
     let mut out = BytesMut::new();

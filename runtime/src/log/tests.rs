@@ -49,6 +49,7 @@ pub(crate) fn config() -> LogConfig {
         flush_policy: FlushPolicy::EveryBatch,
         index_interval_bytes: 4096,
         max_batch_bytes: 1 << 20,
+        compression: None,
     }
 }
 
@@ -440,4 +441,33 @@ fn roll_by_age_and_timestamp_queries() {
     assert_eq!(log.offset_for_timestamp(6).unwrap(), Some((1, 7)));
     assert_eq!(log.offset_for_timestamp(8).unwrap(), None);
     assert_eq!(log.max_timestamp().unwrap(), Some((1, 7)));
+}
+
+#[test]
+fn recompress_changes_only_the_codec_and_refuses_corrupt_batches() {
+    // Goal: compression.type rebuilds batches with the topic's codec, record bytes and header
+    // fields unchanged, from every codec to every other.
+    let recs: Vec<Kv<'_>> = vec![(Some(b"a"), Some(b"one")), (None, Some(b"two")), (Some(b"c"), None)];
+    for from in 0..=4i16 {
+        let original = keyed_batch(&recs, 42, from);
+        for to in 0..=4i16 {
+            let out = super::records::recompress(&original, to, 1 << 20).unwrap();
+            let Some(out) = out else {
+                assert_eq!(from, to, "a batch with another codec was left alone");
+                continue;
+            };
+            let (h, size) = batch::validate(&out).unwrap();
+            assert_eq!(size, out.len());
+            assert_eq!(h.compression(), to);
+            let (orig, _) = batch::validate(&original).unwrap();
+            assert_eq!(BatchHeader { attributes: orig.attributes, ..h }, orig);
+            let section = |b: &[u8], h: &BatchHeader| super::records::parse_records(super::records::records_section(b, h).unwrap(), h.records_count).unwrap();
+            let (a, b) = (section(&original, &orig), section(&out, &h));
+            assert_eq!(a.iter().map(|r| &r.bytes).collect::<Vec<_>>(), b.iter().map(|r| &r.bytes).collect::<Vec<_>>());
+        }
+    }
+    let mut corrupt = keyed_batch(&recs, 42, 0);
+    let n = corrupt.len() - 1;
+    corrupt[n] ^= 1;
+    assert!(matches!(super::records::recompress(&corrupt, 4, 1 << 20), Err(LogError::CorruptBatch { .. })));
 }
