@@ -1,7 +1,9 @@
 """Goal: the CLI, the admin HTTP API, graceful shutdown and config precedence behave as documented; method: run the binary with flags, env and a config file and read /healthz and /v1/cluster."""
 
+import signal
 import subprocess
 
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from conftest import broker_env, sluice_binary
@@ -83,3 +85,21 @@ def test_config_file_via_env(broker_factory, tmp_path):
     b = broker_factory(env={"SLUICE_CONFIG": str(cfg)})
     assert b.cluster_info()["node_id"] == 5
     b.stop()
+
+
+def test_sigterm_answers_parked_long_poll_fetches(broker):
+    """A consumer parked in a long-poll fetch (fetch.wait.max.ms=30000 on an empty partition) must
+    not hold a graceful stop for its max wait: the stop answers it at once. The bound below is
+    a liveness bound far above the expected milliseconds, not a performance figure."""
+    topic = create_topic(broker.bootstrap, unique("parked"), partitions=1)
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": unique("g"), "fetch.wait.max.ms": 30000,
+                  "enable.auto.commit": False})
+    c.assign([TopicPartition(topic, 0, 0)])
+    for _ in range(6):  # a few polls: the consumer is now parked in a fetch
+        c.poll(0.5)
+    broker.proc.send_signal(signal.SIGTERM)
+    try:
+        code = broker.proc.wait(timeout=15)
+    finally:
+        c.close()
+    assert code == 0, broker.stderr_tail()

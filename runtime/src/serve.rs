@@ -40,12 +40,16 @@ pub async fn run(config: BrokerConfig, on_ready: impl FnOnce(&BoundAddrs)) -> an
 
     let admin_task = tokio::spawn(crate::admin::serve(admin_listener, Arc::clone(&broker), addrs.clone(), shutdown_rx.clone()));
     let kafka_task = tokio::spawn(crate::protocol::server::run(kafka_listener, Arc::clone(&broker), shutdown_rx));
+    // Handlers go in before the ready line: a SIGTERM sent right after it must stop the broker
+    // gracefully, not kill it with the default action.
+    let stop_signal = stop_signal();
     on_ready(&addrs);
 
-    wait_for_signal().await;
+    stop_signal.await;
     tracing::info!("shutting down: no new connections, finishing in-flight requests");
     // A send error means every receiver is gone, i.e. the tasks have already stopped.
     let _ = shutdown_tx.send(true);
+    broker.begin_stop();
     kafka_task.await.context("Kafka listener task failed")?;
     admin_task.await.context("admin task failed")?;
     broker.shutdown().await.context("cannot flush the broker's logs")?;
@@ -53,18 +57,31 @@ pub async fn run(config: BrokerConfig, on_ready: impl FnOnce(&BoundAddrs)) -> an
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// Registers SIGTERM and SIGINT handlers now; the returned future completes on either.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut terminate = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!("cannot listen for SIGTERM ({e}); only SIGINT stops the broker");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+    let terminate = signal(SignalKind::terminate());
+    let interrupt = signal(SignalKind::interrupt());
+    async move {
+        match (terminate, interrupt) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            (Err(e), Ok(mut int)) => {
+                tracing::warn!("cannot listen for SIGTERM ({e}); only SIGINT stops the broker");
+                int.recv().await;
+            }
+            (Ok(mut term), Err(e)) => {
+                tracing::warn!("cannot listen for SIGINT ({e}); only SIGTERM stops the broker");
+                term.recv().await;
+            }
+            (Err(e), Err(_)) => {
+                tracing::error!("cannot listen for SIGTERM or SIGINT ({e}); stop the broker with SIGKILL");
+                std::future::pending::<()>().await;
+            }
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
     }
 }

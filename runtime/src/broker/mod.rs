@@ -65,6 +65,9 @@ pub struct Broker {
     producer_ids: Mutex<(i64, i64)>,
     maintenance: Mutex<Option<tokio::task::JoinHandle<()>>>,
     shutting_down: AtomicBool,
+    /// Turns true when a stop begins, so long-poll fetches answer at once instead of holding the
+    /// stop up for their `max_wait_ms`.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 #[allow(dead_code)]
@@ -116,6 +119,7 @@ impl Broker {
             producer_ids: Mutex::new((image.next_producer_id, image.next_producer_id)),
             maintenance: Mutex::new(None),
             shutting_down: AtomicBool::new(false),
+            stopping: tokio::sync::watch::channel(false).0,
         });
         let task = tokio::spawn(maintenance_loop(Arc::downgrade(&broker)));
         *broker.maintenance.lock() = Some(task);
@@ -191,7 +195,17 @@ impl Broker {
         closed.and(groups)
     }
 
-    /// Whether `shutdown` has started.
+    /// A stop has begun: parked long-poll fetches answer now with what they have.
+    pub fn begin_stop(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Becomes true when [`Broker::begin_stop`] is called.
+    pub fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.stopping.subscribe()
+    }
+
+    /// Whether [`Broker::shutdown`] has begun.
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Acquire)
     }

@@ -99,7 +99,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
         if bytes >= min_bytes.max(1) || any_error || Instant::now() >= deadline {
             break results;
         }
-        if !wait_for_data(&mut watchers, deadline).await {
+        if !wait_for_data(&mut watchers, deadline, broker.stopping()).await {
             break results;
         }
     };
@@ -113,17 +113,25 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
     FetchResponse::default().with_responses(topics_out)
 }
 
-/// Waits until some partition's high watermark advances or the deadline passes. Returns false
-/// at the deadline.
-async fn wait_for_data(watchers: &mut [watch::Receiver<i64>], deadline: Instant) -> bool {
+/// Waits until some partition's high watermark advances, the deadline passes or the broker
+/// begins to stop. Returns false at the deadline or the stop.
+async fn wait_for_data(watchers: &mut [watch::Receiver<i64>], deadline: Instant, mut stopping: watch::Receiver<bool>) -> bool {
+    let stop = async move {
+        // An error means the broker is gone, which is a stop too.
+        let _ = stopping.wait_for(|s| *s).await;
+    };
     if watchers.is_empty() {
-        tokio::time::sleep_until(deadline).await;
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => {}
+            _ = stop => {}
+        }
         return false;
     }
     let any_change = futures::future::select_all(watchers.iter_mut().map(|w| Box::pin(w.changed())));
     tokio::select! {
         (changed, _, _) = any_change => changed.is_ok(),
         _ = tokio::time::sleep_until(deadline) => false,
+        _ = stop => false,
     }
 }
 
