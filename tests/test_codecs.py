@@ -38,6 +38,17 @@ def make_records(seed):
     return out
 
 
+def stored_codecs(broker, topic):
+    """The compression codec ids of every batch in the topic's segment files."""
+    seen = set()
+    for part in range(PARTITIONS):
+        for seg in segment_files(broker.partition_dir(topic, part)):
+            data = seg.read_bytes()
+            for pos, _base, _len, _count in iter_batches(data):
+                seen.add(batch_attributes(data, pos) & 0x7)
+    return seen
+
+
 @pytest.mark.parametrize("codec", list(CODEC_IDS))
 def test_codec_round_trip(broker, codec):
     topic = create_topic(broker.bootstrap, unique(f"codec-{codec}"), partitions=PARTITIONS)
@@ -73,12 +84,7 @@ def test_codec_round_trip(broker, codec):
                 f"partition {part} offset {n} differs"
 
     # Batches are stored as received: compressed batches stay compressed with the producer's codec.
-    seen = set()
-    for part in range(PARTITIONS):
-        for seg in segment_files(broker.partition_dir(topic, part)):
-            data = seg.read_bytes()
-            for pos, _base, _len, _count in iter_batches(data):
-                seen.add(batch_attributes(data, pos) & 0x7)
+    seen = stored_codecs(broker, topic)
     want = CODEC_IDS[codec]
     assert want in seen, f"no stored batch uses codec {codec} (id {want}); saw {seen}"
     assert seen <= {0, want}, f"stored batches use codecs {seen}, producer used only {codec}"
@@ -104,11 +110,6 @@ def test_topic_compression_type_recompresses_on_produce(broker, sent, stored):
         sent_records = [(k, v, h, ts) for q, k, v, h, ts in records if q == part]
         recv = [(m.key(), m.value(), list(m.headers() or []), m.timestamp()[1]) for m in got if m.partition() == part]
         assert recv == sent_records, f"partition {part} differs after recompression"
-    seen = set()
-    for part in range(PARTITIONS):
-        for seg in segment_files(broker.partition_dir(topic, part)):
-            data = seg.read_bytes()
-            for pos, _base, _len, _count in iter_batches(data):
-                seen.add(batch_attributes(data, pos) & 0x7)
+    seen = stored_codecs(broker, topic)
     want = 0 if stored == "uncompressed" else CODEC_IDS[stored]
     assert seen == {want}, f"stored batches use codecs {seen}, topic says {stored}"
