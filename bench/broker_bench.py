@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -50,13 +51,13 @@ def pinned(cpu):
 # ---------------------------------------------------------------- the broker
 
 class Broker:
-    def __init__(self, binary, data_dir, log_path):
+    def __init__(self, binary, data_dir, log_path, extra_args=()):
         self.log = open(log_path, "ab")
         env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
         env.setdefault("RUST_LOG", "warn")
         self.proc = subprocess.Popen(
             pinned(BROKER_CPU) + [str(binary), "serve", "--kafka-addr", "127.0.0.1:0", "--admin-addr",
-                                  "127.0.0.1:0", "--data-dir", str(data_dir)],
+                                  "127.0.0.1:0", "--data-dir", str(data_dir), *extra_args],
             stdout=subprocess.PIPE, stderr=self.log, stdin=subprocess.DEVNULL, env=env)
         line = self.proc.stdout.readline().decode()
         m = re.match(r"sluice ready kafka=(\S+) admin=(\S+)", line)
@@ -134,9 +135,9 @@ def payload(i):
     return body[:RECORD_BYTES]
 
 
-def produce_throughput(bootstrap, topic, partitions, acks, codec, records):
-    p = Producer(producer_conf(bootstrap, acks, codec))
-    values = [payload(i) for i in range(1000)]
+def produce_throughput(bootstrap, topic, partitions, acks, codec, records, record_bytes=RECORD_BYTES, **conf):
+    p = Producer(producer_conf(bootstrap, acks, codec, **conf))
+    values = [payload(i)[:record_bytes] for i in range(1000)]
     errors = []
 
     def on_error(err, _msg):
@@ -155,7 +156,7 @@ def produce_throughput(bootstrap, topic, partitions, acks, codec, records):
     elapsed = time.perf_counter() - start
     if left or errors:
         raise RuntimeError(f"produce: {left} unacknowledged, errors {errors[:3]}")
-    return records * RECORD_BYTES / elapsed / 1e6, records / elapsed
+    return records * record_bytes / elapsed / 1e6, records / elapsed
 
 
 def consume_throughput(bootstrap, topic, partitions, records):
@@ -234,6 +235,56 @@ def e2e_latency(bootstrap, topic, partitions, acks, codec, rate_mb, seconds):
     return statistics.median(lat), lat[int(len(lat) * 0.99) - 1], achieved
 
 
+# ---------------------------------------------------------------- metrics on vs off
+
+# (label, partitions, acks, record bytes, producer overrides). The last one sends many small
+# Produce requests (no linger, small batches) so per-request bookkeeping weighs the most.
+OVERHEAD_SCENARIOS = [
+    ("1 KiB, 1 partition, acks=1", 1, "1", 1024, {}),
+    ("1 KiB, 8 partitions, acks=all", 8, "all", 1024, {}),
+    ("100 B, 1 partition, acks=1, linger 0, 16 KiB batches", 1, "1", 100, {"linger.ms": 0, "batch.size": 16384}),
+]
+
+
+def metrics_overhead(args, tmp):
+    """Two brokers, metrics on and `--metrics=false`, measured alternately (ABBA order, so drift in
+    a noisy machine hits both): the median produce rate of each and the difference."""
+    on = Broker(args.binary, tmp / "data-on", tmp / "broker-on.stderr.log")
+    off = Broker(args.binary, tmp / "data-off", tmp / "broker-off.stderr.log", ["--metrics=false"])
+    rows = []
+    try:
+        time.sleep(1)
+        for label, partitions, acks, size, conf in OVERHEAD_SCENARIOS:
+            rates = {"on": [], "off": []}
+            for b in (on, off):
+                create_topic(b.bootstrap, f"overhead-{partitions}-{acks}-{size}", partitions)
+            for r in range(args.rounds):
+                order = [("on", on), ("off", off)] if r % 2 == 0 else [("off", off), ("on", on)]
+                for name, b in order:
+                    _, rps = produce_throughput(b.bootstrap, f"overhead-{partitions}-{acks}-{size}", partitions, acks,
+                                                "none", args.records, record_bytes=size, **conf)
+                    rates[name].append(rps)
+            med_on, med_off = statistics.median(rates["on"]), statistics.median(rates["off"])
+            rows.append((label, med_on, med_off, (med_off - med_on) / med_off * 100, rates))
+            print(f"  done: {label}", file=sys.stderr, flush=True)
+        scrape = urllib.request.urlopen(f"http://{on.admin}/metrics", timeout=10).read().decode()
+    finally:
+        on.stop()
+        off.stop()
+    produce_requests = sum(float(l.rsplit(" ", 1)[1]) for l in scrape.splitlines()
+                           if l.startswith('sluice_requests_total{api="Produce"'))
+    print()
+    print(f"Metrics overhead — {args.rounds} alternating rounds of {args.records} records per scenario, "
+          f"broker on cpu {BROKER_CPU}, clients on cpu {CLIENT_CPU}; the metrics-on broker answered "
+          f"{produce_requests:,.0f} Produce requests")
+    print()
+    print("| scenario | metrics on rec/s (median) | metrics off rec/s (median) | cost of metrics | all runs on / off |")
+    print("|---|---:|---:|---:|---|")
+    for label, med_on, med_off, cost, rates in rows:
+        runs = " / ".join(",".join(f"{x / 1000:.0f}k" for x in rates[k]) for k in ("on", "off"))
+        print(f"| {label} | {med_on:,.0f} | {med_off:,.0f} | {cost:+.1f}% | {runs} |")
+
+
 # ---------------------------------------------------------------- main
 
 def main():
@@ -244,6 +295,9 @@ def main():
     ap.add_argument("--latency-seconds", type=float, default=5.0)
     ap.add_argument("--iperf-seconds", type=int, default=3)
     ap.add_argument("--data-dir", default=None, help="broker data directory (default: a fresh temp dir)")
+    ap.add_argument("--metrics-overhead", action="store_true",
+                    help="only compare produce rates with metrics on and --metrics=false")
+    ap.add_argument("--rounds", type=int, default=4, help="alternating rounds per scenario (--metrics-overhead)")
     args = ap.parse_args()
 
     if os.cpu_count() > 1:
@@ -252,6 +306,13 @@ def main():
     tmp.mkdir(parents=True, exist_ok=True)
     log_path = tmp / "broker.stderr.log"
     started = time.monotonic()
+    if args.metrics_overhead:
+        metrics_overhead(args, tmp)
+        print(f"total benchmark time {time.monotonic() - started:.0f}s; broker logs in {tmp}")
+        if not args.data_dir:
+            for d in ("data-on", "data-off"):
+                shutil.rmtree(tmp / d, ignore_errors=True)
+        return
 
     gbit = iperf3_ceiling(args.iperf_seconds)
     broker = Broker(args.binary, tmp / "data", log_path)

@@ -1,28 +1,41 @@
-//! The admin HTTP API on its own port: `/healthz`, `/v1/cluster`, `/metrics`.
+//! The admin HTTP API on its own port: `/healthz`, `/readyz`, `/metrics`, `/v1/cluster`.
+//!
+//! It starts before the broker opens its logs, so `/healthz` (alive) answers during a long
+//! recovery while `/readyz` says 503 until recovery is done and the Kafka listener accepts.
+//! Routes that need the broker answer 503 until it is open.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::broker::Broker;
+use crate::health::Readiness;
 use crate::serve::BoundAddrs;
+
+/// The broker once it is open; empty while it recovers.
+pub type BrokerCell = Arc<OnceLock<Arc<Broker>>>;
 
 #[derive(Clone)]
 struct AdminState {
-    broker: Arc<Broker>,
+    broker: BrokerCell,
+    readiness: Arc<Readiness>,
     addrs: BoundAddrs,
 }
 
 /// Serves the admin API until `shutdown` turns true.
-pub async fn serve(listener: TcpListener, broker: Arc<Broker>, addrs: BoundAddrs, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(listener: TcpListener, broker: BrokerCell, readiness: Arc<Readiness>, addrs: BoundAddrs, mut shutdown: watch::Receiver<bool>) {
     let app = Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .route("/v1/cluster", get(cluster))
-        .with_state(AdminState { broker, addrs });
+        .with_state(AdminState { broker, readiness, addrs });
     let stop = async move {
         // Err means the sender is gone, which also means stop.
         let _ = shutdown.wait_for(|stop| *stop).await;
@@ -32,9 +45,36 @@ pub async fn serve(listener: TcpListener, broker: Arc<Broker>, addrs: BoundAddrs
     }
 }
 
-/// 200 once the broker accepts Kafka requests (the admin listener starts after recovery).
+/// 200 while the process serves HTTP (liveness).
 async fn healthz() -> &'static str {
     "ok\n"
+}
+
+/// 200 once every readiness condition holds; 503 naming the ones that do not.
+async fn readyz(State(state): State<AdminState>) -> Response {
+    let unmet = state.readiness.unmet();
+    if unmet.is_empty() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {}\n", unmet.join(", "))).into_response()
+    }
+}
+
+fn recovering() -> Response {
+    (StatusCode::SERVICE_UNAVAILABLE, "the broker is still opening its logs\n").into_response()
+}
+
+/// The Prometheus text exposition format.
+async fn metrics(State(state): State<AdminState>) -> Response {
+    let Some(broker) = state.broker.get().cloned() else { return recovering() };
+    if !broker.metrics.enabled() {
+        return (StatusCode::NOT_FOUND, "metrics are disabled (--metrics=false)\n").into_response();
+    }
+    // Gathering reads /proc and takes short locks over every partition: off the async threads.
+    match tokio::task::spawn_blocking(move || broker.metrics.render()).await {
+        Ok(text) => ([(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], text).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("cannot gather metrics: {e}\n")).into_response(),
+    }
 }
 
 #[derive(serde::Serialize)]
@@ -48,15 +88,17 @@ struct ClusterInfo {
     object_store: String,
 }
 
-async fn cluster(State(state): State<AdminState>) -> Json<ClusterInfo> {
-    let config = &state.broker.config;
+async fn cluster(State(state): State<AdminState>) -> Response {
+    let Some(broker) = state.broker.get() else { return recovering() };
+    let config = &broker.config;
     Json(ClusterInfo {
         node_id: config.node_id,
-        cluster_id: state.broker.cluster_id().to_string(),
+        cluster_id: broker.cluster_id().to_string(),
         kafka_addr: state.addrs.kafka.to_string(),
         admin_addr: state.addrs.admin.to_string(),
         advertised_addr: state.addrs.advertised.clone(),
         data_dir: config.data_dir.display().to_string(),
         object_store: config.object_store.clone(),
     })
+    .into_response()
 }

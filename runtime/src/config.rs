@@ -26,6 +26,9 @@ pub mod defaults {
     pub const RETENTION_MS: i64 = 7 * 24 * 3600 * 1000;
     pub const LOG_MAINTENANCE_INTERVAL_MS: u64 = 30_000;
     pub const GROUP_INITIAL_REBALANCE_DELAY_MS: u64 = 3_000;
+    /// Label sets one per-topic, per-partition or per-group metric family may show in a scrape
+    /// (see `metrics`): the bound on series that scale with topics, partitions and groups.
+    pub const METRICS_SERIES_PER_FAMILY_MAX: usize = 10_000;
 }
 
 /// The command-line and environment layer. Every field is optional so the file and the defaults
@@ -75,6 +78,14 @@ pub struct ServeArgs {
     /// before its first rebalance completes. [default: 3000]
     #[arg(long, env = "SLUICE_GROUP_INITIAL_REBALANCE_DELAY_MS")]
     pub group_initial_rebalance_delay_ms: Option<u64>,
+    /// Serve Prometheus metrics on the admin port's /metrics and count requests. false turns
+    /// the hot-path bookkeeping off (for benchmarks). [default: true]
+    #[arg(long, env = "SLUICE_METRICS")]
+    pub metrics: Option<bool>,
+    /// Most label sets (topics, partitions or groups) one metric family shows per scrape; the
+    /// rest are left out and counted in sluice_metrics_series_omitted. [default: 10000]
+    #[arg(long, env = "SLUICE_METRICS_SERIES_PER_FAMILY_MAX")]
+    pub metrics_series_per_family_max: Option<usize>,
 }
 
 /// How `tracing` output is rendered.
@@ -102,6 +113,8 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     log_maintenance_interval_ms: Option<u64>,
     group_initial_rebalance_delay_ms: Option<u64>,
+    metrics: Option<bool>,
+    metrics_series_per_family_max: Option<usize>,
 }
 
 /// Everything the broker needs to start, fully resolved.
@@ -122,6 +135,10 @@ pub struct BrokerConfig {
     pub log_maintenance_interval_ms: u64,
     pub group_initial_rebalance_delay_ms: u64,
     pub log_format: LogFormat,
+    /// Serve /metrics and count requests (hot-path bookkeeping).
+    pub metrics: bool,
+    /// Label sets per topic/partition/group metric family in one scrape.
+    pub metrics_series_per_family_max: usize,
 }
 
 /// A configuration that cannot be used.
@@ -173,6 +190,11 @@ impl BrokerConfig {
                 .or(file.group_initial_rebalance_delay_ms)
                 .unwrap_or(defaults::GROUP_INITIAL_REBALANCE_DELAY_MS),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+            metrics: args.metrics.or(file.metrics).unwrap_or(true),
+            metrics_series_per_family_max: args
+                .metrics_series_per_family_max
+                .or(file.metrics_series_per_family_max)
+                .unwrap_or(defaults::METRICS_SERIES_PER_FAMILY_MAX),
         };
         config.validate()?;
         Ok(config)

@@ -6,7 +6,9 @@
 //! - [`broker`]: shared broker state: topics, partitions, metadata log, producer ids.
 //! - [`group`]: consumer group coordinator and committed offsets.
 //! - [`protocol`]: Kafka framing, connections, and one file per API.
-//! - [`admin`]: the admin HTTP API (`/healthz`, `/v1/cluster`, `/metrics`).
+//! - [`metrics`]: Prometheus metrics (one registry per broker; scrape-time sources).
+//! - [`health`]: readiness conditions behind `/readyz`.
+//! - [`admin`]: the admin HTTP API (`/healthz`, `/readyz`, `/v1/cluster`, `/metrics`).
 //! - [`serve`]: starts everything and shuts it down on SIGINT/SIGTERM.
 
 #![warn(missing_docs)]
@@ -15,6 +17,8 @@ pub mod admin;
 pub mod broker;
 pub mod config;
 pub mod group;
+pub mod health;
 pub mod log;
+pub mod metrics;
 pub mod protocol;
 pub mod serve;

@@ -58,12 +58,22 @@ fn serve(args: ServeArgs) -> std::process::ExitCode {
     }
 }
 
+/// `RUST_LOG` filters (`info`, `sluice=debug,warn`, …; default `info`); `--log-format json` writes
+/// one JSON object per line, with the current request span's fields (api, correlation id, client
+/// id) attached.
 fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = match tracing_subscriber::EnvFilter::try_from_default_env() {
+        Ok(filter) => filter,
+        Err(e) => {
+            if std::env::var_os("RUST_LOG").is_some() {
+                eprintln!("sluice: ignoring RUST_LOG ({e}); logging at info");
+            }
+            tracing_subscriber::EnvFilter::new("info")
+        }
+    };
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).init(),
     }
 }

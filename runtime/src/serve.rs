@@ -8,8 +8,15 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::admin::BrokerCell;
 use crate::broker::Broker;
 use crate::config::BrokerConfig;
+use crate::health::Readiness;
+
+/// Readiness condition: the broker's logs and metadata are open (recovery done).
+pub const RECOVERY: &str = "recovery";
+/// Readiness condition: the Kafka listener accepts connections (cleared at shutdown).
+pub const KAFKA_LISTENER: &str = "kafka_listener";
 
 /// Addresses the listeners actually bound (port 0 resolved), reported at startup and by
 /// `GET /v1/cluster`.
@@ -35,18 +42,33 @@ pub async fn run(config: BrokerConfig, on_ready: impl FnOnce(&BoundAddrs)) -> an
     let advertised = config.advertised_addr.clone().unwrap_or_else(|| kafka.to_string());
     let addrs = BoundAddrs { kafka, admin, advertised };
 
-    let broker = Broker::open(config, &addrs).await.context("cannot open the broker")?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let readiness = Arc::new(Readiness::new(&[RECOVERY, KAFKA_LISTENER]));
+    let cell: BrokerCell = Arc::default();
+    let admin_task = tokio::spawn(crate::admin::serve(admin_listener, Arc::clone(&cell), Arc::clone(&readiness), addrs.clone(), shutdown_rx.clone()));
 
-    let admin_task = tokio::spawn(crate::admin::serve(admin_listener, Arc::clone(&broker), addrs.clone(), shutdown_rx.clone()));
+    let broker = match Broker::open(config, &addrs).await {
+        Ok(broker) => broker,
+        Err(e) => {
+            let _ = shutdown_tx.send(true);
+            let _ = admin_task.await;
+            return Err(e).context("cannot open the broker");
+        }
+    };
+    // Set once, here; the admin routes read it.
+    let _ = cell.set(Arc::clone(&broker));
+    readiness.set(RECOVERY, true);
+
     let kafka_task = tokio::spawn(crate::protocol::server::run(kafka_listener, Arc::clone(&broker), shutdown_rx));
     // Handlers go in before the ready line: a SIGTERM sent right after it must stop the broker
     // gracefully, not kill it with the default action.
     let stop_signal = stop_signal();
+    readiness.set(KAFKA_LISTENER, true);
     on_ready(&addrs);
 
     stop_signal.await;
     tracing::info!("shutting down: no new connections, finishing in-flight requests");
+    readiness.set(KAFKA_LISTENER, false);
     // A send error means every receiver is gone, i.e. the tasks have already stopped.
     let _ = shutdown_tx.send(true);
     broker.begin_stop();

@@ -20,6 +20,7 @@ use uuid::Uuid;
 
 use crate::config::BrokerConfig;
 use crate::group::GroupCoordinator;
+use crate::metrics::Metrics;
 
 mod error;
 mod fsutil;
@@ -54,6 +55,8 @@ pub struct Broker {
     pub config: BrokerConfig,
     /// Consumer groups and committed offsets.
     pub groups: GroupCoordinator,
+    /// Prometheus metrics (`/metrics`); the hot path counts through it.
+    pub metrics: Arc<Metrics>,
     advertised_host: String,
     advertised_port: i32,
     cluster_id: String,
@@ -88,7 +91,9 @@ impl Broker {
     /// Opens the data directory: replays the metadata log, opens (recovers) every partition,
     /// restores committed offsets, and starts periodic log maintenance.
     pub async fn open(config: BrokerConfig, addrs: &crate::serve::BoundAddrs) -> Result<Arc<Broker>, BrokerError> {
+        let started = std::time::Instant::now();
         let (advertised_host, advertised_port) = parse_host_port(&addrs.advertised)?;
+        let metrics = Metrics::new(&config).map_err(|e| BrokerError::Task { what: "metrics registry".into(), reason: e.to_string() })?;
         let data_dir = config.data_dir.clone();
         let group_config = config.clone();
         let opened = partition::blocking("broker open", move || -> Result<_, BrokerError> {
@@ -110,6 +115,7 @@ impl Broker {
         let broker = Arc::new(Broker {
             config,
             groups,
+            metrics,
             advertised_host,
             advertised_port,
             cluster_id: image.cluster_id.clone().unwrap_or_default(),
@@ -121,6 +127,8 @@ impl Broker {
             shutting_down: AtomicBool::new(false),
             stopping: tokio::sync::watch::channel(false).0,
         });
+        broker.record_recovery(started.elapsed());
+        broker.metrics.add_source(Box::new(crate::metrics::broker_state::BrokerSource::new(&broker)));
         let task = tokio::spawn(maintenance_loop(Arc::downgrade(&broker)));
         *broker.maintenance.lock() = Some(task);
         tracing::info!(cluster_id = %broker.cluster_id, topics = broker.topics.read().len(), "broker open");
@@ -203,6 +211,17 @@ impl Broker {
     /// Becomes true when [`Broker::begin_stop`] is called.
     pub fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
         self.stopping.subscribe()
+    }
+
+    /// Reports how long opening took and what log recovery read and cut off.
+    fn record_recovery(&self, elapsed: Duration) {
+        let (mut scanned, mut truncated) = (0, 0);
+        for p in self.topics().iter().flat_map(|t| t.partitions.iter()) {
+            let stats = p.log().stats();
+            scanned += stats.bytes_scanned_at_open;
+            truncated += stats.bytes_truncated_at_open;
+        }
+        self.metrics.set_recovery(elapsed, scanned, truncated);
     }
 
     /// Whether [`Broker::shutdown`] has begun.

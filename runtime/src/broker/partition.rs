@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use super::producer_state::{scan_batches, CachedBatch, Check, ProducerStates};
 use super::{now_ms, BrokerError};
 use crate::log::{FlushPolicy, LogConfig, LogError, PartitionLog, ReadResult};
+use crate::metrics::PartitionTraffic;
 
 /// The partition leader epoch this single-node broker stamps on batches and reports in Metadata.
 pub const LEADER_EPOCH: i32 = 0;
@@ -50,6 +51,8 @@ pub struct Partition {
     producers: Mutex<ProducerStates>,
     /// `flush.policy=batch`: every produce kicks a group-committed fsync and the HWM follows it.
     flush_every_batch: AtomicBool,
+    /// Bytes and records in and out, for metrics (counted here so the hot path needs no lookup).
+    pub traffic: PartitionTraffic,
 }
 
 impl Partition {
@@ -73,6 +76,7 @@ impl Partition {
             hwm,
             producers: Mutex::new(producers),
             flush_every_batch: AtomicBool::new(every_batch),
+            traffic: PartitionTraffic::default(),
         })
     }
 
@@ -134,6 +138,7 @@ impl Partition {
         }
         let now = now_ms();
         let info = self.log.append(&mut buf, LEADER_EPOCH, now).map_err(|e| self.log_error(e))?;
+        self.traffic.appended(buf.len() as u64, u64::try_from(info.last_offset - info.base_offset + 1).unwrap_or(0));
         let mut next = info.base_offset;
         for batch in &batches {
             let last = next + i64::from(batch.last_offset_delta);
@@ -152,7 +157,9 @@ impl Partition {
 
     /// Group-committed fsync up to `end`, then the HWM follows the durable offset. Blocking.
     fn flush_to(&self, end: i64) -> Result<(), BrokerError> {
+        let started = std::time::Instant::now();
         self.log.flush_to(end).map_err(|e| self.log_error(e))?;
+        crate::metrics::traffic::flush_duration().observe(started.elapsed().as_secs_f64());
         self.advance_hwm(self.log.durable_offset());
         Ok(())
     }

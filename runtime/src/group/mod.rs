@@ -11,6 +11,7 @@
 //! - `offsets`: committed offsets in memory in front of the compacted `__consumer_offsets-0` log.
 //! - `format`: the record layout of that log (Kafka's schemas) and a small batch writer.
 //! - `error`: [`GroupError`] (storage failures; protocol outcomes are `ResponseError`s).
+//! - `stats`: [`GroupsSnapshot`], a plain copy of membership and committed offsets for metrics.
 //!
 //! # Concurrency
 //! A map of groups behind a short-held lock; each group behind its own `parking_lot::Mutex`, never
@@ -40,6 +41,7 @@ mod liveness;
 mod membership;
 mod offsets;
 mod state;
+mod stats;
 #[cfg(test)]
 mod tests;
 
@@ -48,6 +50,7 @@ pub use liveness::LeavingMember;
 pub use membership::{JoinRequest, SyncRequest};
 pub use offsets::{CommitEntry, CommittedOffset, OFFSETS_LOG_DIR};
 pub use state::{GroupState, JoinOutcome, JoinedMember, SyncOutcome};
+pub use stats::{CommittedStats, GroupStats, GroupsSnapshot};
 
 use membership::Reply;
 use offsets::OffsetStore;

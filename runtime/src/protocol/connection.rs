@@ -16,6 +16,8 @@ use kafka_protocol::protocol::{Decodable, Encodable};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{oneshot, watch};
+use tokio::time::Instant;
+use tracing::Instrument;
 
 use super::apis;
 use super::{AppendTurn, RequestContext};
@@ -41,6 +43,7 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>, mut
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!(%peer, "cannot set TCP_NODELAY: {e}");
     }
+    let _counted = broker.metrics.connection_opened();
     let (mut reader, mut writer) = stream.into_split();
     let max_in_flight = broker.config.max_in_flight_per_connection.max(1);
     let max_frame_bytes = broker.config.max_frame_bytes;
@@ -176,16 +179,21 @@ fn start_request(
         append_turn,
     };
     let broker = Arc::clone(broker);
+    // Every log line a handler writes carries who asked what; records are never logged one by one.
+    let span = tracing::info_span!("request", api = ?api_key, version, correlation_id, client_id = ctx.client_id.as_deref().unwrap_or(""), %peer);
+    let started = Instant::now();
     // A task per request: handlers run in parallel and a panic stays inside its task.
-    let task = tokio::spawn(async move {
-        let response = apis::dispatch(&broker, &ctx, request).await;
-        ctx.append_turn.finish();
-        let response = response?;
-        if no_response {
-            return Ok(None);
+    let task = tokio::spawn(
+        async move {
+            let response = apis::dispatch(&broker, &ctx, request).await;
+            ctx.append_turn.finish();
+            let response = response?;
+            let frame = if no_response { None } else { Some(encode_frame(api_key, version, correlation_id, &response)?) };
+            broker.metrics.observe_request(api_key, version, started.elapsed(), &response);
+            Ok(frame)
         }
-        encode_frame(api_key, version, correlation_id, &response).map(Some)
-    });
+        .instrument(span),
+    );
     Box::pin(async move {
         match task.await {
             Ok(outcome) => outcome,

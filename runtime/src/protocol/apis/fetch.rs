@@ -106,6 +106,9 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
 
     for (w, mut data) in wanted.iter().zip(results) {
         data.partition_index = w.partition;
+        if let (Ok(p), Some(records)) = (&w.target, &data.records) {
+            p.traffic.fetched(records.len() as u64);
+        }
         if let Some(t) = topics_out.get_mut(w.topic_slot) {
             t.partitions.push(data);
         }
