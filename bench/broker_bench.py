@@ -51,10 +51,12 @@ def pinned(cpu):
 # ---------------------------------------------------------------- the broker
 
 class Broker:
-    def __init__(self, binary, data_dir, log_path, extra_args=()):
+    def __init__(self, binary, data_dir, log_path, extra_args=(), rust_log=None):
         self.log = open(log_path, "ab")
         env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
         env.setdefault("RUST_LOG", "warn")
+        if rust_log:
+            env["RUST_LOG"] = rust_log
         self.proc = subprocess.Popen(
             pinned(BROKER_CPU) + [str(binary), "serve", "--kafka-addr", "127.0.0.1:0", "--admin-addr",
                                   "127.0.0.1:0", "--data-dir", str(data_dir), *extra_args],
@@ -242,47 +244,59 @@ def e2e_latency(bootstrap, topic, partitions, acks, codec, rate_mb, seconds):
 OVERHEAD_SCENARIOS = [
     ("1 KiB, 1 partition, acks=1", 1, "1", 1024, {}),
     ("1 KiB, 8 partitions, acks=all", 8, "all", 1024, {}),
-    ("100 B, 1 partition, acks=1, linger 0, 16 KiB batches", 1, "1", 100, {"linger.ms": 0, "batch.size": 16384}),
+    ("100 B, 1 partition, acks=1, linger 0, 1 KiB batches", 1, "1", 100, {"linger.ms": 0, "batch.size": 1024}),
 ]
 
 
 def metrics_overhead(args, tmp):
-    """Two brokers, metrics on and `--metrics=false`, measured alternately (ABBA order, so drift in
-    a noisy machine hits both): the median produce rate of each and the difference."""
-    on = Broker(args.binary, tmp / "data-on", tmp / "broker-on.stderr.log")
-    off = Broker(args.binary, tmp / "data-off", tmp / "broker-off.stderr.log", ["--metrics=false"])
+    """Three brokers measured in rotating order (so drift on a noisy machine hits all alike):
+    defaults (metrics on, RUST_LOG=info, so every request has an enabled span), `--metrics=false`
+    with RUST_LOG=info, and metrics on with RUST_LOG=warn (request spans disabled). Prints the
+    median produce rate of each and the cost of metrics and of request spans."""
+    brokers = {
+        "default": Broker(args.binary, tmp / "data-default", tmp / "broker-default.stderr.log", rust_log="info"),
+        "no-metrics": Broker(args.binary, tmp / "data-no-metrics", tmp / "broker-no-metrics.stderr.log",
+                             ["--metrics=false"], rust_log="info"),
+        "no-spans": Broker(args.binary, tmp / "data-no-spans", tmp / "broker-no-spans.stderr.log", rust_log="warn"),
+    }
+    names = list(brokers)
     rows = []
     try:
         time.sleep(1)
         for label, partitions, acks, size, conf in OVERHEAD_SCENARIOS:
-            rates = {"on": [], "off": []}
-            for b in (on, off):
-                create_topic(b.bootstrap, f"overhead-{partitions}-{acks}-{size}", partitions)
+            topic = f"overhead-{partitions}-{acks}-{size}"
+            rates = {n: [] for n in names}
+            for b in brokers.values():
+                create_topic(b.bootstrap, topic, partitions)
             for r in range(args.rounds):
-                order = [("on", on), ("off", off)] if r % 2 == 0 else [("off", off), ("on", on)]
-                for name, b in order:
-                    _, rps = produce_throughput(b.bootstrap, f"overhead-{partitions}-{acks}-{size}", partitions, acks,
-                                                "none", args.records, record_bytes=size, **conf)
-                    rates[name].append(rps)
-            med_on, med_off = statistics.median(rates["on"]), statistics.median(rates["off"])
-            rows.append((label, med_on, med_off, (med_off - med_on) / med_off * 100, rates))
+                for n in names[r % 3:] + names[:r % 3]:
+                    _, rps = produce_throughput(brokers[n].bootstrap, topic, partitions, acks, "none", args.records,
+                                                record_bytes=size, **conf)
+                    rates[n].append(rps)
+            rows.append((label, {n: statistics.median(rates[n]) for n in names}, rates))
             print(f"  done: {label}", file=sys.stderr, flush=True)
-        scrape = urllib.request.urlopen(f"http://{on.admin}/metrics", timeout=10).read().decode()
+        scrape = urllib.request.urlopen(f"http://{brokers['default'].admin}/metrics", timeout=10).read().decode()
     finally:
-        on.stop()
-        off.stop()
+        for b in brokers.values():
+            b.stop()
     produce_requests = sum(float(l.rsplit(" ", 1)[1]) for l in scrape.splitlines()
                            if l.startswith('sluice_requests_total{api="Produce"'))
     print()
-    print(f"Metrics overhead — {args.rounds} alternating rounds of {args.records} records per scenario, "
-          f"broker on cpu {BROKER_CPU}, clients on cpu {CLIENT_CPU}; the metrics-on broker answered "
+    print(f"Metrics and span overhead — {args.rounds} rotating rounds of {args.records} records per scenario and "
+          f"broker, brokers on cpu {BROKER_CPU}, clients on cpu {CLIENT_CPU}; the default broker answered "
           f"{produce_requests:,.0f} Produce requests")
     print()
-    print("| scenario | metrics on rec/s (median) | metrics off rec/s (median) | cost of metrics | all runs on / off |")
-    print("|---|---:|---:|---:|---|")
-    for label, med_on, med_off, cost, rates in rows:
-        runs = " / ".join(",".join(f"{x / 1000:.0f}k" for x in rates[k]) for k in ("on", "off"))
-        print(f"| {label} | {med_on:,.0f} | {med_off:,.0f} | {cost:+.1f}% | {runs} |")
+    print("| scenario | default rec/s | --metrics=false rec/s | cost of metrics | RUST_LOG=warn rec/s | cost of request spans |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for label, med, rates in rows:
+        metrics_cost = (med["no-metrics"] - med["default"]) / med["no-metrics"] * 100
+        span_cost = (med["no-spans"] - med["default"]) / med["no-spans"] * 100
+        print(f"| {label} | {med['default']:,.0f} | {med['no-metrics']:,.0f} | {metrics_cost:+.1f}% | "
+              f"{med['no-spans']:,.0f} | {span_cost:+.1f}% |")
+    print()
+    print("every run, rec/s: " + "; ".join(
+        f"{label}: " + ", ".join(f"{n} " + "/".join(f"{x / 1000:.0f}k" for x in rates[n]) for n in names)
+        for label, _, rates in rows))
 
 
 # ---------------------------------------------------------------- main
@@ -310,7 +324,7 @@ def main():
         metrics_overhead(args, tmp)
         print(f"total benchmark time {time.monotonic() - started:.0f}s; broker logs in {tmp}")
         if not args.data_dir:
-            for d in ("data-on", "data-off"):
+            for d in ("data-default", "data-no-metrics", "data-no-spans"):
                 shutil.rmtree(tmp / d, ignore_errors=True)
         return
 

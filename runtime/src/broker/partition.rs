@@ -138,7 +138,8 @@ impl Partition {
         }
         let now = now_ms();
         let info = self.log.append(&mut buf, LEADER_EPOCH, now).map_err(|e| self.log_error(e))?;
-        self.traffic.appended(buf.len() as u64, u64::try_from(info.last_offset - info.base_offset + 1).unwrap_or(0));
+        // Bytes as the producer sent them (before any compression.type rewrite), like Kafka's BytesIn.
+        self.traffic.appended(records.len() as u64, u64::try_from(info.last_offset - info.base_offset + 1).unwrap_or(0));
         let mut next = info.base_offset;
         for batch in &batches {
             let last = next + i64::from(batch.last_offset_delta);

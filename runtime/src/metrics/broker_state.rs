@@ -45,7 +45,7 @@ fn topic_families(scrape: &mut Scrape, topics: &[Arc<Topic>]) {
             partition_families(scrape, name, p);
         }
         let labels = [("topic", name)];
-        scrape.counter("sluice_topic_bytes_in_total", "Record batch bytes appended to the topic's logs by producers.", &labels, bytes_in as f64);
+        scrape.counter("sluice_topic_bytes_in_total", "Record batch bytes producers sent that were appended to the topic (as sent, before any compression.type rewrite).", &labels, bytes_in as f64);
         scrape.counter("sluice_topic_records_in_total", "Records appended to the topic's logs by producers.", &labels, records_in as f64);
         scrape.counter("sluice_topic_bytes_out_total", "Record batch bytes sent to consumers in Fetch responses.", &labels, bytes_out as f64);
     }
