@@ -68,6 +68,11 @@ class Broker:
             sys.exit(f"broker did not start (stdout {line!r}); see {log_path}")
         self.bootstrap, self.admin = m.groups()
 
+    def cpu_seconds(self):
+        """User + system CPU time of the broker process so far (all threads, exited ones too)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def rss_kib(self):
         # With taskset in front, the broker is taskset's exec'd image: same pid.
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -251,8 +256,9 @@ OVERHEAD_SCENARIOS = [
 def metrics_overhead(args, tmp):
     """Three brokers measured in rotating order (so drift on a noisy machine hits all alike):
     defaults (metrics on, RUST_LOG=info, so every request has an enabled span), `--metrics=false`
-    with RUST_LOG=info, and metrics on with RUST_LOG=warn (request spans disabled). Prints the
-    median produce rate of each and the cost of metrics and of request spans."""
+    with RUST_LOG=info, and metrics on with RUST_LOG=warn (request spans disabled). For each it
+    prints the median produce rate and the median broker CPU time per record (from
+    /proc/PID/stat, so a busy client or a neighbour's compile moves it far less than the rate)."""
     brokers = {
         "default": Broker(args.binary, tmp / "data-default", tmp / "broker-default.stderr.log", rust_log="info"),
         "no-metrics": Broker(args.binary, tmp / "data-no-metrics", tmp / "broker-no-metrics.stderr.log",
@@ -266,14 +272,19 @@ def metrics_overhead(args, tmp):
         for label, partitions, acks, size, conf in OVERHEAD_SCENARIOS:
             topic = f"overhead-{partitions}-{acks}-{size}"
             rates = {n: [] for n in names}
+            cpu = {n: [] for n in names}
             for b in brokers.values():
                 create_topic(b.bootstrap, topic, partitions)
             for r in range(args.rounds):
                 for n in names[r % 3:] + names[:r % 3]:
-                    _, rps = produce_throughput(brokers[n].bootstrap, topic, partitions, acks, "none", args.records,
+                    b = brokers[n]
+                    before = b.cpu_seconds()
+                    _, rps = produce_throughput(b.bootstrap, topic, partitions, acks, "none", args.records,
                                                 record_bytes=size, **conf)
                     rates[n].append(rps)
-            rows.append((label, {n: statistics.median(rates[n]) for n in names}, rates))
+                    cpu[n].append((b.cpu_seconds() - before) / args.records * 1e6)
+            rows.append((label, {n: statistics.median(rates[n]) for n in names},
+                         {n: statistics.median(cpu[n]) for n in names}, rates, cpu))
             print(f"  done: {label}", file=sys.stderr, flush=True)
         scrape = urllib.request.urlopen(f"http://{brokers['default'].admin}/metrics", timeout=10).read().decode()
     finally:
@@ -286,17 +297,22 @@ def metrics_overhead(args, tmp):
           f"broker, brokers on cpu {BROKER_CPU}, clients on cpu {CLIENT_CPU}; the default broker answered "
           f"{produce_requests:,.0f} Produce requests")
     print()
-    print("| scenario | default rec/s | --metrics=false rec/s | cost of metrics | RUST_LOG=warn rec/s | cost of request spans |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for label, med, rates in rows:
-        metrics_cost = (med["no-metrics"] - med["default"]) / med["no-metrics"] * 100
-        span_cost = (med["no-spans"] - med["default"]) / med["no-spans"] * 100
-        print(f"| {label} | {med['default']:,.0f} | {med['no-metrics']:,.0f} | {metrics_cost:+.1f}% | "
-              f"{med['no-spans']:,.0f} | {span_cost:+.1f}% |")
+    def pct(x, ref):
+        return f"{(x - ref) / ref * 100:+.1f}%" if ref > 0 else "n/a"
+    print("Medians. Reference for metrics: --metrics=false; for request spans: RUST_LOG=warn (spans off).")
     print()
-    print("every run, rec/s: " + "; ".join(
-        f"{label}: " + ", ".join(f"{n} " + "/".join(f"{x / 1000:.0f}k" for x in rates[n]) for n in names)
-        for label, _, rates in rows))
+    print("| scenario | rec/s default | rec/s --metrics=false | rec/s RUST_LOG=warn | broker CPU µs/record default "
+          "| --metrics=false | RUST_LOG=warn | CPU cost of metrics | CPU cost of spans |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for label, rate, cpu, _, _ in rows:
+        print(f"| {label} | {rate['default']:,.0f} | {rate['no-metrics']:,.0f} | {rate['no-spans']:,.0f} | "
+              f"{cpu['default']:.2f} | {cpu['no-metrics']:.2f} | {cpu['no-spans']:.2f} | "
+              f"{pct(cpu['default'], cpu['no-metrics'])} | {pct(cpu['default'], cpu['no-spans'])} |")
+    print()
+    for label, _, _, rates, cpu in rows:
+        print(f"{label}: " + "; ".join(
+            f"{n} " + "/".join(f"{x / 1000:.0f}k" for x in rates[n]) + " rec/s, "
+            + "/".join(f"{x:.2f}" for x in cpu[n]) + " µs" for n in names))
 
 
 # ---------------------------------------------------------------- main
@@ -311,7 +327,7 @@ def main():
     ap.add_argument("--data-dir", default=None, help="broker data directory (default: a fresh temp dir)")
     ap.add_argument("--metrics-overhead", action="store_true",
                     help="only compare produce rates with metrics on and --metrics=false")
-    ap.add_argument("--rounds", type=int, default=4, help="alternating rounds per scenario (--metrics-overhead)")
+    ap.add_argument("--rounds", type=int, default=7, help="alternating rounds per scenario (--metrics-overhead)")
     args = ap.parse_args()
 
     if os.cpu_count() > 1:
