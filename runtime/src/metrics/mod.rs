@@ -208,3 +208,41 @@ pub(crate) fn register<M: prometheus::core::Collector + Clone + 'static>(registr
     registry.register(Box::new(metric.clone())).map_err(|source| MetricsError::Register { name, source })?;
     Ok(metric)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// How a later subsystem plugs in: a source over its own stats snapshot, counters and a
+    /// histogram included, rendered beside the broker's metrics.
+    struct TransformStats;
+
+    impl MetricsSource for TransformStats {
+        fn collect(&self, scrape: &mut Scrape) {
+            let labels = [("transform", "uppercase")];
+            scrape.counter("sluice_transform_records_in_total", "Records read by the transform.", &labels, 42.0);
+            let batch = HistogramSnapshot { buckets: vec![(0.001, 3), (0.01, 5)], count: 6, sum: 0.05 };
+            scrape.histogram("sluice_transform_batch_duration_seconds", "Time per batch.", &labels, &batch);
+        }
+    }
+
+    #[test]
+    fn a_snapshot_source_renders_beside_the_broker_metrics() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let metrics = Metrics::new(&BrokerConfig::for_tests(dir.path())).expect("metrics");
+        metrics.add_source(Box::new(TransformStats));
+        let text = metrics.render();
+        for line in [
+            "# TYPE sluice_transform_records_in_total counter",
+            "sluice_transform_records_in_total{transform=\"uppercase\"} 42",
+            "# TYPE sluice_transform_batch_duration_seconds histogram",
+            "sluice_transform_batch_duration_seconds_bucket{transform=\"uppercase\",le=\"0.01\"} 5",
+            "sluice_transform_batch_duration_seconds_bucket{transform=\"uppercase\",le=\"+Inf\"} 6",
+            "sluice_transform_batch_duration_seconds_count{transform=\"uppercase\"} 6",
+            "sluice_requests_total{api=\"Produce\",version=\"9\"} 0",
+            "sluice_metrics_series_omitted 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+        }
+    }
+}
