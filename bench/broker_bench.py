@@ -297,17 +297,24 @@ def metrics_overhead(args, tmp):
           f"broker, brokers on cpu {BROKER_CPU}, clients on cpu {CLIENT_CPU}; the default broker answered "
           f"{produce_requests:,.0f} Produce requests")
     print()
-    def pct(x, ref):
-        return f"{(x - ref) / ref * 100:+.1f}%" if ref > 0 else "n/a"
-    print("Medians. Reference for metrics: --metrics=false; for request spans: RUST_LOG=warn (spans off).")
+    def paired(cpu, n, ref):
+        """Median and quartiles of the per-round CPU ratio n/ref: the runs of one round are
+        adjacent in time, so machine-wide drift cancels better than in a ratio of medians."""
+        ratios = sorted((a / b - 1) * 100 for a, b in zip(cpu[n], cpu[ref]) if b > 0)
+        if not ratios:
+            return "n/a"
+        q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
+        return f"{statistics.median(ratios):+.1f}% (IQR {q[0]:+.0f}..{q[2]:+.0f}%)"
+    print("Medians. CPU costs are medians of per-round paired ratios with their interquartile range. "
+          "Reference for metrics: --metrics=false; for request spans: RUST_LOG=warn (spans off).")
     print()
     print("| scenario | rec/s default | rec/s --metrics=false | rec/s RUST_LOG=warn | broker CPU µs/record default "
           "| --metrics=false | RUST_LOG=warn | CPU cost of metrics | CPU cost of spans |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for label, rate, cpu, _, _ in rows:
+    for label, rate, cpu, _, runs in rows:
         print(f"| {label} | {rate['default']:,.0f} | {rate['no-metrics']:,.0f} | {rate['no-spans']:,.0f} | "
               f"{cpu['default']:.2f} | {cpu['no-metrics']:.2f} | {cpu['no-spans']:.2f} | "
-              f"{pct(cpu['default'], cpu['no-metrics'])} | {pct(cpu['default'], cpu['no-spans'])} |")
+              f"{paired(runs, 'default', 'no-metrics')} | {paired(runs, 'default', 'no-spans')} |")
     print()
     for label, _, _, rates, cpu in rows:
         print(f"{label}: " + "; ".join(
