@@ -1,5 +1,6 @@
 """Client-side helpers shared by the tests: topic creation, exhaustive reads, segment files."""
 
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -92,6 +93,19 @@ def consumer(bootstrap, group=None, **conf):
     }
     base.update(conf)
     return Consumer(base)
+
+
+def close_consumers(consumers, timeout=60):
+    """Closes the members of one group at the same time. Closed one by one, each leave starts a
+    rebalance that the members not yet closed (and no longer polled) must take part in; under load
+    librdkafka's close() then waited in C for the rebalance timeout and beyond, out of reach of
+    pytest-timeout. Closing is clean-up here, so a close still running after `timeout` is left."""
+    threads = [threading.Thread(target=c.close, daemon=True) for c in consumers]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + timeout
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
 
 
 def watermarks(bootstrap, topic, partition=0, timeout=10):

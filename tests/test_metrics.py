@@ -9,7 +9,7 @@ import pytest
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import (AlterConfigOpType, ConfigEntry, ConfigResource, NewPartitions)
 
-from helpers import admin, consumer, create_topic, produce_all, producer, read_all, unique, wait_until
+from helpers import admin, close_consumers, consumer, create_topic, produce_all, producer, read_all, unique, wait_until
 from kafka_wire import (API_PRODUCE, CORRUPT_MESSAGE, NONE, UNKNOWN_TOPIC_OR_PARTITION, BATCH_CRC_OFFSET,
                         RawConn, record_batch)
 from prom_text import scrape
@@ -164,8 +164,7 @@ def test_a_live_group_reports_members_generation_and_rebalances(broker):
     generation = m.value("sluice_group_generation", group=group)
     assert generation >= 1
     assert m.value("sluice_group_rebalances_total", group=group) == generation
-    for c in consumers:
-        c.close()
+    close_consumers(consumers)
 
 
 def test_label_churn_leaks_no_series(broker):
