@@ -42,7 +42,7 @@ mod recovery;
 mod retention;
 mod segment;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 mod writer;
 
 pub use error::LogError;

@@ -42,6 +42,8 @@ pub mod restore;
 mod retention;
 mod stats;
 pub mod store;
+#[cfg(test)]
+mod tests;
 mod uploader;
 
 pub use cache::CacheConfig;
