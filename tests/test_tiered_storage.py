@@ -205,3 +205,25 @@ def remote_manifest_end(store: Path, topic):
         return None
     segs = json.loads(found[0].read_text())["segments"]
     return segs[-1]["next_offset"] if segs else None
+
+
+def test_remote_retention_and_topic_deletion_clean_the_store(broker_factory):
+    b = broker_factory(MAINTENANCE)
+    retention = 8 * SEGMENT_BYTES
+    topic = create_topic(b.bootstrap, unique("tier-ret"), config={**TIERED, "retention.bytes": str(retention)})
+    n = 3000
+    produce_range(b.bootstrap, topic, 0, n)
+    wait_until(lambda: tier_stats(b)["remote_segments_deleted"] >= 20, 90, message="remote segments expire")
+    low, high = wait_until(lambda: (lambda w: w if w[0] > 1000 else None)(watermarks(b.bootstrap, topic)), 60,
+                           message="the log start offset advances")
+    assert high == n
+    topic_objects = lambda: [p for p in (b.data_dir / "tier").rglob("*.log") if f"/{topic}-" in str(p)]
+    wait_until(lambda: len(topic_objects()) <= retention // SEGMENT_BYTES + 2, 60, message="expired objects deleted")
+    msgs = read_all(b.bootstrap, topic)
+    assert msgs[0].offset() == low and [m.offset() for m in msgs] == list(range(low, n))
+    assert all(m.value() == payload(m.offset()) for m in msgs)
+
+    admin_client = __import__("helpers").admin(b.bootstrap)
+    admin_client.delete_topics([topic])[topic].result(30)
+    wait_until(lambda: not [p for p in (b.data_dir / "tier").rglob("*") if f"/{topic}-" in str(p) and p.is_file()],
+               60, message="a deleted topic's objects are removed")

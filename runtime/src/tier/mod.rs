@@ -96,6 +96,11 @@ pub struct Tier {
     indexes: Mutex<HashMap<String, Arc<crate::log::OffsetIndex>>>,
     /// Descriptors this process published, so unchanged topics are not re-uploaded every pass.
     published_topics: Mutex<HashMap<uuid::Uuid, TopicDescriptor>>,
+    /// Topics deleted in this process: their descriptors must never be published again (a tier
+    /// pass that started before the deletion would otherwise bring one back for a restore).
+    deleted_topics: Mutex<std::collections::HashSet<uuid::Uuid>>,
+    /// Serialises descriptor publication and topic deletion, so the check above cannot race.
+    descriptors: tokio::sync::Mutex<()>,
     multipart_threshold_bytes: u64,
 }
 
@@ -120,6 +125,8 @@ impl Tier {
             counters,
             indexes: Mutex::new(HashMap::new()),
             published_topics: Mutex::new(HashMap::new()),
+            deleted_topics: Mutex::new(std::collections::HashSet::new()),
+            descriptors: tokio::sync::Mutex::new(()),
             multipart_threshold_bytes,
         }))
     }

@@ -32,6 +32,10 @@ impl Tier {
         if self.published_topics.lock().get(&descriptor.topic_id) == Some(descriptor) {
             return Ok(());
         }
+        let _descriptors = self.descriptors.lock().await;
+        if self.deleted_topics.lock().contains(&descriptor.topic_id) {
+            return Ok(());
+        }
         let key = keys::topic_dir(&self.handle.prefix, self.node_id, &descriptor.name, descriptor.topic_id).clone().join(keys::TOPIC_FILE);
         // Serialising plain data with string keys cannot fail.
         let bytes = serde_json::to_vec_pretty(descriptor).unwrap_or_default();
@@ -66,6 +70,8 @@ impl Tier {
     /// Deletes a topic's remote data: the descriptor first (so a restore no longer sees the
     /// topic), then every object under it.
     pub async fn delete_topic(&self, name: &str, topic_id: Uuid) -> Result<(), TierError> {
+        let descriptors = self.descriptors.lock().await;
+        self.deleted_topics.lock().insert(topic_id);
         self.published_topics.lock().remove(&topic_id);
         let dir = keys::topic_dir(&self.handle.prefix, self.node_id, name, topic_id);
         let descriptor = dir.clone().join(keys::TOPIC_FILE);
@@ -73,6 +79,7 @@ impl Tier {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(TierError::store("delete", &descriptor, e)),
         }
+        drop(descriptors);
         let objects: Vec<_> = self.handle.store.list(Some(&dir)).map_ok(|m| m.location).try_collect().await.map_err(|e| TierError::store("list", &dir, e))?;
         for key in objects {
             match self.handle.store.delete(&key).await {
