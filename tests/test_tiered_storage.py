@@ -227,3 +227,23 @@ def test_remote_retention_and_topic_deletion_clean_the_store(broker_factory):
     admin_client.delete_topics([topic])[topic].result(30)
     wait_until(lambda: not [p for p in (b.data_dir / "tier").rglob("*") if f"/{topic}-" in str(p) and p.is_file()],
                60, message="a deleted topic's objects are removed")
+
+
+def test_tier_configs_are_described_validated_and_turn_tiering_off(broker_factory):
+    from confluent_kafka.admin import NewTopic
+    from test_topic_configs import describe
+    from helpers import admin
+    b = broker_factory(MAINTENANCE)
+    configs = describe(b.bootstrap, create_topic(b.bootstrap, unique("tier-cfg")))
+    assert (configs["remote.storage.enable"], configs["local.retention.ms"], configs["local.retention.bytes"]) == ("true", "-2", "-2")
+    a = admin(b.bootstrap)  # alive until the futures resolve
+    for bad in ({"remote.storage.enable": "maybe"}, {"local.retention.bytes": "-3"}, {"local.retention.ms": "soon"}):
+        name = unique("tier-bad-cfg")
+        with pytest.raises(Exception, match="INVALID_CONFIG"):
+            a.create_topics([NewTopic(name, 1, 1, config=bad)])[name].result(30)
+    # remote.storage.enable=false: nothing is uploaded, local segments stay.
+    off = create_topic(b.bootstrap, unique("tier-off"), config={**TIERED, "remote.storage.enable": "false"})
+    produce_range(b.bootstrap, off, 0, 500)
+    time.sleep(1.5)  # several tier passes
+    assert tier_stats(b)["segments_uploaded"] == 0
+    assert local_bases(b.partition_dir(off))[0] == 0

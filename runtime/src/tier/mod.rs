@@ -102,6 +102,10 @@ pub struct Tier {
     /// Serialises descriptor publication and topic deletion, so the check above cannot race.
     descriptors: tokio::sync::Mutex<()>,
     multipart_threshold_bytes: u64,
+    /// A manifest load at partition open found the store unreachable: later partitions skip the
+    /// load at open (each would wait out the client's retries, stalling startup for minutes with
+    /// many partitions) and leave it to the uploader's first pass.
+    unreachable_at_open: std::sync::atomic::AtomicBool,
 }
 
 impl Tier {
@@ -128,6 +132,7 @@ impl Tier {
             deleted_topics: Mutex::new(std::collections::HashSet::new()),
             descriptors: tokio::sync::Mutex::new(()),
             multipart_threshold_bytes,
+            unreachable_at_open: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 

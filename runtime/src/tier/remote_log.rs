@@ -67,8 +67,14 @@ impl RemoteLog {
             backlog: (AtomicU64::new(0), AtomicU64::new(0)),
             pass: tokio::sync::Mutex::new(()),
         };
+        if tier.unreachable_at_open.load(Ordering::Acquire) {
+            return remote;
+        }
         if let Err(e) = remote.load().await {
-            tracing::warn!(topic, partition, "remote manifest not loaded yet (retried by the uploader): {e}");
+            if matches!(e, TierError::Store { .. }) {
+                tier.unreachable_at_open.store(true, Ordering::Release);
+            }
+            tracing::warn!(topic, partition, "remote manifest not loaded yet (retried by the uploader; until then only local data is served): {e}");
         }
         remote
     }
