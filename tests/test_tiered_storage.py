@@ -247,3 +247,14 @@ def test_tier_configs_are_described_validated_and_turn_tiering_off(broker_factor
     time.sleep(1.5)  # several tier passes
     assert tier_stats(b)["segments_uploaded"] == 0
     assert local_bases(b.partition_dir(off))[0] == 0
+    # Turning it on uploads the history; turning it off again is refused (remote and local
+    # history would drift apart).
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+    def set_tiering(value):
+        res = ConfigResource("topic", off, incremental_configs=[
+            ConfigEntry("remote.storage.enable", value, incremental_operation=AlterConfigOpType.SET)])
+        return a.incremental_alter_configs([res])[res].result(30)
+    set_tiering("true")
+    wait_until(lambda: tier_stats(b)["segments_uploaded"] > 0, 60, message="uploads after enabling")
+    with pytest.raises(Exception, match="INVALID_CONFIG"):
+        set_tiering("false")

@@ -217,6 +217,17 @@ impl Broker {
         let settings = partition_settings(&configs)?;
         let _admin = self.admin.lock().await;
         let topic = self.topic(name).ok_or_else(|| BrokerError::UnknownTopic { topic: name.into() })?;
+        let enable = |c: &TopicConfigs| c.get("remote.storage.enable").is_none_or(|v| v == "true");
+        if enable(&topic.configs) && !enable(&configs) {
+            // The log's own retention would then delete segments never uploaded, leaving a gap
+            // between remote and local history that no later upload can bridge (Kafka refuses
+            // this change too). Switching to compaction stops uploads but deletes nothing.
+            return Err(BrokerError::InvalidConfig {
+                name: "remote.storage.enable".into(),
+                value: "false".into(),
+                reason: "tiered storage cannot be turned off for a topic once it is on".into(),
+            });
+        }
         if validate_only || topic.configs == configs {
             return Ok(());
         }
