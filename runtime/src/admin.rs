@@ -1,4 +1,4 @@
-//! The admin HTTP API on its own port: `/healthz`, `/readyz`, `/metrics`, `/v1/cluster`.
+//! The admin HTTP API on its own port: `/healthz`, `/readyz`, `/metrics`, `/v1/cluster`, `/v1/tier`.
 //!
 //! It starts before the broker opens its logs, so `/healthz` (alive) answers during a long
 //! recovery while `/readyz` says 503 until recovery is done and the Kafka listener accepts.
@@ -35,6 +35,7 @@ pub async fn serve(listener: TcpListener, broker: BrokerCell, readiness: Arc<Rea
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/v1/cluster", get(cluster))
+        .route("/v1/tier", get(tier))
         .with_state(AdminState { broker, readiness, addrs });
     let stop = async move {
         // Err means the sender is gone, which also means stop.
@@ -101,4 +102,10 @@ async fn cluster(State(state): State<AdminState>) -> Response {
         object_store: config.object_store.clone(),
     })
     .into_response()
+}
+
+/// Tiered storage counters (uploads, backlog, remote reads, cache), as JSON.
+async fn tier(State(state): State<AdminState>) -> Response {
+    let Some(broker) = state.broker.get() else { return recovering() };
+    Json(broker.tier.stats()).into_response()
 }

@@ -29,6 +29,8 @@ pub mod defaults {
     /// Label sets one per-topic, per-partition or per-group metric family may show in a scrape
     /// (see `metrics`): the bound on series that scale with topics, partitions and groups.
     pub const METRICS_SERIES_PER_FAMILY_MAX: usize = 10_000;
+    /// Memory for chunks of remote segments read back from the object store.
+    pub const REMOTE_CACHE_BYTES: u64 = 256 * 1024 * 1024;
 }
 
 /// The command-line and environment layer. Every field is optional so the file and the defaults
@@ -86,6 +88,9 @@ pub struct ServeArgs {
     /// rest are left out and counted in sluice_metrics_series_omitted. [default: 10000]
     #[arg(long, env = "SLUICE_METRICS_SERIES_PER_FAMILY_MAX")]
     pub metrics_series_per_family_max: Option<usize>,
+    /// Bytes of memory for the read cache of tiered (remote) segments. [default: 268435456]
+    #[arg(long, env = "SLUICE_REMOTE_CACHE_BYTES")]
+    pub remote_cache_bytes: Option<u64>,
 }
 
 /// How `tracing` output is rendered.
@@ -115,6 +120,7 @@ struct FileConfig {
     group_initial_rebalance_delay_ms: Option<u64>,
     metrics: Option<bool>,
     metrics_series_per_family_max: Option<usize>,
+    remote_cache_bytes: Option<u64>,
 }
 
 /// Everything the broker needs to start, fully resolved.
@@ -134,6 +140,8 @@ pub struct BrokerConfig {
     pub max_in_flight_per_connection: usize,
     pub log_maintenance_interval_ms: u64,
     pub group_initial_rebalance_delay_ms: u64,
+    /// Read cache for tiered segments, in bytes.
+    pub remote_cache_bytes: u64,
     pub log_format: LogFormat,
     /// Serve /metrics and count requests (hot-path bookkeeping).
     pub metrics: bool,
@@ -189,6 +197,7 @@ impl BrokerConfig {
                 .group_initial_rebalance_delay_ms
                 .or(file.group_initial_rebalance_delay_ms)
                 .unwrap_or(defaults::GROUP_INITIAL_REBALANCE_DELAY_MS),
+            remote_cache_bytes: args.remote_cache_bytes.or(file.remote_cache_bytes).unwrap_or(defaults::REMOTE_CACHE_BYTES),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             metrics: args.metrics.or(file.metrics).unwrap_or(true),
             metrics_series_per_family_max: args
@@ -220,6 +229,9 @@ impl BrokerConfig {
         }
         if self.num_partitions < 1 {
             return Err(ConfigError::Invalid { field: "num_partitions", reason: "must be at least 1".into() });
+        }
+        if self.remote_cache_bytes < 1024 * 1024 {
+            return Err(ConfigError::Invalid { field: "remote_cache_bytes", reason: "must be at least 1048576 (1 MiB)".into() });
         }
         if self.max_frame_bytes < 1024 {
             return Err(ConfigError::Invalid { field: "max_frame_bytes", reason: "must be at least 1024".into() });

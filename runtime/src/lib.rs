@@ -8,7 +8,8 @@
 //! - [`protocol`]: Kafka framing, connections, and one file per API.
 //! - [`metrics`]: Prometheus metrics (one registry per broker; scrape-time sources).
 //! - [`health`]: readiness conditions behind `/readyz`.
-//! - [`admin`]: the admin HTTP API (`/healthz`, `/readyz`, `/v1/cluster`, `/metrics`).
+//! - [`admin`]: the admin HTTP API (`/healthz`, `/readyz`, `/v1/cluster`, `/v1/tier`, `/metrics`).
+//! - [`tier`]: tiered storage: closed segments offloaded to an object store and read back.
 //! - [`serve`]: starts everything and shuts it down on SIGINT/SIGTERM.
 
 #![warn(missing_docs)]
@@ -22,3 +23,4 @@ pub mod log;
 pub mod metrics;
 pub mod protocol;
 pub mod serve;
+pub mod tier;

@@ -13,6 +13,12 @@ pub enum BrokerError {
     /// A partition log operation failed.
     #[error("partition {topic}-{partition}: {source}")]
     Log { topic: String, partition: i32, #[source] source: LogError },
+    /// Tiered storage failed for a read of this partition. (Boxed: store errors are large.)
+    #[error("partition {topic}-{partition}: {source}")]
+    Tier { topic: String, partition: i32, #[source] source: Box<crate::tier::TierError> },
+    /// Tiered storage could not start (bad object store URL).
+    #[error("tiered storage: {source}")]
+    TierSetup { #[source] source: Box<crate::tier::TierError> },
     /// The metadata log failed.
     #[error("metadata log: {source}")]
     MetadataLog { #[source] source: LogError },

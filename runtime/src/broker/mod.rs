@@ -6,7 +6,9 @@
 //!   replayed into a `MetadataImage` at start.
 //! - `topics`: topic lifecycle (create, delete, add partitions, alter configs) and producer ids.
 //! - `topic_config`: Kafka topic config names, validation, conversion to `LogConfig`.
-//! - `partition`: one partition's log, high watermark and produce/read paths.
+//! - `partition`: one partition's log, high watermark and produce/read paths, and the glue to its
+//!   remote (tiered) side.
+//! - `tier_glue`: the tiered-storage loop (uploads, descriptors) and restore of topics from the store.
 //! - `producer_state`: idempotent-producer sequence tracking.
 //! - `error`: [`BrokerError`]; `protocol::error_code` maps it to Kafka codes.
 
@@ -28,6 +30,7 @@ pub mod metadata_log;
 pub mod partition;
 pub mod producer_state;
 pub mod topic_config;
+mod tier_glue;
 mod topics;
 
 pub use error::BrokerError;
@@ -67,6 +70,10 @@ pub struct Broker {
     /// `[next, end)` of the producer-id block being handed out.
     producer_ids: Mutex<(i64, i64)>,
     maintenance: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The tiered-storage loop (uploads, retention, topic descriptors).
+    tier_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Tiered storage: the object store, read cache and counters.
+    pub tier: Arc<crate::tier::Tier>,
     shutting_down: AtomicBool,
     /// Turns true when a stop begins, so long-poll fetches answer at once instead of holding the
     /// stop up for their `max_wait_ms`.
@@ -96,6 +103,8 @@ impl Broker {
         let metrics = Metrics::new(&config).map_err(|e| BrokerError::Task { what: "metrics registry".into(), reason: e.to_string() })?;
         let data_dir = config.data_dir.clone();
         let group_config = config.clone();
+        let tier = crate::tier::Tier::open(&config.object_store, config.node_id, config.remote_cache_bytes).map_err(|source| BrokerError::TierSetup { source: Box::new(source) })?;
+        let tier_for_open = Arc::clone(&tier);
         let opened = partition::blocking("broker open", move || -> Result<_, BrokerError> {
             std::fs::create_dir_all(&data_dir).map_err(|source| BrokerError::Io { op: "create", path: data_dir.clone(), source })?;
             fsutil::remove_leftover_deleted(&data_dir);
@@ -104,9 +113,11 @@ impl Broker {
                 let record = metadata_log::MetadataRecord::ClusterCreated { cluster_id: new_cluster_id() };
                 metadata.append(std::slice::from_ref(&record))?;
                 image.apply(&record).map_err(|reason| BrokerError::MetadataCorrupt { offset: -1, reason })?;
+                // A brand-new data directory: bring back the topics this node tiered before.
+                tier_glue::restore_topics(&tier_for_open, &metadata, &mut image)?;
             }
             topics::remove_deleted_topic_dirs(&data_dir, &image);
-            let topics = topics::open_all(&data_dir, &image)?;
+            let topics = topics::open_all(&data_dir, &image, &tier_for_open)?;
             let groups = GroupCoordinator::open(&data_dir, &group_config).map_err(|source| BrokerError::Groups { source })?;
             Ok((metadata, image, topics, groups))
         })
@@ -124,6 +135,8 @@ impl Broker {
             admin: tokio::sync::Mutex::new(()),
             producer_ids: Mutex::new((image.next_producer_id, image.next_producer_id)),
             maintenance: Mutex::new(None),
+            tier_task: Mutex::new(None),
+            tier,
             shutting_down: AtomicBool::new(false),
             stopping: tokio::sync::watch::channel(false).0,
         });
@@ -131,6 +144,8 @@ impl Broker {
         broker.metrics.add_source(Box::new(crate::metrics::broker_state::BrokerSource::new(&broker)));
         let task = tokio::spawn(maintenance_loop(Arc::downgrade(&broker)));
         *broker.maintenance.lock() = Some(task);
+        let task = tokio::spawn(tier_glue::tier_loop(Arc::downgrade(&broker)));
+        *broker.tier_task.lock() = Some(task);
         tracing::info!(cluster_id = %broker.cluster_id, topics = broker.topics.read().len(), "broker open");
         Ok(broker)
     }
@@ -178,8 +193,9 @@ impl Broker {
     /// group coordinator and the metadata log.
     pub async fn shutdown(&self) -> Result<(), BrokerError> {
         self.shutting_down.store(true, Ordering::Release);
-        let task = self.maintenance.lock().take();
-        if let Some(task) = task {
+        let tasks = [self.maintenance.lock().take(), self.tier_task.lock().take()];
+        for task in tasks.into_iter().flatten() {
+            // An upload cut short leaves unreferenced objects, never a wrong manifest.
             task.abort();
             let _ = task.await;
         }

@@ -1,5 +1,7 @@
 //! One partition: its log, its high watermark (with a watch channel that long-poll fetches wait
-//! on), and its idempotent-producer state.
+//! on), its idempotent-producer state, and the glue between its local log and its remote (tiered)
+//! side: reads below the local log start go to [`RemoteLog`], and the log start offset reported
+//! to clients is the earliest offset that exists anywhere.
 //!
 //! High watermark: under `flush.policy=batch` it is the durable offset (consumers never see what
 //! a crash could take back); under `interval` and `os` it is the log end offset. Replication will
@@ -16,6 +18,29 @@ use super::producer_state::{scan_batches, CachedBatch, Check, ProducerStates};
 use super::{now_ms, BrokerError};
 use crate::log::{FlushPolicy, LogConfig, LogError, PartitionLog, ReadResult};
 use crate::metrics::PartitionTraffic;
+use crate::tier::{RemoteLog, Tier, TierError, TierSettings};
+
+/// A partition's settings, converted from topic configs at the broker's edge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartitionSettings {
+    /// The log's settings as the topic configs say.
+    pub log: LogConfig,
+    /// Tiering settings.
+    pub tier: TierSettings,
+}
+
+impl PartitionSettings {
+    /// What the log itself applies: when tiered, the tier owns deletion (a local segment may go
+    /// only once uploaded), so the log's own retention is off.
+    fn effective_log_config(&self) -> LogConfig {
+        let mut log = self.log.clone();
+        if self.tier.enabled {
+            log.retention_ms = None;
+            log.retention_bytes = None;
+        }
+        log
+    }
+}
 
 /// The partition leader epoch this single-node broker stamps on batches and reports in Metadata.
 pub const LEADER_EPOCH: i32 = 0;
@@ -43,7 +68,9 @@ pub struct Partition {
     pub topic: String,
     /// The partition number.
     pub index: i32,
-    log: PartitionLog,
+    log: Arc<PartitionLog>,
+    /// The remote side: manifest, remote reads, uploads.
+    remote: RemoteLog,
     /// The high watermark, published to long-poll fetches.
     hwm: watch::Sender<i64>,
     /// Held across check-append-record so idempotence decisions and appends are one step. Appends
@@ -56,10 +83,19 @@ pub struct Partition {
 }
 
 impl Partition {
-    /// Opens (recovers) the log in `dir` and rebuilds producer state. Blocking.
-    pub fn open(topic: &str, index: i32, dir: &std::path::Path, config: LogConfig) -> Result<Self, BrokerError> {
-        let every_batch = config.flush_policy == FlushPolicy::EveryBatch;
-        let log = PartitionLog::open(dir, config, now_ms()).map_err(|e| BrokerError::log(topic, index, e))?;
+    /// Opens (recovers) the log in `dir`, loads its remote manifest and rebuilds producer state.
+    /// An empty local log with remote history (a restore) restarts at the remote end offset.
+    /// Blocking: call on a blocking thread.
+    pub fn open(topic: &str, topic_id: uuid::Uuid, index: i32, dir: &std::path::Path, settings: PartitionSettings, tier: &Arc<Tier>) -> Result<Self, BrokerError> {
+        let every_batch = settings.log.flush_policy == FlushPolicy::EveryBatch;
+        let log = PartitionLog::open(dir, settings.effective_log_config(), now_ms()).map_err(|e| BrokerError::log(topic, index, e))?;
+        let remote = tier.block_on(RemoteLog::open(tier, topic, topic_id, index, settings.tier));
+        if let Some(remote_end) = remote.end_offset() {
+            if log.log_start_offset() == log.log_end_offset() && log.log_end_offset() < remote_end {
+                log.restart_empty_at(remote_end).map_err(|e| BrokerError::log(topic, index, e))?;
+                tracing::info!(topic, partition = index, remote_end, "restored from the object store: local log restarts at the remote end");
+            }
+        }
         let end = log.log_end_offset();
         let (mut producers, from) = ProducerStates::load_snapshot(dir, end).unwrap_or_default();
         let from = from.max(log.log_start_offset());
@@ -72,7 +108,8 @@ impl Partition {
         Ok(Partition {
             topic: topic.to_string(),
             index,
-            log,
+            log: Arc::new(log),
+            remote,
             hwm,
             producers: Mutex::new(producers),
             flush_every_batch: AtomicBool::new(every_batch),
@@ -132,7 +169,7 @@ impl Partition {
                 if batches.len() > 1 {
                     return Err(BrokerError::InvalidRequest { reason: "a retried batch among new ones in one request".into() });
                 }
-                let produced = Produced { base_offset: original.first_offset, log_start_offset: self.log.log_start_offset() };
+                let produced = Produced { base_offset: original.first_offset, log_start_offset: self.log_start_offset() };
                 return Ok((produced, original.last_offset + 1));
             }
         }
@@ -153,7 +190,7 @@ impl Partition {
         if !self.flush_every_batch.load(Ordering::Acquire) {
             self.advance_hwm(info.last_offset + 1);
         }
-        Ok((Produced { base_offset: info.base_offset, log_start_offset: info.log_start_offset }, info.last_offset + 1))
+        Ok((Produced { base_offset: info.base_offset, log_start_offset: self.log_start_offset() }, info.last_offset + 1))
     }
 
     /// Group-committed fsync up to `end`, then the HWM follows the durable offset. Blocking.
@@ -175,11 +212,60 @@ impl Partition {
         });
     }
 
-    /// Reads committed batches (below the HWM) from `offset`. Blocking.
+    /// Reads committed batches (below the HWM) from `offset`: from the object store below the
+    /// local log start, else from the local log. Blocking (not on an async thread).
     /// An offset between the HWM and the log end offset reads nothing; outside
     /// `[log start, log end]` it is `OffsetOutOfRange`.
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, BrokerError> {
-        self.log.read(offset, max_bytes, self.log.high_watermark()).map_err(|e| self.log_error(e))
+        let hwm = self.log.high_watermark();
+        if offset < self.log.log_start_offset() {
+            return self.read_remote(offset, max_bytes, hwm);
+        }
+        match self.log.read(offset, max_bytes, hwm) {
+            Ok(mut r) => {
+                r.log_start_offset = self.log_start_offset();
+                Ok(r)
+            }
+            // Local retention deleted the segment between the check and the read.
+            Err(LogError::OffsetOutOfRange { .. }) if offset < self.log.log_start_offset() => self.read_remote(offset, max_bytes, hwm),
+            Err(e) => Err(self.log_error(e)),
+        }
+    }
+
+    fn read_remote(&self, offset: i64, max_bytes: usize, hwm: i64) -> Result<ReadResult, BrokerError> {
+        let log_start_offset = self.log_start_offset();
+        if offset < log_start_offset {
+            return Err(BrokerError::OffsetOutOfRange {
+                topic: self.topic.clone(),
+                partition: self.index,
+                offset,
+                log_start_offset,
+                high_watermark: hwm,
+            });
+        }
+        let records = self.remote.tier.block_on(self.remote.read(offset, max_bytes, hwm)).map_err(|e| self.tier_error(e))?;
+        Ok(ReadResult { records, log_start_offset, log_end_offset: self.log.log_end_offset(), high_watermark: hwm })
+    }
+
+    /// ListOffsets by timestamp: remote history first, then the local log. Blocking.
+    pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<(i64, i64)>, BrokerError> {
+        if self.remote.start_offset().is_some_and(|start| start < self.log.log_start_offset()) {
+            let found = self.remote.tier.block_on(self.remote.offset_for_timestamp(timestamp_ms)).map_err(|e| self.tier_error(e))?;
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        self.log.offset_for_timestamp(timestamp_ms).map_err(|e| self.log_error(e))
+    }
+
+    /// ListOffsets -3: the record with the largest timestamp, local or remote. Blocking.
+    pub fn max_timestamp(&self) -> Result<Option<(i64, i64)>, BrokerError> {
+        let local = self.log.max_timestamp().map_err(|e| self.log_error(e))?;
+        let remote = self.remote.max_timestamp();
+        Ok(match (remote, local) {
+            (Some(r), Some(l)) => Some(if r.1 > l.1 { r } else { l }),
+            (r, l) => r.or(l),
+        })
     }
 
     /// Receives every advance of the high watermark (long-poll fetches wait on it).
@@ -192,9 +278,28 @@ impl Partition {
         self.log.high_watermark()
     }
 
-    /// First offset still in the log.
+    /// The log start offset: the earliest offset that exists, remote or local.
     pub fn log_start_offset(&self) -> i64 {
+        let local = self.log.log_start_offset();
+        match self.remote.start_offset() {
+            Some(remote) if remote < local => remote,
+            _ => local,
+        }
+    }
+
+    /// The local log start offset: the earliest offset on local disk (ListOffsets -4).
+    pub fn local_log_start_offset(&self) -> i64 {
         self.log.log_start_offset()
+    }
+
+    /// The remote side (manifest, counters).
+    pub fn remote(&self) -> &RemoteLog {
+        &self.remote
+    }
+
+    /// One tiered-storage pass: upload closed segments, local and remote retention.
+    pub async fn tier_pass(&self, now: i64) {
+        self.remote.run_pass(&self.log, now).await;
     }
 
     /// Offset the next appended record gets.
@@ -217,17 +322,23 @@ impl Partition {
                 topic: self.topic.clone(),
                 partition: self.index,
                 offset,
-                log_start_offset: self.log.log_start_offset(),
+                log_start_offset: self.log_start_offset(),
                 high_watermark: hwm,
             });
         }
-        self.log.delete_records_before(offset).map_err(|e| self.log_error(e))
+        // Remote first: a read racing with this sees the new start either way.
+        self.remote.advance_log_start(offset);
+        if offset > self.log.log_start_offset() {
+            self.log.delete_records_before(offset).map_err(|e| self.log_error(e))?;
+        }
+        Ok(self.log_start_offset())
     }
 
-    /// Applies new topic configs to the live log.
-    pub fn update_config(&self, config: LogConfig) {
-        let every_batch = config.flush_policy == FlushPolicy::EveryBatch;
-        self.log.update_config(config);
+    /// Applies new topic configs to the live log and its remote side.
+    pub fn update_config(&self, settings: PartitionSettings) {
+        let every_batch = settings.log.flush_policy == FlushPolicy::EveryBatch;
+        self.remote.update_settings(settings.tier);
+        self.log.update_config(settings.effective_log_config());
         if !every_batch {
             // Leaving `batch`: what is in the log is now visible without waiting for an fsync.
             self.advance_hwm(self.log.log_end_offset());
@@ -264,6 +375,10 @@ impl Partition {
 
     fn log_error(&self, e: LogError) -> BrokerError {
         BrokerError::log(&self.topic, self.index, e)
+    }
+
+    fn tier_error(&self, source: TierError) -> BrokerError {
+        BrokerError::Tier { topic: self.topic.clone(), partition: self.index, source: Box::new(source) }
     }
 }
 

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use super::BrokerError;
 use crate::config::defaults;
 use crate::log::{CleanupPolicy, FlushPolicy, LogConfig};
+use crate::tier::TierSettings;
 
 /// Topic config overrides by Kafka name.
 pub type TopicConfigs = BTreeMap<String, String>;
@@ -15,6 +16,7 @@ pub type TopicConfigs = BTreeMap<String, String>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[allow(missing_docs)]
 pub enum ConfigKind {
+    Boolean = 1,
     String = 2,
     Int = 3,
     Long = 5,
@@ -44,9 +46,12 @@ pub const KNOWN: &[Known] = &[
     known("flush.ms", "1000", ConfigKind::Long, "fsync interval under flush.policy=interval"),
     known("flush.policy", "batch", ConfigKind::String, "batch (fsync before acks=all), interval, or os"),
     known("index.interval.bytes", "4096", ConfigKind::Int, "bytes between sparse index entries"),
+    known("local.retention.bytes", "-2", ConfigKind::Long, "bytes kept on local disk once uploaded; -2: as retention.bytes"),
+    known("local.retention.ms", "-2", ConfigKind::Long, "how long uploaded segments stay on local disk; -2: as retention.ms"),
     known("max.message.bytes", "1048588", ConfigKind::Int, "largest record batch accepted"),
     known("message.timestamp.type", "CreateTime", ConfigKind::String, "only CreateTime is supported"),
     known("min.insync.replicas", "1", ConfigKind::Int, "single replica: must be 1"),
+    known("remote.storage.enable", "true", ConfigKind::Boolean, "offload closed segments to the object store"),
     known("retention.bytes", "-1", ConfigKind::Long, "-1: no size limit"),
     known("retention.ms", "604800000", ConfigKind::Long, "-1: keep forever"),
     known("segment.bytes", "1073741824", ConfigKind::Int, "roll a segment at this size"),
@@ -104,6 +109,11 @@ pub fn validate(name: &str, value: &str) -> Result<(), BrokerError> {
             _ => Err(invalid("must be CreateTime")),
         },
         "min.insync.replicas" => int(1, 1),
+        "remote.storage.enable" => match value {
+            "true" | "false" => Ok(()),
+            _ => Err(invalid("must be true or false")),
+        },
+        "local.retention.ms" | "local.retention.bytes" => int(-2, i64::MAX),
         "retention.ms" | "retention.bytes" => int(-1, i64::MAX),
         "segment.bytes" => int(SEGMENT_BYTES_MIN, i64::from(i32::MAX)),
         "max.message.bytes" => int(0, i64::from(i32::MAX)),
@@ -159,6 +169,25 @@ pub fn to_log_config(overrides: &TopicConfigs) -> Result<LogConfig, BrokerError>
     })
 }
 
+/// Converts validated overrides (plus defaults) to the tiering settings. Compacted topics are not
+/// tiered (compaction rewrites closed segments, which uploads treat as immutable), as in Kafka.
+pub fn to_tier_settings(overrides: &TopicConfigs) -> Result<TierSettings, BrokerError> {
+    validate_all(overrides)?;
+    let get = |name: &str| lookup(name).map(|k| effective(overrides, k)).unwrap_or_default();
+    let num = |name: &str| -> i64 { get(name).trim().parse::<i64>().unwrap_or(-1) };
+    let limit = |n: i64| if n < 0 { None } else { Some(n as u64) };
+    let (retention_ms, retention_bytes) = (num("retention.ms"), num("retention.bytes"));
+    // Kafka's -2: "the same as the total retention"; a local limit above the total is the total.
+    let local = |n: i64, total: i64| if n == -2 { limit(total) } else { match (limit(n), limit(total)) { (Some(a), Some(b)) => Some(a.min(b)), (a, b) => a.or(b) } };
+    Ok(TierSettings {
+        enabled: get("remote.storage.enable") == "true" && !get("cleanup.policy").contains("compact"),
+        local_retention_ms: local(num("local.retention.ms"), retention_ms),
+        local_retention_bytes: local(num("local.retention.bytes"), retention_bytes),
+        retention_ms: limit(retention_ms),
+        retention_bytes: limit(retention_bytes),
+    })
+}
+
 /// The settings of the internal metadata log: compaction off, retention off, fsync per batch.
 pub fn metadata_log_config() -> LogConfig {
     LogConfig {
@@ -193,5 +222,24 @@ mod tests {
         o.insert("flush.policy".into(), "interval".into());
         o.insert("flush.ms".into(), "50".into());
         assert_eq!(to_log_config(&o).expect("valid").flush_policy, FlushPolicy::IntervalMs(50));
+    }
+
+    #[test]
+    fn tier_settings_resolve_kafka_minus_two_and_compaction() {
+        let t = to_tier_settings(&TopicConfigs::new()).expect("defaults");
+        assert!(t.enabled);
+        assert_eq!(t.local_retention_ms, Some(604_800_000), "-2 means as retention.ms");
+        assert_eq!(t.local_retention_bytes, None);
+        let mut o = TopicConfigs::new();
+        o.insert("local.retention.bytes".into(), "1000".into());
+        o.insert("retention.bytes".into(), "500".into());
+        o.insert("local.retention.ms".into(), "-1".into());
+        let t = to_tier_settings(&o).expect("valid");
+        assert_eq!(t.local_retention_bytes, Some(500), "never more local than total");
+        assert_eq!(t.local_retention_ms, Some(604_800_000));
+        o.insert("cleanup.policy".into(), "compact".into());
+        assert!(!to_tier_settings(&o).expect("valid").enabled);
+        assert!(validate("remote.storage.enable", "yes").is_err());
+        assert!(validate("local.retention.ms", "-3").is_err());
     }
 }

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::metadata_log::{MetadataImage, MetadataRecord, METADATA_DIR};
-use super::partition::{blocking, Partition};
+use super::partition::{blocking, Partition, PartitionSettings};
+use crate::tier::Tier;
 use super::topic_config::{self, TopicConfigs};
 use super::{Broker, BrokerError, Topic};
 
@@ -48,21 +49,26 @@ pub fn validate_topic_name(name: &str) -> Result<(), BrokerError> {
 }
 
 /// Opens every partition of every topic in `image`. Blocking.
-pub(super) fn open_all(data_dir: &Path, image: &MetadataImage) -> Result<HashMap<String, Arc<Topic>>, BrokerError> {
+pub(super) fn open_all(data_dir: &Path, image: &MetadataImage, tier: &Arc<Tier>) -> Result<HashMap<String, Arc<Topic>>, BrokerError> {
     let mut topics = HashMap::with_capacity(image.topics.len());
     for t in image.topics.values() {
-        let partitions = open_partitions(data_dir, &t.name, 0..t.partitions, &t.configs)?;
+        let partitions = open_partitions(data_dir, &t.name, t.topic_id, 0..t.partitions, &t.configs, tier)?;
         let topic = Topic { name: t.name.clone(), id: t.topic_id, partitions, configs: t.configs.clone() };
         topics.insert(t.name.clone(), Arc::new(topic));
     }
     Ok(topics)
 }
 
-fn open_partitions(data_dir: &Path, topic: &str, range: std::ops::Range<i32>, configs: &TopicConfigs) -> Result<Vec<Arc<Partition>>, BrokerError> {
-    let log_config = topic_config::to_log_config(configs)?;
+fn open_partitions(data_dir: &Path, topic: &str, topic_id: Uuid, range: std::ops::Range<i32>, configs: &TopicConfigs, tier: &Arc<Tier>) -> Result<Vec<Arc<Partition>>, BrokerError> {
+    let settings = partition_settings(configs)?;
     range
-        .map(|p| Partition::open(topic, p, &partition_dir(data_dir, topic, p), log_config.clone()).map(Arc::new))
+        .map(|p| Partition::open(topic, topic_id, p, &partition_dir(data_dir, topic, p), settings.clone(), tier).map(Arc::new))
         .collect()
+}
+
+/// Topic configs converted to a partition's settings.
+fn partition_settings(configs: &TopicConfigs) -> Result<PartitionSettings, BrokerError> {
+    Ok(PartitionSettings { log: topic_config::to_log_config(configs)?, tier: topic_config::to_tier_settings(configs)? })
 }
 
 /// Removes directories of topics deleted in the metadata log whose removal a crash interrupted.
@@ -95,7 +101,7 @@ impl Broker {
         if replication_factor != 1 && replication_factor != -1 {
             return Err(BrokerError::InvalidReplicationFactor { factor: replication_factor });
         }
-        let log_config = topic_config::to_log_config(&configs)?;
+        let settings = partition_settings(&configs)?;
         let _admin = self.admin.lock().await;
         if self.shutting_down() {
             return Err(BrokerError::ShuttingDown);
@@ -108,11 +114,11 @@ impl Broker {
             return Ok(Arc::new(Topic { name: name.into(), id: topic_id, partitions: Vec::new(), configs }));
         }
         let record = MetadataRecord::TopicCreated { name: name.into(), topic_id, partitions, configs: configs.clone() };
-        let (metadata, data_dir, topic) = (Arc::clone(&self.metadata), self.config.data_dir.clone(), name.to_string());
+        let (metadata, data_dir, topic, tier) = (Arc::clone(&self.metadata), self.config.data_dir.clone(), name.to_string(), Arc::clone(&self.tier));
         let opened = blocking("create topic", move || -> Result<Vec<Arc<Partition>>, BrokerError> {
             metadata.append(&[record])?;
             (0..partitions)
-                .map(|p| Partition::open(&topic, p, &partition_dir(&data_dir, &topic, p), log_config.clone()).map(Arc::new))
+                .map(|p| Partition::open(&topic, topic_id, p, &partition_dir(&data_dir, &topic, p), settings.clone(), &tier).map(Arc::new))
                 .collect()
         })
         .await??;
@@ -165,6 +171,15 @@ impl Broker {
         if let Err(e) = self.groups.delete_topic_offsets(name).await {
             tracing::warn!(topic = name, "cannot delete committed offsets of the deleted topic: {e}");
         }
+        // The remote data goes too (descriptor first, so a restore never brings the topic back);
+        // in the background, since a large topic has many objects and the store may be slow.
+        let tier = Arc::clone(&self.tier);
+        let topic_name = name.to_string();
+        tokio::spawn(async move {
+            if let Err(e) = tier.delete_topic(&topic_name, id).await {
+                tracing::warn!(topic = %topic_name, "cannot delete the deleted topic's remote data (left as garbage): {e}");
+            }
+        });
         tracing::info!(topic = name, topic_id = %id, "deleted topic");
         Ok(id)
     }
@@ -184,10 +199,10 @@ impl Broker {
             return Ok(());
         }
         let record = MetadataRecord::PartitionsAdded { name: name.into(), topic_id: topic.id, partitions: total };
-        let (metadata, data_dir, t) = (Arc::clone(&self.metadata), self.config.data_dir.clone(), Arc::clone(&topic));
+        let (metadata, data_dir, t, tier) = (Arc::clone(&self.metadata), self.config.data_dir.clone(), Arc::clone(&topic), Arc::clone(&self.tier));
         let added = blocking("create partitions", move || -> Result<Vec<Arc<Partition>>, BrokerError> {
             metadata.append(&[record])?;
-            open_partitions(&data_dir, &t.name, current..total, &t.configs)
+            open_partitions(&data_dir, &t.name, t.id, current..total, &t.configs, &tier)
         })
         .await??;
         let mut partitions = topic.partitions.clone();
@@ -199,9 +214,20 @@ impl Broker {
 
     /// Replaces a topic's config overrides and applies them to its live logs.
     pub async fn set_topic_configs(&self, name: &str, configs: TopicConfigs, validate_only: bool) -> Result<(), BrokerError> {
-        let log_config = topic_config::to_log_config(&configs)?;
+        let settings = partition_settings(&configs)?;
         let _admin = self.admin.lock().await;
         let topic = self.topic(name).ok_or_else(|| BrokerError::UnknownTopic { topic: name.into() })?;
+        let enable = |c: &TopicConfigs| c.get("remote.storage.enable").is_none_or(|v| v == "true");
+        if enable(&topic.configs) && !enable(&configs) {
+            // The log's own retention would then delete segments never uploaded, leaving a gap
+            // between remote and local history that no later upload can bridge (Kafka refuses
+            // this change too). Switching to compaction stops uploads but deletes nothing.
+            return Err(BrokerError::InvalidConfig {
+                name: "remote.storage.enable".into(),
+                value: "false".into(),
+                reason: "tiered storage cannot be turned off for a topic once it is on".into(),
+            });
+        }
         if validate_only || topic.configs == configs {
             return Ok(());
         }
@@ -209,7 +235,7 @@ impl Broker {
         let metadata = Arc::clone(&self.metadata);
         blocking("alter configs", move || metadata.append(&[record])).await??;
         for p in &topic.partitions {
-            p.update_config(log_config.clone());
+            p.update_config(settings.clone());
         }
         let changed = Topic { name: topic.name.clone(), id: topic.id, partitions: topic.partitions.clone(), configs };
         self.topics.write().insert(name.into(), Arc::new(changed));

@@ -116,6 +116,15 @@ impl SegmentIndex {
         b
     }
 
+    /// The `log_bytes` an offset index file claims to describe (its header only; [`Self::decode`]
+    /// checks the rest).
+    pub fn offset_file_log_bytes(offsets: &[u8]) -> Result<u64, String> {
+        if offsets.len() < OFFSET_INDEX_HEADER_BYTES {
+            return Err(format!("index file of {} bytes is shorter than its header", offsets.len()));
+        }
+        Ok(u64_at(offsets, 8))
+    }
+
     /// Parses both index files and checks them against the `.log` length. An error means "rebuild
     /// from the segment"; it carries the reason for the log line.
     pub fn decode(offsets: &[u8], times: &[u8], log_bytes: u64) -> Result<(Self, SegmentSummary), String> {

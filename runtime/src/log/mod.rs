@@ -11,6 +11,8 @@
 //! - `segment`, `index`: one segment file and its sparse offset/time indexes.
 //! - `recovery`: opening a partition directory; scanning the tail since the recovery point.
 //! - `retention`, `compaction`: background clean-up.
+//! - `export`: generic views for layers that copy the log elsewhere (closed segments, a decoded
+//!   offset index, a standalone batch check, restarting an empty log at an offset).
 //! - `error`: [`LogError`].
 //!
 //! # Concurrency
@@ -31,6 +33,7 @@ mod batch;
 mod checkpoint;
 mod compaction;
 mod error;
+mod export;
 mod format;
 mod index;
 mod reader;
@@ -39,10 +42,11 @@ mod recovery;
 mod retention;
 mod segment;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 mod writer;
 
 pub use error::LogError;
+pub use export::{batch_header, check_batch, ClosedSegment, OffsetIndex, BATCH_HEADER_LEN};
 use segment::Segment;
 
 /// When written data is forced to stable storage. Named per topic (`flush.policy`).

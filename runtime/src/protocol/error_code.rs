@@ -8,6 +8,7 @@ use kafka_protocol::ResponseError;
 use crate::broker::BrokerError;
 use crate::group::GroupError;
 use crate::log::LogError;
+use crate::tier::TierError;
 
 /// The Kafka error for a broker error.
 pub fn response_error(e: &BrokerError) -> ResponseError {
@@ -16,6 +17,8 @@ pub fn response_error(e: &BrokerError) -> ResponseError {
         B::Log { source, .. } => log_error(source),
         B::MetadataLog { .. } | B::MetadataCorrupt { .. } | B::Io { .. } => ResponseError::KafkaStorageError,
         B::Task { .. } => ResponseError::UnknownServerError,
+        B::Tier { source, .. } => tier_error(source),
+        B::TierSetup { .. } => ResponseError::KafkaStorageError,
         B::Groups { source } => group_error(source),
         B::UnknownTopic { .. } | B::UnknownPartition { .. } => ResponseError::UnknownTopicOrPartition,
         B::UnknownTopicId { .. } => ResponseError::UnknownTopicId,
@@ -44,6 +47,16 @@ pub fn log_error(e: &LogError) -> ResponseError {
         LogError::BatchTooLarge { .. } => ResponseError::MessageTooLarge,
         LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
         LogError::Io { .. } | LogError::Poisoned { .. } | LogError::StorageFull { .. } => ResponseError::KafkaStorageError,
+    }
+}
+
+/// The Kafka error for a remote read failure: a damaged remote object is CORRUPT_MESSAGE (the
+/// bytes are wrong and retrying will not fix them); anything else (store unreachable, object
+/// missing, manifest not loaded) is KAFKA_STORAGE_ERROR, as for a failing local disk.
+pub fn tier_error(e: &TierError) -> ResponseError {
+    match e {
+        TierError::Corrupt { .. } => ResponseError::CorruptMessage,
+        _ => ResponseError::KafkaStorageError,
     }
 }
 

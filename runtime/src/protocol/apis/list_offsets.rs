@@ -1,5 +1,5 @@
 //! ListOffsets: earliest (-2), latest (-1, the high watermark), max-timestamp (-3),
-//! earliest-local (-4), or the first offset whose timestamp is at least the one given.
+//! earliest-local (-4, the local log start offset under tiered storage), or the first offset whose timestamp is at least the one given.
 
 use std::sync::Arc;
 
@@ -52,16 +52,17 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ListOff
 async fn lookup(partition: Arc<Partition>, timestamp: i64) -> Result<(i64, i64), BrokerError> {
     match timestamp {
         LATEST => Ok((partition.high_watermark(), -1)),
-        EARLIEST | EARLIEST_LOCAL => Ok((partition.log_start_offset(), -1)),
+        EARLIEST => Ok((partition.log_start_offset(), -1)),
+        EARLIEST_LOCAL => Ok((partition.local_log_start_offset(), -1)),
         MAX_TIMESTAMP => blocking("list offsets", move || {
             let hwm = partition.high_watermark();
-            let found = partition.log().max_timestamp().map_err(|e| BrokerError::log(&partition.topic, partition.index, e))?;
+            let found = partition.max_timestamp()?;
             Ok(found.filter(|&(offset, _)| offset < hwm).unwrap_or((-1, -1)))
         })
         .await?,
         ts if ts >= 0 => blocking("list offsets", move || {
             let hwm = partition.high_watermark();
-            let found = partition.log().offset_for_timestamp(ts).map_err(|e| BrokerError::log(&partition.topic, partition.index, e))?;
+            let found = partition.offset_for_timestamp(ts)?;
             Ok(found.filter(|&(offset, _)| offset < hwm).unwrap_or((-1, -1)))
         })
         .await?,
