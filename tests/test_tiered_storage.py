@@ -12,6 +12,7 @@ import pytest
 from confluent_kafka import TopicPartition
 
 from helpers import consumer, create_topic, produce_all, producer, read_all, unique, wait_until, watermarks
+from prom_text import scrape
 from tiered import (BUCKET, CORRUPT_MESSAGE, KAFKA_STORAGE_ERROR, NONE, Moto, Proxy, fetch_v4, local_bases,
                     s3_env, tier_stats)
 
@@ -151,6 +152,10 @@ def test_corrupt_or_missing_remote_object_fails_that_fetch_only(broker_factory):
     error, _, _ = fetch_v4(b.bootstrap, topic, 0, second_base)
     assert error == KAFKA_STORAGE_ERROR, f"missing remote object: error {error}"
     assert tier_stats(b)["remote_read_errors"] >= 2
+    # The same counters on /metrics, for Prometheus.
+    m = scrape(b)
+    assert m.value("sluice_tier_remote_read_errors_total") == tier_stats(b)["remote_read_errors"]
+    assert m.value("sluice_tier_uploaded_segments_total") >= len(objects)
     # The broker keeps serving: later remote segments, local data, new writes.
     third_base = int(objects[2].name.split("-")[0])
     error, _, records = fetch_v4(b.bootstrap, topic, 0, third_base)

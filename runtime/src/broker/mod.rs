@@ -142,6 +142,7 @@ impl Broker {
         });
         broker.record_recovery(started.elapsed());
         broker.metrics.add_source(Box::new(crate::metrics::broker_state::BrokerSource::new(&broker)));
+        broker.metrics.add_source(Box::new(crate::metrics::tier_source::TierSource::new(Arc::clone(&broker.tier))));
         let task = tokio::spawn(maintenance_loop(Arc::downgrade(&broker)));
         *broker.maintenance.lock() = Some(task);
         let task = tokio::spawn(tier_glue::tier_loop(Arc::downgrade(&broker)));

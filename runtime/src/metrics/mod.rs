@@ -51,10 +51,7 @@
 //!   `sluice_transform_lag_seconds`, `sluice_transform_state{state}` (1 for the current one of
 //!   running/paused/failed), `sluice_transform_restarts_total`,
 //!   `sluice_transform_memory_bytes`, `sluice_transform_time_limit_hits_total`.
-//! - tiered storage: `sluice_tier_uploaded_bytes_total`, `sluice_tier_uploaded_segments_total`,
-//!   `sluice_tier_upload_backlog_segments`, `sluice_tier_upload_backlog_bytes`,
-//!   `sluice_tier_upload_failures_total`, `sluice_tier_remote_read_duration_seconds`
-//!   (histogram), `sluice_tier_cache_hits_total`, `sluice_tier_cache_misses_total`.
+//! - tiered storage: `sluice_tier_*`, implemented in `tier_source`.
 //!
 //! A snapshot holds cumulative counts; a histogram is a cumulative bucket array
 //! ([`scrape::HistogramSnapshot`]), so sources never need a prometheus handle of their own.
@@ -65,6 +62,7 @@
 //! - `traffic`: per-partition byte/record counters and the log flush histogram.
 //! - `scrape`: [`MetricsSource`], the [`scrape::Scrape`] builder and the registry collector.
 //! - `broker_state`: the source for topics, partitions, logs and groups.
+//! - `tier_source`: the source for tiered storage (`sluice_tier_*`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,6 +76,7 @@ pub mod broker_state;
 pub mod requests;
 pub mod response_errors;
 pub mod scrape;
+pub mod tier_source;
 pub mod traffic;
 
 pub use scrape::{HistogramSnapshot, MetricsSource, Scrape};
