@@ -3,6 +3,8 @@
 //! It starts before the broker opens its logs, so `/healthz` (alive) answers during a long
 //! recovery while `/readyz` says 503 until recovery is done and the Kafka listener accepts.
 //! Routes that need the broker answer 503 until it is open.
+//! The transform routes (`/v1/transforms…`) live in `admin_transforms` and answer 503 until the
+//! transform manager has started.
 
 use std::sync::{Arc, OnceLock};
 
@@ -29,14 +31,15 @@ struct AdminState {
 }
 
 /// Serves the admin API until `shutdown` turns true.
-pub async fn serve(listener: TcpListener, broker: BrokerCell, readiness: Arc<Readiness>, addrs: BoundAddrs, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(listener: TcpListener, broker: BrokerCell, transforms: crate::admin_transforms::TransformCell, readiness: Arc<Readiness>, addrs: BoundAddrs, mut shutdown: watch::Receiver<bool>) {
     let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/v1/cluster", get(cluster))
         .route("/v1/tier", get(tier))
-        .with_state(AdminState { broker, readiness, addrs });
+        .with_state(AdminState { broker, readiness, addrs })
+        .merge(crate::admin_transforms::routes(transforms));
     let stop = async move {
         // Err means the sender is gone, which also means stop.
         let _ = shutdown.wait_for(|stop| *stop).await;

@@ -8,13 +8,16 @@
 //! - [`protocol`]: Kafka framing, connections, and one file per API.
 //! - [`metrics`]: Prometheus metrics (one registry per broker; scrape-time sources).
 //! - [`health`]: readiness conditions behind `/readyz`.
-//! - [`admin`]: the admin HTTP API (`/healthz`, `/readyz`, `/v1/cluster`, `/v1/tier`, `/metrics`).
+//! - [`admin`]: the admin HTTP API (`/healthz`, `/readyz`, `/v1/cluster`, `/v1/tier`, `/metrics`);
+//!   `admin_transforms`: its transform routes.
 //! - [`tier`]: tiered storage: closed segments offloaded to an object store and read back.
+//! - [`transform`]: WebAssembly transforms between topics (wasmtime host, runners, manager).
 //! - [`serve`]: starts everything and shuts it down on SIGINT/SIGTERM.
 
 #![warn(missing_docs)]
 
 pub mod admin;
+mod admin_transforms;
 pub mod broker;
 pub mod config;
 pub mod group;
@@ -24,3 +27,4 @@ pub mod metrics;
 pub mod protocol;
 pub mod serve;
 pub mod tier;
+pub mod transform;

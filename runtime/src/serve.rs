@@ -45,7 +45,15 @@ pub async fn run(config: BrokerConfig, on_ready: impl FnOnce(&BoundAddrs)) -> an
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let readiness = Arc::new(Readiness::new(&[RECOVERY, KAFKA_LISTENER]));
     let cell: BrokerCell = Arc::default();
-    let admin_task = tokio::spawn(crate::admin::serve(admin_listener, Arc::clone(&cell), Arc::clone(&readiness), addrs.clone(), shutdown_rx.clone()));
+    let transforms_cell: crate::admin_transforms::TransformCell = Arc::default();
+    let admin_task = tokio::spawn(crate::admin::serve(
+        admin_listener,
+        Arc::clone(&cell),
+        Arc::clone(&transforms_cell),
+        Arc::clone(&readiness),
+        addrs.clone(),
+        shutdown_rx.clone(),
+    ));
 
     let broker = match Broker::open(config, &addrs).await {
         Ok(broker) => broker,
@@ -57,6 +65,18 @@ pub async fn run(config: BrokerConfig, on_ready: impl FnOnce(&BoundAddrs)) -> an
     };
     // Set once, here; the admin routes read it.
     let _ = cell.set(Arc::clone(&broker));
+    // Transforms restart from their checkpoints as part of opening (compiled code comes from the
+    // on-disk cache).
+    let transforms = match crate::transform::TransformManager::start(Arc::clone(&broker)).await {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = shutdown_tx.send(true);
+            let _ = admin_task.await;
+            let _ = broker.shutdown().await;
+            return Err(e).context("cannot start the transform engine");
+        }
+    };
+    let _ = transforms_cell.set(Arc::clone(&transforms));
     readiness.set(RECOVERY, true);
 
     let kafka_task = tokio::spawn(crate::protocol::server::run(kafka_listener, Arc::clone(&broker), shutdown_rx));
@@ -74,6 +94,7 @@ pub async fn run(config: BrokerConfig, on_ready: impl FnOnce(&BoundAddrs)) -> an
     broker.begin_stop();
     kafka_task.await.context("Kafka listener task failed")?;
     admin_task.await.context("admin task failed")?;
+    transforms.shutdown().await;
     broker.shutdown().await.context("cannot flush the broker's logs")?;
     tracing::info!("stopped cleanly");
     Ok(())

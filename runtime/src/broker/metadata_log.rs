@@ -44,6 +44,13 @@ pub enum MetadataRecord {
     /// Producer ids `[first_id, first_id + size)` are handed out; after a restart allocation
     /// continues after the highest recorded block, so an id is never reused.
     ProducerIdBlock { first_id: i64, size: i64 },
+    /// A transform deployed or redeployed. `spec` is the transform's own JSON document: the
+    /// broker stores it without knowing its fields (`transform::spec` owns them).
+    /// (`transform_version`, not `version`: the record envelope owns that name.)
+    TransformDeployed { name: String, transform_version: u64, module_sha256: String, spec: serde_json::Value },
+    TransformDeleted { name: String },
+    /// Paused by an operator or halted by its error policy (`reason`), or resumed.
+    TransformStateChanged { name: String, paused: bool, reason: Option<String> },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -63,6 +70,18 @@ pub struct TopicImage {
     pub configs: TopicConfigs,
 }
 
+/// One transform as the metadata log describes it.
+#[allow(missing_docs)] // the fields of `MetadataRecord::TransformDeployed` and `TransformStateChanged`
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransformImage {
+    pub name: String,
+    pub version: u64,
+    pub module_sha256: String,
+    pub spec: serde_json::Value,
+    pub paused: bool,
+    pub reason: Option<String>,
+}
+
 /// The state that replaying the metadata log produces.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MetadataImage {
@@ -74,6 +93,8 @@ pub struct MetadataImage {
     pub next_producer_id: i64,
     /// Names of deleted topics (not re-created since): leftover directories may be removed.
     pub deleted_topics: BTreeSet<String>,
+    /// Deployed transforms by name.
+    pub transforms: BTreeMap<String, TransformImage>,
 }
 
 impl MetadataImage {
@@ -109,6 +130,20 @@ impl MetadataImage {
             }
             MetadataRecord::ProducerIdBlock { first_id, size } => {
                 self.next_producer_id = self.next_producer_id.max(first_id.saturating_add(*size));
+            }
+            MetadataRecord::TransformDeployed { name, transform_version: version, module_sha256, spec } => {
+                // A redeploy keeps the paused state; the new version resumes where the old stopped.
+                let (paused, reason) = self.transforms.get(name).map_or((false, None), |t| (t.paused, t.reason.clone()));
+                let image = TransformImage { name: name.clone(), version: *version, module_sha256: module_sha256.clone(), spec: spec.clone(), paused, reason };
+                self.transforms.insert(name.clone(), image);
+            }
+            MetadataRecord::TransformDeleted { name } => {
+                self.transforms.remove(name).ok_or_else(|| format!("no transform {name} to delete"))?;
+            }
+            MetadataRecord::TransformStateChanged { name, paused, reason } => {
+                let t = self.transforms.get_mut(name).ok_or_else(|| format!("no transform {name}"))?;
+                t.paused = *paused;
+                t.reason = reason.clone();
             }
         }
         Ok(())
@@ -230,10 +265,19 @@ mod tests {
             ])
             .expect("append");
             log.append(&[MetadataRecord::PartitionsAdded { name: "t".into(), topic_id: id, partitions: 3 }]).expect("append");
+            let spec = serde_json::json!({"name": "x", "version": 9});
+            log.append(&[
+                MetadataRecord::TransformDeployed { name: "x".into(), transform_version: 2, module_sha256: "ab".into(), spec: spec.clone() },
+                MetadataRecord::TransformStateChanged { name: "x".into(), paused: true, reason: Some("halted".into()) },
+            ])
+            .expect("append");
         }
         let (_, image) = MetadataLog::open(dir.path()).expect("reopen");
         assert_eq!(image.cluster_id.as_deref(), Some("c1"));
         assert_eq!(image.topics["t"].partitions, 3);
         assert_eq!(image.next_producer_id, 1000);
+        let x = &image.transforms["x"];
+        assert_eq!((x.version, x.paused, x.reason.as_deref()), (2, true, Some("halted")));
+        assert_eq!(x.spec["version"], 9);
     }
 }

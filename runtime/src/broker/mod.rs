@@ -12,7 +12,7 @@
 //! - `producer_state`: idempotent-producer sequence tracking.
 //! - `error`: [`BrokerError`]; `protocol::error_code` maps it to Kafka codes.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -25,7 +25,7 @@ use crate::group::GroupCoordinator;
 use crate::metrics::Metrics;
 
 mod error;
-mod fsutil;
+pub(crate) mod fsutil;
 pub mod metadata_log;
 pub mod partition;
 pub mod producer_state;
@@ -78,6 +78,8 @@ pub struct Broker {
     /// Turns true when a stop begins, so long-poll fetches answer at once instead of holding the
     /// stop up for their `max_wait_ms`.
     stopping: tokio::sync::watch::Sender<bool>,
+    /// Transforms as replayed at open; the transform manager takes them once at start.
+    transforms_at_open: Mutex<BTreeMap<String, metadata_log::TransformImage>>,
 }
 
 #[allow(dead_code)]
@@ -139,6 +141,7 @@ impl Broker {
             tier,
             shutting_down: AtomicBool::new(false),
             stopping: tokio::sync::watch::channel(false).0,
+            transforms_at_open: Mutex::new(image.transforms.clone()),
         });
         broker.record_recovery(started.elapsed());
         broker.metrics.add_source(Box::new(crate::metrics::broker_state::BrokerSource::new(&broker)));
@@ -239,6 +242,22 @@ impl Broker {
             truncated += stats.bytes_truncated_at_open;
         }
         self.metrics.set_recovery(elapsed, scanned, truncated);
+    }
+
+    /// The transforms recorded in the metadata log at open (empty after the first call).
+    pub fn take_transforms_at_open(&self) -> BTreeMap<String, metadata_log::TransformImage> {
+        std::mem::take(&mut *self.transforms_at_open.lock())
+    }
+
+    /// Appends records to the metadata log (fsynced) under the admin lock. For subsystems that
+    /// keep their own state in the log (transforms); they apply the change only after `Ok`.
+    pub async fn append_metadata(&self, records: Vec<metadata_log::MetadataRecord>) -> Result<(), BrokerError> {
+        let _admin = self.admin.lock().await;
+        if self.is_shutting_down() {
+            return Err(BrokerError::ShuttingDown);
+        }
+        let metadata = Arc::clone(&self.metadata);
+        partition::blocking("metadata append", move || metadata.append(&records)).await?
     }
 
     /// Whether [`Broker::shutdown`] has begun.

@@ -1,0 +1,146 @@
+//! Transform benchmark: the `uppercase` plugin as wasm inside the broker's host (rkyv batch in,
+//! length-prefixed buffer out, per-batch call) beside the same Rust function compiled natively and
+//! run over the same batches in the same process, plus instantiate time and memory per idle
+//! instance.
+//!
+//! Run: `plugins/build && cargo run --release -p sluice-bench --bin transform_bench [-- WASM]`.
+//! Prints figures; asserts nothing.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use sluice::transform::engine::{EngineLimits, TransformEngine};
+use sluice::transform::instance::{Guest, GuestLimits, Linked};
+use sluice::transform::module::compile;
+use sluice_abi::{access_batch, encode_batch, Batch, Record};
+use sluice_sdk::{Header, Output};
+
+const RECORDS_PER_BATCH: usize = 500;
+const VALUE_BYTES: usize = 100;
+const BATCHES: usize = 400;
+const IDLE_INSTANCES: usize = 100;
+
+fn batches() -> Vec<Batch> {
+    (0..BATCHES)
+        .map(|b| Batch {
+            topic: "in".into(),
+            partition: 0,
+            records: (0..RECORDS_PER_BATCH)
+                .map(|i| {
+                    let n = b * RECORDS_PER_BATCH + i;
+                    let mut value = format!("record {n} the quick brown fox jumps over the lazy dog ").into_bytes();
+                    value.resize(VALUE_BYTES, b'x');
+                    Record { offset: n as i64, timestamp: 1_700_000_000_000, key: Some(format!("k{n}").into_bytes()), value: Some(value), headers: vec![] }
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// The native path does what the guest does: read the archived batch in place, call the
+/// function per record into the same output encoding, and the host decodes the output.
+fn native(batch: &Batch) -> anyhow::Result<usize> {
+    let bytes = encode_batch(batch)?;
+    let archived = access_batch(&bytes)?;
+    let mut out = Output::new();
+    for r in archived.records.iter() {
+        let record = sluice_sdk::Record {
+            topic: archived.topic.as_str(),
+            partition: archived.partition.to_native(),
+            offset: r.offset.to_native(),
+            timestamp: r.timestamp.to_native(),
+            key: r.key.as_ref().map(|k| k.as_slice()),
+            value: r.value.as_ref().map(|v| v.as_slice()),
+            headers: r.headers.iter().map(|h| Header { key: h.key.as_str(), value: h.value.as_ref().map(|v| v.as_slice()) }).collect(),
+        };
+        uppercase::uppercase(&record, &mut out).map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    Ok(out.records().len())
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn main() -> anyhow::Result<()> {
+    let path = std::env::args().nth(1).unwrap_or_else(|| "plugins/target/wasm32-wasip1/release/uppercase.wasm".into());
+    let wasm = std::fs::read(&path).with_context(|| format!("{path}: run plugins/build first"))?;
+    let dir = tempfile::tempdir()?;
+    let engine = TransformEngine::new(&dir.path().join("cache"), EngineLimits { instances_max: (IDLE_INSTANCES + 2) as u32, memory_bytes_max: 1 << 30 })?;
+    let started = Instant::now();
+    let compiled = compile(engine.engine(), &wasm)?;
+    let compile_time = started.elapsed();
+    // A restart: a new engine over the same cache directory (the cache is written by a worker
+    // thread, so give it a moment) finds the compiled code instead of compiling again.
+    std::thread::sleep(Duration::from_millis(500));
+    let restarted = TransformEngine::new(&dir.path().join("cache"), EngineLimits { instances_max: 2, memory_bytes_max: 1 << 30 })?;
+    let started = Instant::now();
+    compile(restarted.engine(), &wasm)?;
+    let cached_time = started.elapsed();
+    drop(restarted);
+    let linked = Linked::new(engine.engine(), &compiled.module)?;
+    let limits = GuestLimits::default();
+    let batches = batches();
+    let total = (BATCHES * RECORDS_PER_BATCH) as f64;
+
+    let mut guest = Guest::new(&linked, limits, b"{}")?;
+    guest.process(&batches[0])?; // warm up
+    let started = Instant::now();
+    let mut out = 0;
+    for b in &batches {
+        out += guest.process(b)?.records.len();
+    }
+    let wasm_time = started.elapsed();
+    anyhow::ensure!(out == BATCHES * RECORDS_PER_BATCH, "wasm produced {out} records");
+
+    native(&batches[0])?;
+    let started = Instant::now();
+    let mut out = 0;
+    for b in &batches {
+        out += native(b)?;
+    }
+    let native_time = started.elapsed();
+    anyhow::ensure!(out == BATCHES * RECORDS_PER_BATCH, "native produced {out} records");
+
+    let instantiate: Vec<Duration> = (0..50)
+        .map(|_| {
+            let t = Instant::now();
+            let g = Guest::new(&linked, limits, b"{}");
+            let d = t.elapsed();
+            drop(g);
+            d
+        })
+        .collect();
+
+    let before = rss_kib();
+    let mut idle = Vec::with_capacity(IDLE_INSTANCES);
+    for _ in 0..IDLE_INSTANCES {
+        let mut g = Guest::new(&linked, limits, b"{}")?;
+        g.process(&batches[0])?; // an idle transform has processed something
+        idle.push(g);
+    }
+    let after = rss_kib();
+    let linear: usize = idle.iter().map(|g| g.memory_bytes()).sum();
+
+    let rate = |d: Duration| total / d.as_secs_f64();
+    println!("transform_bench: uppercase, {BATCHES} batches x {RECORDS_PER_BATCH} records x {VALUE_BYTES} B values, one thread");
+    println!("  wasm   (host encode + guest + host decode): {:>12.0} records/s", rate(wasm_time));
+    println!("  native (same function, same steps):         {:>12.0} records/s   <- reference", rate(native_time));
+    println!("  wasm/native time ratio:                     {:>12.2}x", wasm_time.as_secs_f64() / native_time.as_secs_f64());
+    println!("  compile, empty cache:                       {:>12.1} ms   <- reference", compile_time.as_secs_f64() * 1e3);
+    println!("  compile after a restart (cache hit):        {:>12.1} ms", cached_time.as_secs_f64() * 1e3);
+    println!("  instantiate + init, median of 50:           {:>12.1} us", median(instantiate).as_secs_f64() * 1e6);
+    println!("  idle instances: {IDLE_INSTANCES}, RSS delta {:.1} MiB = {:.0} KiB each; linear memory {:.2} MiB each",
+        (after.saturating_sub(before)) as f64 / 1024.0,
+        (after.saturating_sub(before)) as f64 / IDLE_INSTANCES as f64,
+        linear as f64 / IDLE_INSTANCES as f64 / (1 << 20) as f64);
+    Ok(())
+}

@@ -1,0 +1,126 @@
+//! The transform routes of the admin HTTP API (the manifests CLI builds `sluice apply` on them):
+//!
+//! | method and path | body | answer |
+//! | --- | --- | --- |
+//! | `POST /v1/transforms` | multipart: `spec` (JSON [`TransformSpec`]), `wasm` (module bytes) | 200 status; deploy or redeploy |
+//! | `GET /v1/transforms` | | 200 list of statuses |
+//! | `GET /v1/transforms/{name}` | | 200 status (state, reason, lag, partitions, stats) |
+//! | `POST /v1/transforms/{name}/pause` | | 200 status |
+//! | `POST /v1/transforms/{name}/resume` | | 200 status |
+//! | `POST /v1/transforms/{name}/reset` | JSON `"earliest"`, `"latest"`, `{"offset":N}`, `{"timestamp":MS}` | 200 status |
+//! | `DELETE /v1/transforms/{name}` | | 204 |
+//!
+//! Errors are `{"error": "<kind>", "message": "<text>"}` with 400 (bad spec or module), 404
+//! (unknown transform) or 500.
+
+use std::sync::{Arc, OnceLock};
+
+use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+
+use crate::transform::module::MODULE_BYTES_MAX;
+use crate::transform::{ResetTo, TransformError, TransformManager, TransformSpec, TransformStatus};
+
+/// The transform manager once it has started; empty while the broker opens.
+pub type TransformCell = Arc<OnceLock<Arc<TransformManager>>>;
+
+/// The routes, with the manager's cell as state.
+pub fn routes(manager: TransformCell) -> Router {
+    Router::new()
+        .route("/v1/transforms", post(deploy).get(list))
+        .route("/v1/transforms/{name}", get(describe).delete(delete))
+        .route("/v1/transforms/{name}/pause", post(pause))
+        .route("/v1/transforms/{name}/resume", post(resume))
+        .route("/v1/transforms/{name}/reset", post(reset))
+        .layer(DefaultBodyLimit::max(MODULE_BYTES_MAX + 1024 * 1024))
+        .with_state(manager)
+}
+
+/// An error answer.
+struct ApiError {
+    status: StatusCode,
+    kind: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn bad_request(kind: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status: StatusCode::BAD_REQUEST, kind, message: message.into() }
+    }
+}
+
+/// The manager, or 503 while the broker is still opening.
+fn started(cell: &TransformCell) -> Result<Arc<TransformManager>, ApiError> {
+    cell.get().cloned().ok_or(ApiError { status: StatusCode::SERVICE_UNAVAILABLE, kind: "starting", message: "the broker is still opening its logs".into() })
+}
+
+impl From<TransformError> for ApiError {
+    fn from(e: TransformError) -> Self {
+        let (status, kind) = match &e {
+            TransformError::InvalidSpec { .. } => (StatusCode::BAD_REQUEST, "invalid_spec"),
+            TransformError::ModuleTooLarge { .. } => (StatusCode::BAD_REQUEST, "module_too_large"),
+            TransformError::NotWasm { .. } => (StatusCode::BAD_REQUEST, "not_wasm"),
+            TransformError::AbiVersion { .. } => (StatusCode::BAD_REQUEST, "abi_version"),
+            TransformError::MissingExport { .. } => (StatusCode::BAD_REQUEST, "missing_export"),
+            TransformError::ExportType { .. } => (StatusCode::BAD_REQUEST, "export_type"),
+            TransformError::ForbiddenImport { .. } => (StatusCode::BAD_REQUEST, "forbidden_import"),
+            TransformError::Compile { .. } => (StatusCode::BAD_REQUEST, "compile"),
+            TransformError::Config { .. } => (StatusCode::BAD_REQUEST, "config"),
+            TransformError::Guest(_) => (StatusCode::BAD_REQUEST, "guest"),
+            TransformError::Exists { .. } => (StatusCode::CONFLICT, "exists"),
+            TransformError::Unknown { .. } => (StatusCode::NOT_FOUND, "unknown_transform"),
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        ApiError { status, kind, message: e.to_string() }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(serde_json::json!({ "error": self.kind, "message": self.message }))).into_response()
+    }
+}
+
+async fn deploy(State(cell): State<TransformCell>, mut form: Multipart) -> Result<Json<TransformStatus>, ApiError> {
+    let (mut spec, mut wasm) = (None, None);
+    while let Some(field) = form.next_field().await.map_err(|e| ApiError::bad_request("multipart", e.to_string()))? {
+        let name = field.name().unwrap_or_default().to_string();
+        let bytes = field.bytes().await.map_err(|e| ApiError::bad_request("multipart", e.to_string()))?;
+        match name.as_str() {
+            "spec" => spec = Some(serde_json::from_slice::<TransformSpec>(&bytes).map_err(|e| ApiError::bad_request("invalid_spec", format!("invalid transform spec: {e}")))?),
+            "wasm" => wasm = Some(bytes.to_vec()),
+            other => return Err(ApiError::bad_request("multipart", format!("unknown form field {other:?}; expected spec and wasm"))),
+        }
+    }
+    let spec = spec.ok_or_else(|| ApiError::bad_request("multipart", "missing form field spec"))?;
+    let wasm = wasm.ok_or_else(|| ApiError::bad_request("multipart", "missing form field wasm"))?;
+    Ok(Json(started(&cell)?.deploy(spec, wasm).await?))
+}
+
+async fn list(State(cell): State<TransformCell>) -> Result<Json<Vec<TransformStatus>>, ApiError> {
+    Ok(Json(started(&cell)?.list().await))
+}
+
+async fn describe(State(cell): State<TransformCell>, Path(name): Path<String>) -> Result<Json<TransformStatus>, ApiError> {
+    Ok(Json(started(&cell)?.describe(&name).await?))
+}
+
+async fn pause(State(cell): State<TransformCell>, Path(name): Path<String>) -> Result<Json<TransformStatus>, ApiError> {
+    Ok(Json(started(&cell)?.pause(&name).await?))
+}
+
+async fn resume(State(cell): State<TransformCell>, Path(name): Path<String>) -> Result<Json<TransformStatus>, ApiError> {
+    Ok(Json(started(&cell)?.resume(&name).await?))
+}
+
+async fn reset(State(cell): State<TransformCell>, Path(name): Path<String>, Json(to): Json<ResetTo>) -> Result<Json<TransformStatus>, ApiError> {
+    Ok(Json(started(&cell)?.reset(&name, to).await?))
+}
+
+async fn delete(State(cell): State<TransformCell>, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+    started(&cell)?.delete(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

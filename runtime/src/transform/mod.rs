@@ -1,0 +1,39 @@
+//! WebAssembly transforms between topics: users' core modules (built with `sluice-sdk`) run
+//! inside the broker from an input topic to output topics, exactly once, under hard memory and
+//! time limits.
+//!
+//! # Layout
+//! - `spec`: [`TransformSpec`], the JSON declaration (input, outputs, config, start position,
+//!   partitioning, error policy, limits).
+//! - `engine`: the shared wasmtime engine (pooling allocator, epoch ticker, compiled-code cache).
+//! - `module`: deploy-time validation and compilation; one error per way a module can be wrong.
+//! - `wasi`: the deterministic WASI subset a std guest needs (clock = record time, seeded
+//!   randomness, captured stdout/stderr, nothing else).
+//! - `instance`: one guest instance and its ABI calls (`sluice_abi` defines the ABI).
+//! - `attempt`: one batch under retries, with failing records isolated.
+//! - `records`: Kafka RecordBatch ↔ ABI records; murmur2 partitioning.
+//! - `checkpoint`: a runner's committed position, producer id and sequences.
+//! - `runner`: one task per input partition; the exactly-once argument is written there.
+//! - `manager`: [`TransformManager`]: deploy, list, describe, pause, resume, reset, delete;
+//!   persistence in the metadata log and the data directory; restart.
+//! - `stats`: per-transform counters.
+//! - `error`: [`TransformError`], [`GuestError`].
+
+mod attempt;
+mod checkpoint;
+pub mod engine;
+mod error;
+pub mod instance;
+mod manager;
+pub mod module;
+pub mod records;
+mod runner;
+pub mod spec;
+pub mod stats;
+pub mod wasi;
+
+pub use error::{GuestError, TransformError};
+pub use manager::{PartitionStatus, ResetTo, TransformManager, TransformState, TransformStatus};
+pub use spec::TransformSpec;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,90 @@
+//! Deploy-time validation and compilation of a transform module: size limit, a WebAssembly core
+//! module, the ABI version in the export names, the exports' types, and imports limited to the
+//! WASI functions of `wasi`. Each way a module can be wrong is its own [`TransformError`].
+
+use sha2::{Digest, Sha256};
+use sluice_abi::{ABI_VERSION, EXPORT_ALLOC, EXPORT_INIT, EXPORT_MEMORY, EXPORT_PREFIX, EXPORT_PROCESS};
+use wasmtime::{Engine, ExternType, Module, ValType};
+
+use super::wasi::WASI_MODULE;
+use super::TransformError;
+
+/// The largest module accepted on deploy.
+pub const MODULE_BYTES_MAX: usize = 32 * 1024 * 1024;
+
+/// A validated, compiled module and the hash it is stored and cached under.
+#[derive(Clone)]
+pub struct CompiledModule {
+    /// The compiled code (cheap to clone).
+    pub module: Module,
+    /// Hex SHA-256 of the module bytes.
+    pub sha256: String,
+}
+
+/// Hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Validates and compiles `bytes`. Compilation goes through the engine's on-disk cache.
+pub fn compile(engine: &Engine, bytes: &[u8]) -> Result<CompiledModule, TransformError> {
+    if bytes.len() > MODULE_BYTES_MAX {
+        return Err(TransformError::ModuleTooLarge { size: bytes.len(), max: MODULE_BYTES_MAX });
+    }
+    if !bytes.starts_with(b"\0asm") {
+        return Err(TransformError::NotWasm { reason: "the bytes do not start with the \\0asm magic".into() });
+    }
+    // A component (layer 1) has the same magic with a different version field.
+    if bytes.get(4..8) != Some(&[1, 0, 0, 0]) {
+        return Err(TransformError::NotWasm { reason: "this is a component or an unknown wasm version; build a core module for wasm32-wasip1".into() });
+    }
+    let module = Module::new(engine, bytes).map_err(|e| TransformError::Compile { reason: format!("{e:#}") })?;
+    check_exports(&module)?;
+    check_imports(&module)?;
+    Ok(CompiledModule { module, sha256: sha256_hex(bytes) })
+}
+
+fn check_exports(module: &Module) -> Result<(), TransformError> {
+    let expected_prefix = format!("{EXPORT_PREFIX}{ABI_VERSION}_");
+    let other_version = module
+        .exports()
+        .map(|e| e.name())
+        .filter(|n| n.starts_with(EXPORT_PREFIX) && !n.starts_with(&expected_prefix))
+        .find_map(|n| n[EXPORT_PREFIX.len()..].split('_').next().map(str::to_string));
+    let has_current = module.exports().any(|e| e.name().starts_with(&expected_prefix));
+    if let (Some(found), false) = (other_version, has_current) {
+        return Err(TransformError::AbiVersion { found, expected: ABI_VERSION });
+    }
+    match module.get_export(EXPORT_MEMORY) {
+        Some(ExternType::Memory(m)) if !m.is_64() => {}
+        Some(other) => return Err(TransformError::ExportType { name: EXPORT_MEMORY, found: format!("{other:?}"), expected: "a 32-bit memory" }),
+        None => return Err(TransformError::MissingExport { name: EXPORT_MEMORY, what: "the linear memory" }),
+    }
+    let funcs: [(&'static str, &'static str, &[ValType], &'static str); 3] = [
+        (EXPORT_ALLOC, "allocates the input buffer", &[ValType::I32], "(i32) -> i32"),
+        (EXPORT_INIT, "takes the config parameters", &[ValType::I64], "(i32, i32) -> i64"),
+        (EXPORT_PROCESS, "processes a batch", &[ValType::I64], "(i32, i32) -> i64"),
+    ];
+    for (name, what, results, expected) in funcs {
+        let params: &[ValType] = if name == EXPORT_ALLOC { &[ValType::I32] } else { &[ValType::I32, ValType::I32] };
+        match module.get_export(name) {
+            Some(ExternType::Func(f)) => {
+                let params_ok = f.params().map(|p| p.to_string()).eq(params.iter().map(|p| p.to_string()));
+                let results_ok = f.results().map(|r| r.to_string()).eq(results.iter().map(|r| r.to_string()));
+                if !params_ok || !results_ok {
+                    return Err(TransformError::ExportType { name, found: f.to_string(), expected });
+                }
+            }
+            Some(other) => return Err(TransformError::ExportType { name, found: format!("{other:?}"), expected }),
+            None => return Err(TransformError::MissingExport { name, what }),
+        }
+    }
+    Ok(())
+}
+
+fn check_imports(module: &Module) -> Result<(), TransformError> {
+    match module.imports().find(|i| i.module() != WASI_MODULE) {
+        Some(i) => Err(TransformError::ForbiddenImport { module: i.module().to_string(), name: i.name().to_string() }),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,358 @@
+//! One runner per (transform, input partition): a tokio task that reads the partition from the
+//! committed position, runs each batch on the guest (on a blocking thread), writes the outputs,
+//! and commits the new position.
+//!
+//! # Exactly-once, and how it is kept
+//! Every input record's outputs (including dead-letter records) appear exactly once in the
+//! output partitions, across `kill -9` and restarts. Per batch:
+//! 1. Choose the batch `[next_offset, end)` and store `pending_end = end` in the checkpoint
+//!    (fsync) before anything is written. After a crash the same batch is replayed: same
+//!    records, same boundaries, even though more input may have arrived since.
+//! 2. The guest is deterministic (clock = record time, seeded randomness, no I/O), so the replay
+//!    produces the same output records, grouped into one RecordBatch per output partition.
+//! 3. Each output batch carries the runner's idempotent producer id and the checkpoint's next
+//!    sequence number for that partition. The partition's producer state (recovered from its
+//!    log after a crash) answers a batch it already holds as a duplicate and appends nothing.
+//!    One output batch per partition per input batch keeps any replay within the 5 batches the
+//!    producer state remembers.
+//! 4. Only after every output batch is durable (acks=all) is the checkpoint advanced (fsync):
+//!    `next_offset = end`, sequences advanced, `pending_end` cleared.
+//!
+//! The one non-deterministic input is wall-clock time: a record killed by the time limit on one
+//! run could finish on the replay. Such a record may then be both dead-lettered and emitted.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use sluice_abi::{Batch, Emitted, Inherit, Record};
+use tokio::sync::watch;
+
+use super::attempt::{run_batch, BatchOutcome, GuestSlot};
+use super::checkpoint::Checkpoint;
+use super::records::{self, OutRecord};
+use super::spec::{ErrorAction, Partitioning, StartPosition, TransformSpec};
+use super::stats::TransformStats;
+use super::{GuestError, TransformError};
+use crate::broker::partition::blocking;
+use crate::broker::{Broker, Partition};
+
+/// Bytes read from the input partition per batch, at most (whole Kafka batches; the first one
+/// always, however large).
+pub const INPUT_READ_BYTES_MAX: usize = 256 * 1024;
+/// Where guest log lines go as records (besides the broker's `tracing` output): key = transform
+/// name, value = the line, headers naming the transform, version, level and input position.
+/// Written like any other output, so they are exactly-once too.
+pub const TRANSFORM_LOGS_TOPIC: &str = "_sluice_transform_logs";
+/// Wait before retrying a batch for which no instance could be created.
+pub const INSTANTIATE_RETRY_MS: u64 = 1000;
+
+/// Everything a runner needs; shared by a transform's runners.
+pub struct RunnerShared {
+    /// The broker (partitions, topic creation, producer ids).
+    pub broker: Arc<Broker>,
+    /// The spec of the deployed version.
+    pub spec: TransformSpec,
+    /// The deployed version number.
+    pub version: u64,
+    /// `<data_dir>/transforms/<name>`.
+    pub dir: PathBuf,
+    /// The linked module.
+    pub linked: super::instance::Linked,
+    /// Counters.
+    pub stats: Arc<TransformStats>,
+    /// Next input offset per partition (for lag).
+    pub positions: parking_lot::Mutex<BTreeMap<i32, i64>>,
+}
+
+/// How a runner ended.
+#[derive(Debug)]
+pub enum RunnerExit {
+    /// Asked to stop.
+    Stopped,
+    /// The error policy is `halt` and a record failed, or the runner cannot continue.
+    Failed(String),
+}
+
+/// Runs partition `partition` until `stop` turns true or the runner fails.
+pub async fn run(shared: Arc<RunnerShared>, partition: i32, mut stop: watch::Receiver<bool>) -> RunnerExit {
+    match run_inner(&shared, partition, &mut stop).await {
+        Ok(()) => RunnerExit::Stopped,
+        Err(reason) => {
+            tracing::error!(transform = %shared.spec.name, partition, "transform runner stopped: {reason}");
+            RunnerExit::Failed(reason)
+        }
+    }
+}
+
+async fn run_inner(shared: &Arc<RunnerShared>, partition: i32, stop: &mut watch::Receiver<bool>) -> Result<(), String> {
+    let spec = &shared.spec;
+    let input = shared.broker.partition(&spec.input, partition).ok_or_else(|| format!("input partition {}-{partition} does not exist", spec.input))?;
+    let path = Checkpoint::path(&shared.dir, partition);
+    let mut checkpoint = open_checkpoint(shared, &input, &path).await.map_err(|e| e.to_string())?;
+    if let Some(end) = checkpoint.pending_end {
+        tracing::info!(transform = %spec.name, partition, from = checkpoint.next_offset, end, "replaying an interrupted batch");
+    }
+    let config_json = serde_json::to_vec(&spec.config).map_err(|e| e.to_string())?;
+    let mut slot = Some(GuestSlot::new(shared.linked.clone(), spec.limits, config_json));
+    let mut hwm_changes = input.subscribe();
+    let result = loop {
+        if *stop.borrow() {
+            break Ok(());
+        }
+        shared.positions.lock().insert(partition, checkpoint.next_offset);
+        let hwm = input.high_watermark();
+        let end_bound = checkpoint.pending_end.unwrap_or(hwm).min(hwm);
+        if checkpoint.next_offset < input.log_start_offset() {
+            tracing::warn!(transform = %spec.name, partition, from = checkpoint.next_offset, to = input.log_start_offset(), "input records were deleted by retention before the transform read them; skipping ahead");
+            checkpoint.next_offset = input.log_start_offset();
+            checkpoint.pending_end = None;
+            continue;
+        }
+        if checkpoint.next_offset >= end_bound {
+            tokio::select! {
+                _ = hwm_changes.changed() => {}
+                _ = stop.changed() => {}
+            }
+            continue;
+        }
+        let (batch, end) = match read_batch(&input, &checkpoint, end_bound, spec.batch_records_max).await {
+            Ok(read) => read,
+            Err(e) => break Err(e),
+        };
+        if checkpoint.pending_end != Some(end) {
+            checkpoint.pending_end = Some(end);
+            store(&checkpoint, &path).await.map_err(|e| e.to_string())?;
+        }
+        let started = Instant::now();
+        let (outcome, back) = run_on_guest(shared, slot.take(), batch.clone()).await?;
+        slot = Some(back);
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                // No instance (pool exhausted): not the records' fault. Same batch, later.
+                tracing::warn!(transform = %spec.name, partition, "{e}; retrying in {INSTANTIATE_RETRY_MS} ms");
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_millis(INSTANTIATE_RETRY_MS)) => {}
+                    _ = stop.changed() => {}
+                }
+                continue;
+            }
+        };
+        let failed = apply_policy(shared, &batch, &outcome)?;
+        let outputs = resolve(shared, &batch, &outcome, failed);
+        log_lines(shared, &batch, &outcome);
+        let written = outputs.values().map(|v| v.len() as u64).sum::<u64>();
+        if let Err(e) = write_outputs(shared, &mut checkpoint, outputs).await {
+            break Err(e);
+        }
+        checkpoint.next_offset = end;
+        checkpoint.pending_end = None;
+        store(&checkpoint, &path).await.map_err(|e| e.to_string())?;
+        shared.stats.batch(batch.records.len() as u64, written, started.elapsed().as_micros() as u64);
+    };
+    if let Some(mut slot) = slot {
+        slot.release(&shared.stats);
+    }
+    result
+}
+
+async fn open_checkpoint(shared: &Arc<RunnerShared>, input: &Arc<Partition>, path: &std::path::Path) -> Result<Checkpoint, TransformError> {
+    let load_path = path.to_path_buf();
+    if let Some(c) = blocking("load checkpoint", move || Checkpoint::load(&load_path)).await?? {
+        return Ok(c);
+    }
+    let producer_id = shared.broker.allocate_producer_id().await?;
+    let start = match shared.spec.start {
+        StartPosition::Earliest => input.log_start_offset(),
+        StartPosition::Latest => input.high_watermark(),
+        StartPosition::Offset(o) => o.clamp(input.log_start_offset(), input.high_watermark()),
+        StartPosition::Timestamp(ts) => {
+            let p = Arc::clone(input);
+            let found = blocking("offset for timestamp", move || p.log().offset_for_timestamp(ts)).await?;
+            found.ok().flatten().map_or(input.high_watermark(), |(offset, _)| offset)
+        }
+    };
+    let checkpoint = Checkpoint::new(producer_id, start);
+    store(&checkpoint, path).await?;
+    Ok(checkpoint)
+}
+
+async fn store(checkpoint: &Checkpoint, path: &std::path::Path) -> Result<(), TransformError> {
+    let (c, p) = (checkpoint.clone(), path.to_path_buf());
+    blocking("store checkpoint", move || c.store(&p)).await?
+}
+
+/// Reads records `[next_offset, end_bound)`, at most `records_max`. Returns the batch and its
+/// end offset (exclusive). A replay (`pending_end` set) keeps the boundary chosen before the
+/// crash: the log below the high watermark does not change, so the same read returns the same
+/// records.
+async fn read_batch(input: &Arc<Partition>, checkpoint: &Checkpoint, end_bound: i64, records_max: usize) -> Result<(Batch, i64), String> {
+    let from = checkpoint.next_offset;
+    let p = Arc::clone(input);
+    let read = blocking("read input", move || p.read(from, INPUT_READ_BYTES_MAX)).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+    let (mut records, seen_end) = records::decode(read.records, from, end_bound).map_err(|e| format!("input {}-{} at offset {from}: {e}", input.topic, input.index))?;
+    let end = if records.len() > records_max {
+        records.truncate(records_max);
+        records.last().map_or(from + 1, |r| r.offset + 1)
+    } else {
+        // Past control records and compaction gaps too; at least one offset of progress.
+        seen_end.unwrap_or(from + 1)
+    };
+    let end = checkpoint.pending_end.unwrap_or(end);
+    records.retain(|r| r.offset < end);
+    Ok((Batch { topic: input.topic.clone(), partition: input.index, records }, end))
+}
+
+async fn run_on_guest(shared: &Arc<RunnerShared>, slot: Option<GuestSlot>, batch: Batch) -> Result<(Result<BatchOutcome, GuestError>, GuestSlot), String> {
+    let mut slot = slot.ok_or("the guest slot was lost")?;
+    let (stats, policy) = (Arc::clone(&shared.stats), shared.spec.error_policy.clone());
+    blocking("run transform", move || {
+        let outcome = run_batch(&mut slot, &batch, policy.retries, policy.backoff_ms, &stats);
+        (outcome, slot)
+    })
+    .await
+    .map_err(|e| e.to_string())
+}
+
+/// Returns the failed records to dead-letter (empty for `skip`); `Err` for `halt`.
+fn apply_policy(shared: &Arc<RunnerShared>, batch: &Batch, outcome: &BatchOutcome) -> Result<Vec<(usize, String)>, String> {
+    if outcome.failures.is_empty() {
+        return Ok(Vec::new());
+    }
+    let spec = &shared.spec;
+    for (i, error) in &outcome.failures {
+        let offset = batch.records.get(*i).map_or(-1, |r| r.offset);
+        tracing::warn!(transform = %spec.name, input = %spec.input, partition = batch.partition, offset, "record failed: {error}");
+    }
+    match &spec.error_policy.action {
+        ErrorAction::Halt => {
+            let (i, error) = &outcome.failures[0];
+            let offset = batch.records.get(*i).map_or(-1, |r| r.offset);
+            Err(format!("halted at {}-{} offset {offset}: {error}", spec.input, batch.partition))
+        }
+        ErrorAction::Skip => {
+            shared.stats.skipped(outcome.failures.len() as u64);
+            Ok(Vec::new())
+        }
+        ErrorAction::DeadLetter { .. } => {
+            shared.stats.dead_lettered(outcome.failures.len() as u64);
+            Ok(outcome.failures.clone())
+        }
+    }
+}
+
+/// Output records by topic, in emission order, with nothing left to inherit. Dead-letter
+/// records are keyed by the dead-letter topic.
+fn resolve(shared: &Arc<RunnerShared>, batch: &Batch, outcome: &BatchOutcome, dead: Vec<(usize, String)>) -> BTreeMap<String, Vec<(i32, OutRecord)>> {
+    let spec = &shared.spec;
+    let mut by_topic: BTreeMap<String, Vec<(i32, OutRecord)>> = BTreeMap::new();
+    for e in &outcome.outputs {
+        let Some(input) = batch.records.get(e.input_index as usize) else { continue };
+        let topic = e.topic.clone().unwrap_or_else(|| spec.output.clone());
+        by_topic.entry(topic).or_default().push((batch.partition, inherit(e, input)));
+    }
+    for line in &outcome.logs {
+        let input = batch.records.get(line.input_index as usize);
+        let level = ["error", "warn", "info", "debug", "trace"].get(usize::from(line.level)).copied().unwrap_or("trace");
+        let headers = [
+            ("transform", spec.name.clone()),
+            ("transform_version", shared.version.to_string()),
+            ("level", level.to_string()),
+            ("input_topic", spec.input.clone()),
+            ("input_partition", batch.partition.to_string()),
+            ("input_offset", input.map_or(-1, |r| r.offset).to_string()),
+        ];
+        let timestamp = input.or(batch.records.first()).map_or(0, |r| r.timestamp);
+        let record = OutRecord {
+            key: Some(spec.name.clone().into_bytes()),
+            value: Some(line.message.clone().into_bytes()),
+            headers: headers.into_iter().map(|(k, v)| (k.to_string(), Some(v.into_bytes()))).collect(),
+            timestamp,
+        };
+        by_topic.entry(TRANSFORM_LOGS_TOPIC.to_string()).or_default().push((batch.partition, record));
+    }
+    if let Some(dlq) = spec.dead_letter_topic() {
+        for (i, error) in dead {
+            let Some(input) = batch.records.get(i) else { continue };
+            let mut headers: Vec<(String, Option<Vec<u8>>)> = input.headers.iter().map(|h| (h.key.clone(), h.value.clone())).collect();
+            for (k, v) in [
+                ("transform", spec.name.clone()),
+                ("transform_version", shared.version.to_string()),
+                ("input_topic", spec.input.clone()),
+                ("input_partition", batch.partition.to_string()),
+                ("input_offset", input.offset.to_string()),
+                ("error", error),
+            ] {
+                headers.push((k.to_string(), Some(v.into_bytes())));
+            }
+            let record = OutRecord { key: input.key.clone(), value: input.value.clone(), headers, timestamp: input.timestamp };
+            by_topic.entry(dlq.clone()).or_default().push((batch.partition, record));
+        }
+    }
+    by_topic
+}
+
+fn inherit(e: &Emitted, input: &Record) -> OutRecord {
+    OutRecord {
+        key: match &e.key {
+            Inherit::Inherit => input.key.clone(),
+            Inherit::Set(k) => k.clone(),
+        },
+        value: e.value.clone(),
+        headers: match &e.headers {
+            Inherit::Inherit => input.headers.iter().map(|h| (h.key.clone(), h.value.clone())).collect(),
+            Inherit::Set(h) => h.clone(),
+        },
+        timestamp: match e.timestamp {
+            Inherit::Inherit => input.timestamp,
+            Inherit::Set(ts) => ts,
+        },
+    }
+}
+
+fn log_lines(shared: &Arc<RunnerShared>, batch: &Batch, outcome: &BatchOutcome) {
+    for line in &outcome.logs {
+        let offset = batch.records.get(line.input_index as usize).map_or(-1, |r| r.offset);
+        let name = &shared.spec.name;
+        match line.level {
+            0 => tracing::error!(transform = %name, input_offset = offset, "{}", line.message),
+            1 => tracing::warn!(transform = %name, input_offset = offset, "{}", line.message),
+            2 => tracing::info!(transform = %name, input_offset = offset, "{}", line.message),
+            _ => tracing::debug!(transform = %name, input_offset = offset, "{}", line.message),
+        }
+    }
+}
+
+/// Writes one batch per output partition and waits until each is durable; advances the
+/// sequences in `checkpoint` (in memory) as batches are accepted.
+async fn write_outputs(shared: &Arc<RunnerShared>, checkpoint: &mut Checkpoint, by_topic: BTreeMap<String, Vec<(i32, OutRecord)>>) -> Result<(), String> {
+    for (topic_name, records) in by_topic {
+        let topic = shared
+            .broker
+            .auto_create_topic(&topic_name)
+            .await
+            .map_err(|e| format!("output topic {topic_name}: {e}"))?
+            .ok_or_else(|| format!("output topic {topic_name} does not exist and auto-creation is off"))?;
+        let count = topic.partitions.len() as i32;
+        let mut by_partition: BTreeMap<i32, Vec<OutRecord>> = BTreeMap::new();
+        for (input_partition, r) in records {
+            let p = match (shared.spec.partitioning, &r.key) {
+                (Partitioning::KeyHash, Some(key)) => records::key_partition(key, count),
+                _ => input_partition % count.max(1),
+            };
+            by_partition.entry(p).or_default().push(r);
+        }
+        for (p, records) in by_partition {
+            let partition = topic.partitions.get(p as usize).ok_or_else(|| format!("output partition {topic_name}-{p} vanished"))?;
+            let key = Checkpoint::key(&topic_name, p);
+            let sequence = checkpoint.sequences.get(&key).copied().unwrap_or(0);
+            let bytes = records::encode_batch(&records, checkpoint.producer_id, sequence)?;
+            let appended = partition.append_records(bytes).await.map_err(|e| format!("writing to {topic_name}-{p}: {e}"))?;
+            partition.complete(appended, -1).await.map_err(|e| format!("flushing {topic_name}-{p}: {e}"))?;
+            checkpoint.sequences.insert(key, sequence.wrapping_add(records.len() as i32));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! The guest side of ABI v1 (see `sluice_abi`): the input buffer the host writes into, config
+//! parsing at `init`, and the per-batch loop that calls the user's function for each record and
+//! returns the output buffer's location. Written without `unsafe`: the host writes into a buffer
+//! we own, and we hand back addresses as integers.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::sync::OnceLock;
+
+use rkyv::util::AlignedVec;
+use serde::de::DeserializeOwned;
+use sluice_abi::{access_batch, pack_location, OutputWriter, NO_RECORD};
+
+use crate::logging::{set_current, take_logs};
+use crate::{Header, Output, Record};
+
+thread_local! {
+    /// Where the host writes the next call's input (16-byte aligned, as rkyv requires).
+    static INPUT: RefCell<AlignedVec<16>> = RefCell::new(AlignedVec::new());
+    /// The last call's output; the host reads it before the next call.
+    static OUTPUT: RefCell<Output> = RefCell::new(Output::new());
+}
+
+/// The parsed config (a wasm guest is single-threaded and `init` runs once per instance).
+static CONFIG: OnceLock<Box<dyn Any + Send + Sync>> = OnceLock::new();
+
+/// `sluice_transform_v1_alloc`: a buffer of `len` bytes for the host to fill.
+pub fn alloc(len: i32) -> i32 {
+    INPUT.with(|input| {
+        let mut input = input.borrow_mut();
+        input.clear();
+        input.resize(usize::try_from(len).unwrap_or(0), 0);
+        input.as_mut_ptr() as usize as i32
+    })
+}
+
+fn input_matches(ptr: i32, len: i32, input: &AlignedVec<16>) -> bool {
+    input.as_ptr() as usize as i32 == ptr && usize::try_from(len).ok() == Some(input.len())
+}
+
+fn finish(writer: &OutputWriter) -> i64 {
+    pack_location(writer.bytes().as_ptr() as usize as u32, writer.bytes().len() as u32)
+}
+
+/// `sluice_transform_v1_init`: parses the config parameters into `C`.
+pub fn init<C: DeserializeOwned + Send + Sync + 'static>(ptr: i32, len: i32) -> i64 {
+    let parsed: Result<C, String> = INPUT.with(|input| {
+        let input = input.borrow();
+        if !input_matches(ptr, len, &input) {
+            return Err("init was called with a buffer that alloc did not return".into());
+        }
+        let text: &[u8] = if input.is_empty() { b"{}" } else { input.as_slice() };
+        serde_json::from_slice::<C>(text).map_err(|e| format!("invalid config parameters: {e}"))
+    });
+    OUTPUT.with(|out| {
+        let mut out = out.borrow_mut();
+        let writer = out.writer();
+        writer.clear();
+        match parsed {
+            Ok(config) => {
+                if CONFIG.set(Box::new(config)).is_err() {
+                    writer.fail("init was called twice on one instance");
+                }
+            }
+            Err(message) => writer.fail(&message),
+        }
+        finish(writer)
+    })
+}
+
+/// `sluice_transform_v1_process`: runs `f` over every record of the archived batch.
+pub fn process<C: 'static>(f: &dyn Fn(&Record<'_>, &mut Output, &C) -> crate::Result, ptr: i32, len: i32) -> i64 {
+    OUTPUT.with(|out| {
+        let mut out = out.borrow_mut();
+        out.writer().clear();
+        out.input_index = 0;
+        INPUT.with(|input| {
+            let input = input.borrow();
+            if !input_matches(ptr, len, &input) {
+                out.writer().fail("process was called with a buffer that alloc did not return");
+                return;
+            }
+            let Some(config) = CONFIG.get().and_then(|c| c.downcast_ref::<C>()) else {
+                out.writer().fail("process was called before init");
+                return;
+            };
+            let batch = match access_batch(input.as_slice()) {
+                Ok(batch) => batch,
+                Err(e) => {
+                    out.writer().fail(&format!("the batch does not validate: {e}"));
+                    return;
+                }
+            };
+            run_batch(f, batch, config, &mut out);
+        });
+        finish(out.writer())
+    })
+}
+
+fn run_batch<C>(f: &dyn Fn(&Record<'_>, &mut Output, &C) -> crate::Result, batch: &sluice_abi::ArchivedBatch, config: &C, out: &mut Output) {
+    let partition = batch.partition.to_native();
+    for (i, r) in batch.records.iter().enumerate() {
+        let index = i as u32;
+        out.input_index = index;
+        set_current(index);
+        let record = Record {
+            topic: batch.topic.as_str(),
+            partition,
+            offset: r.offset.to_native(),
+            timestamp: r.timestamp.to_native(),
+            key: r.key.as_ref().map(|k| k.as_slice()),
+            value: r.value.as_ref().map(|v| v.as_slice()),
+            headers: r.headers.iter().map(|h| Header { key: h.key.as_str(), value: h.value.as_ref().map(|v| v.as_slice()) }).collect(),
+        };
+        if let Err(e) = f(&record, out, config) {
+            out.writer().record_error(index, &e.to_string());
+        }
+    }
+    set_current(NO_RECORD);
+    for line in take_logs() {
+        out.writer().log(line.input_index, line.level as u8, &line.message);
+    }
+}
