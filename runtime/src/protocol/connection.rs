@@ -88,7 +88,10 @@ where
             biased;
             Some(outcome) = in_flight.next(), if !in_flight.is_empty() => match outcome {
                 Ok(Some(frame)) => {
-                    if let Err(e) = writer.write_all(&frame).await {
+                    // flush: TLS may keep encrypted bytes buffered after a partial socket write
+                    // until the next write; with nothing more to send the client would wait. A
+                    // no-op on plain TCP.
+                    if let Err(e) = async { writer.write_all(&frame).await?; writer.flush().await }.await {
                         tracing::debug!(%peer, "cannot write response, closing: {e}");
                         return;
                     }
