@@ -205,8 +205,11 @@ pub struct BrokerConfig {
     pub sasl_bootstrap: Option<(String, String)>,
     /// Principals allowed every operation (the bootstrap user is one).
     pub super_users: Vec<Principal>,
+    /// Connections from one IP address at once (more are closed at accept).
     pub max_connections_per_ip: usize,
+    /// Close a connection with nothing in flight and nothing received for this long.
     pub connection_idle_timeout_ms: u64,
+    /// Deadline for the TLS handshake and for SASL authentication, each from its start.
     pub sasl_auth_timeout_ms: u64,
     pub admin_addr: SocketAddr,
     /// `None`: advertise the address the Kafka listener actually bound.

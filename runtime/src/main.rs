@@ -10,6 +10,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process: the size difference between the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run a broker. With no flags: Kafka on 127.0.0.1:9092, admin HTTP on 127.0.0.1:9644,

@@ -102,7 +102,7 @@ impl KafkaClient {
         if header.correlation_id != correlation_id {
             bail!("response for correlation id {} while waiting for {correlation_id}", header.correlation_id);
         }
-        Ok(R::Response::decode(&mut frame, version)?)
+        R::Response::decode(&mut frame, version)
     }
 }
 

@@ -16,6 +16,7 @@ use crate::security::credentials::{DEFAULT_ITERATIONS, SALT_BYTES};
 use crate::security::ScramMechanism;
 
 /// What to do.
+#[allow(missing_docs)] // fields are named for what they hold
 #[derive(Debug, Clone)]
 pub enum UserCommand {
     /// Create or replace `user`'s credentials for `mechanisms`.

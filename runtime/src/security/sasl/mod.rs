@@ -76,7 +76,7 @@ pub enum Exchange {
         finished: bool,
     },
     /// SCRAM has two client messages.
-    Scram(scram::ScramServer),
+    Scram(Box<scram::ScramServer>),
 }
 
 impl Exchange {
@@ -84,7 +84,7 @@ impl Exchange {
     pub fn start(mechanism: Mechanism) -> Self {
         match mechanism {
             Mechanism::Plain => Exchange::Plain { finished: false },
-            Mechanism::Scram(m) => Exchange::Scram(scram::ScramServer::new(m)),
+            Mechanism::Scram(m) => Exchange::Scram(Box::new(scram::ScramServer::new(m))),
         }
     }
 
