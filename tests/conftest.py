@@ -1,7 +1,7 @@
 """Fixtures that run the real `sluice` binary on free loopback ports, one broker per test.
 
 A `Broker` starts `sluice serve` with port 0 for both listeners and reads the single
-`sluice ready kafka=… admin=… advertised=…` stdout line to learn the bound addresses. Its stderr
+`sluice ready kafka=… admin=… advertised=… listeners=…` stdout line to learn the bound addresses. Its stderr
 goes to a file in the test's tmp dir; when a test fails, the tail of every broker's stderr is
 attached to the report. Brokers still running at teardown are killed, and each broker asks the
 kernel to SIGKILL it if the pytest process dies, so a hang or a crash never leaves one behind.
@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-READY_RE = re.compile(rb"^sluice ready kafka=(\S+) admin=(\S+) advertised=(\S+)\s*$")
+READY_RE = re.compile(rb"^sluice ready kafka=(\S+) admin=(\S+) advertised=(\S+)(?: listeners=(\S+))?\s*$")
 READY_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 60
 
@@ -87,7 +87,13 @@ class Broker:
         line = self._read_ready_line()
         m = READY_RE.match(line)
         assert m, f"unexpected ready line {line!r}\n{self.stderr_tail()}"
-        self.kafka, self.admin, self.advertised = (g.decode() for g in m.groups())
+        self.kafka, self.admin, self.advertised = (g.decode() for g in m.groups()[:3])
+        # listeners=NAME://host:port,... (every Kafka listener; the first one is `kafka`).
+        self.listeners = {}
+        for item in (m.group(4) or b"").decode().split(","):
+            if item:
+                name, _, addr = item.partition("://")
+                self.listeners[name] = addr
         # Keep draining stdout so a chatty broker can never block on a full pipe.
         threading.Thread(target=self._drain, args=(self.proc.stdout,), daemon=True).start()
         return self.kafka

@@ -169,9 +169,10 @@ class ConnectionClosed(Exception):
 class RawConn:
     """One TCP connection speaking hand-built Kafka frames."""
 
-    def __init__(self, bootstrap: str, timeout: float = 15.0):
+    def __init__(self, bootstrap: str, timeout: float = 15.0, sock=None):
+        """`sock`: an already connected socket (e.g. TLS-wrapped) instead of a new one."""
         host, port = bootstrap.rsplit(":", 1)
-        self.sock = socket.create_connection((host, int(port)), timeout=timeout)
+        self.sock = sock or socket.create_connection((host, int(port)), timeout=timeout)
         self.sock.settimeout(timeout)
         self.correlation_id = 0
         self.versions = None

@@ -90,6 +90,8 @@ struct ClusterInfo {
     advertised_addr: String,
     data_dir: String,
     object_store: String,
+    /// Every Kafka listener: name, security protocol, bound and advertised address.
+    listeners: Vec<crate::serve::BoundListener>,
 }
 
 async fn cluster(State(state): State<AdminState>) -> Response {
@@ -103,6 +105,7 @@ async fn cluster(State(state): State<AdminState>) -> Response {
         advertised_addr: state.addrs.advertised.clone(),
         data_dir: config.data_dir.display().to_string(),
         object_store: config.object_store.clone(),
+        listeners: state.addrs.listeners.clone(),
     })
     .into_response()
 }

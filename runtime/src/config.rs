@@ -9,6 +9,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub mod security;
+
+pub use security::{ClientAuth, ListenerConfig, SecurityProtocol, TlsConfig};
+use crate::security::sasl::Mechanism;
+use crate::security::Principal;
+
 /// Defaults for a broker started with no flags at all.
 pub mod defaults {
     pub const KAFKA_ADDR: &str = "127.0.0.1:9092";
@@ -31,6 +37,14 @@ pub mod defaults {
     pub const METRICS_SERIES_PER_FAMILY_MAX: usize = 10_000;
     /// Memory for chunks of remote segments read back from the object store.
     pub const REMOTE_CACHE_BYTES: u64 = 256 * 1024 * 1024;
+    /// Connections from one IP address at once; more are closed at accept. Kafka's
+    /// `max.connections.per.ip` is unbounded by default; a bound keeps one host from taking all.
+    pub const MAX_CONNECTIONS_PER_IP: usize = 1_000;
+    /// A connection with no request in flight and nothing received for this long is closed
+    /// (Kafka's `connections.max.idle.ms`).
+    pub const CONNECTION_IDLE_TIMEOUT_MS: u64 = 600_000;
+    /// A client must finish the TLS handshake and SASL authentication within this time.
+    pub const SASL_AUTH_TIMEOUT_MS: u64 = 10_000;
 }
 
 /// The command-line and environment layer. Every field is optional so the file and the defaults
@@ -91,6 +105,48 @@ pub struct ServeArgs {
     /// Bytes of memory for the read cache of tiered (remote) segments. [default: 268435456]
     #[arg(long, env = "SLUICE_REMOTE_CACHE_BYTES")]
     pub remote_cache_bytes: Option<u64>,
+    /// A Kafka listener `NAME=PROTOCOL://HOST:PORT` (PROTOCOL: PLAINTEXT, SSL, SASL_PLAINTEXT,
+    /// SASL_SSL); repeat for several. Replaces the file's `listeners`. `--kafka-addr` sets the
+    /// first one's address. [default: PLAINTEXT=PLAINTEXT://127.0.0.1:9092]
+    #[arg(long = "listener", env = "SLUICE_LISTENERS", value_delimiter = ',')]
+    pub listeners: Vec<String>,
+    /// PEM server certificate (chain) for SSL and SASL_SSL listeners.
+    #[arg(long, env = "SLUICE_TLS_CERT_FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of the server certificate.
+    #[arg(long, env = "SLUICE_TLS_KEY_FILE")]
+    pub tls_key_file: Option<PathBuf>,
+    /// PEM CA certificates trusted to sign client certificates.
+    #[arg(long, env = "SLUICE_TLS_CLIENT_CA_FILE")]
+    pub tls_client_ca_file: Option<PathBuf>,
+    /// Client certificates: none, requested or required. [default: none]
+    #[arg(long, env = "SLUICE_TLS_CLIENT_AUTH")]
+    pub tls_client_auth: Option<ClientAuth>,
+    /// SASL mechanisms offered on SASL listeners. [default: SCRAM-SHA-512,SCRAM-SHA-256,PLAIN]
+    #[arg(long, env = "SLUICE_SASL_MECHANISMS", value_delimiter = ',')]
+    pub sasl_mechanisms: Vec<String>,
+    /// A user created (both SCRAM mechanisms) at start if it does not exist yet, and made a
+    /// super-user, so a fresh SASL-only broker is usable. Needs the password too.
+    #[arg(long, env = "SLUICE_SASL_BOOTSTRAP_USER")]
+    pub sasl_bootstrap_user: Option<String>,
+    /// The bootstrap user's password. Prefer the environment variable (flags show in `ps`).
+    #[arg(long, env = "SLUICE_SASL_BOOTSTRAP_PASSWORD", hide_env_values = true)]
+    pub sasl_bootstrap_password: Option<String>,
+    /// Principals allowed every operation, e.g. `User:admin` (comma-separated).
+    #[arg(long, env = "SLUICE_SUPER_USERS", value_delimiter = ',')]
+    pub super_users: Vec<String>,
+    /// Connections served at once, all listeners together. [default: 10000]
+    #[arg(long, env = "SLUICE_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Connections from one IP address at once. [default: 1000]
+    #[arg(long, env = "SLUICE_MAX_CONNECTIONS_PER_IP")]
+    pub max_connections_per_ip: Option<usize>,
+    /// Close connections idle this long, in ms. [default: 600000]
+    #[arg(long, env = "SLUICE_CONNECTION_IDLE_TIMEOUT_MS")]
+    pub connection_idle_timeout_ms: Option<u64>,
+    /// Time allowed for the TLS handshake plus SASL authentication, in ms. [default: 10000]
+    #[arg(long, env = "SLUICE_SASL_AUTH_TIMEOUT_MS")]
+    pub sasl_auth_timeout_ms: Option<u64>,
 }
 
 /// How `tracing` output is rendered.
@@ -121,13 +177,40 @@ struct FileConfig {
     metrics: Option<bool>,
     metrics_series_per_family_max: Option<usize>,
     remote_cache_bytes: Option<u64>,
+    listeners: Option<Vec<ListenerConfig>>,
+    tls: Option<TlsConfig>,
+    sasl_mechanisms: Option<Vec<String>>,
+    sasl_bootstrap_user: Option<String>,
+    sasl_bootstrap_password: Option<String>,
+    super_users: Option<Vec<String>>,
+    max_connections: Option<usize>,
+    max_connections_per_ip: Option<usize>,
+    connection_idle_timeout_ms: Option<u64>,
+    sasl_auth_timeout_ms: Option<u64>,
 }
 
 /// Everything the broker needs to start, fully resolved.
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
     pub node_id: i32,
+    /// The first listener's address (kept for callers that know one listener).
     pub kafka_addr: SocketAddr,
+    /// Every Kafka listener, the first one is the one `kafka=` reports.
+    pub listeners: Vec<ListenerConfig>,
+    /// Certificates for SSL/SASL_SSL listeners.
+    pub tls: Option<TlsConfig>,
+    /// Mechanisms offered on SASL listeners.
+    pub sasl_mechanisms: Vec<Mechanism>,
+    /// `(user, password)` created at start if missing.
+    pub sasl_bootstrap: Option<(String, String)>,
+    /// Principals allowed every operation (the bootstrap user is one).
+    pub super_users: Vec<Principal>,
+    /// Connections from one IP address at once (more are closed at accept).
+    pub max_connections_per_ip: usize,
+    /// Close a connection with nothing in flight and nothing received for this long.
+    pub connection_idle_timeout_ms: u64,
+    /// Deadline for the TLS handshake and for SASL authentication, each from its start.
+    pub sasl_auth_timeout_ms: u64,
     pub admin_addr: SocketAddr,
     /// `None`: advertise the address the Kafka listener actually bound.
     pub advertised_addr: Option<String>,
@@ -172,14 +255,59 @@ impl BrokerConfig {
             // Programmer error if a built-in default does not parse; covered by a unit test.
             s.parse().unwrap_or_else(|_| panic!("built-in default address {s} must parse"))
         };
+        let tls = resolve_tls(&args, file.tls)?;
         let data_dir = args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(defaults::DATA_DIR));
         let object_store = args
             .object_store
             .or(file.object_store)
             .unwrap_or_else(|| default_object_store(&data_dir));
+        let mut listeners = if !args.listeners.is_empty() {
+            args.listeners.iter().map(|l| ListenerConfig::parse_flag(l)).collect::<Result<Vec<_>, _>>()?
+        } else {
+            file.listeners.unwrap_or_else(|| vec![ListenerConfig::plaintext(parse_addr(defaults::KAFKA_ADDR))])
+        };
+        if let (Some(addr), Some(first)) = (args.kafka_addr.or(file.kafka_addr), listeners.first_mut()) {
+            first.addr = addr;
+        }
+        let kafka_addr = listeners.first().map(|l| l.addr).unwrap_or_else(|| parse_addr(defaults::KAFKA_ADDR));
+        let mechanisms = if !args.sasl_mechanisms.is_empty() { Some(args.sasl_mechanisms.clone()) } else { file.sasl_mechanisms };
+        let sasl_mechanisms = match mechanisms {
+            Some(names) => security::parse_mechanisms(&names)?,
+            None => Mechanism::ALL.to_vec(),
+        };
+        let sasl_bootstrap = match (args.sasl_bootstrap_user.or(file.sasl_bootstrap_user), args.sasl_bootstrap_password.or(file.sasl_bootstrap_password)) {
+            (Some(user), Some(password)) if !user.is_empty() && !password.is_empty() => Some((user, password)),
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError::Invalid {
+                    field: "sasl_bootstrap_user",
+                    reason: "needs both a user and a non-empty password (SLUICE_SASL_BOOTSTRAP_PASSWORD)".into(),
+                })
+            }
+        };
+        let super_user_names = if !args.super_users.is_empty() { args.super_users.clone() } else { file.super_users.unwrap_or_default() };
+        let mut super_users = super_user_names
+            .iter()
+            .map(|p| Principal::parse(p).ok_or_else(|| ConfigError::Invalid { field: "super_users", reason: format!("{p:?} is not Type:name") }))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some((user, _)) = &sasl_bootstrap {
+            super_users.push(Principal::user(user.clone()));
+        }
+        security::validate(&listeners, tls.as_ref(), &sasl_mechanisms)?;
         let config = BrokerConfig {
             node_id: args.node_id.or(file.node_id).unwrap_or(defaults::NODE_ID),
-            kafka_addr: args.kafka_addr.or(file.kafka_addr).unwrap_or_else(|| parse_addr(defaults::KAFKA_ADDR)),
+            kafka_addr,
+            listeners,
+            tls,
+            sasl_mechanisms,
+            sasl_bootstrap,
+            super_users,
+            max_connections_per_ip: args.max_connections_per_ip.or(file.max_connections_per_ip).unwrap_or(defaults::MAX_CONNECTIONS_PER_IP),
+            connection_idle_timeout_ms: args
+                .connection_idle_timeout_ms
+                .or(file.connection_idle_timeout_ms)
+                .unwrap_or(defaults::CONNECTION_IDLE_TIMEOUT_MS),
+            sasl_auth_timeout_ms: args.sasl_auth_timeout_ms.or(file.sasl_auth_timeout_ms).unwrap_or(defaults::SASL_AUTH_TIMEOUT_MS),
             admin_addr: args.admin_addr.or(file.admin_addr).unwrap_or_else(|| parse_addr(defaults::ADMIN_ADDR)),
             advertised_addr: args.advertised_addr.or(file.advertised_addr),
             data_dir,
@@ -187,7 +315,7 @@ impl BrokerConfig {
             auto_create_topics: args.auto_create_topics.or(file.auto_create_topics).unwrap_or(true),
             num_partitions: args.num_partitions.or(file.num_partitions).unwrap_or(defaults::NUM_PARTITIONS),
             max_frame_bytes: args.max_frame_bytes.or(file.max_frame_bytes).unwrap_or(defaults::MAX_FRAME_BYTES),
-            max_connections: defaults::MAX_CONNECTIONS,
+            max_connections: args.max_connections.or(file.max_connections).unwrap_or(defaults::MAX_CONNECTIONS),
             max_in_flight_per_connection: defaults::MAX_IN_FLIGHT_PER_CONNECTION,
             log_maintenance_interval_ms: args
                 .log_maintenance_interval_ms
@@ -236,6 +364,16 @@ impl BrokerConfig {
         if self.max_frame_bytes < 1024 {
             return Err(ConfigError::Invalid { field: "max_frame_bytes", reason: "must be at least 1024".into() });
         }
+        for (field, value) in [
+            ("max_connections", self.max_connections as u64),
+            ("max_connections_per_ip", self.max_connections_per_ip as u64),
+            ("connection_idle_timeout_ms", self.connection_idle_timeout_ms),
+            ("sasl_auth_timeout_ms", self.sasl_auth_timeout_ms),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid { field, reason: "must be at least 1".into() });
+            }
+        }
         Ok(())
     }
 }
@@ -243,6 +381,29 @@ impl BrokerConfig {
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
     serde_yaml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.to_path_buf(), source })
+}
+
+/// TLS from flags (cert and key together) over the file's `tls` section.
+fn resolve_tls(args: &ServeArgs, file: Option<TlsConfig>) -> Result<Option<TlsConfig>, ConfigError> {
+    let tls = match (&args.tls_cert_file, &args.tls_key_file) {
+        (Some(cert_file), Some(key_file)) => Some(TlsConfig {
+            cert_file: cert_file.clone(),
+            key_file: key_file.clone(),
+            client_ca_file: None,
+            client_auth: ClientAuth::None,
+        }),
+        (None, None) => file,
+        _ => return Err(ConfigError::Invalid { field: "tls_cert_file", reason: "--tls-cert-file and --tls-key-file go together".into() }),
+    };
+    Ok(tls.map(|mut t| {
+        if let Some(ca) = &args.tls_client_ca_file {
+            t.client_ca_file = Some(ca.clone());
+        }
+        if let Some(auth) = args.tls_client_auth {
+            t.client_auth = auth;
+        }
+        t
+    }))
 }
 
 fn default_object_store(data_dir: &Path) -> String {

@@ -5,13 +5,15 @@
 //! - [`log`]: the partition log storage engine (knows nothing of the network).
 //! - [`broker`]: shared broker state: topics, partitions, metadata log, producer ids.
 //! - [`group`]: consumer group coordinator and committed offsets.
-//! - [`protocol`]: Kafka framing, connections, and one file per API.
+//! - [`protocol`]: Kafka listeners (TLS, SASL sessions), framing, connections, one file per API.
+//! - [`security`]: principals, SCRAM credentials and the SASL mechanisms (no wire format).
 //! - [`metrics`]: Prometheus metrics (one registry per broker; scrape-time sources).
 //! - [`health`]: readiness conditions behind `/readyz`.
 //! - [`admin`]: the admin HTTP API (`/healthz`, `/readyz`, `/v1/cluster`, `/v1/tier`, `/metrics`);
 //!   `admin_transforms`: its transform routes.
 //! - [`tier`]: tiered storage: closed segments offloaded to an object store and read back.
 //! - [`transform`]: WebAssembly transforms between topics (wasmtime host, runners, manager).
+//! - [`cli`]: `sluice user …`: a small Kafka admin client for commands other than `serve`.
 //! - [`serve`]: starts everything and shuts it down on SIGINT/SIGTERM.
 
 #![warn(missing_docs)]
@@ -19,12 +21,14 @@
 pub mod admin;
 mod admin_transforms;
 pub mod broker;
+pub mod cli;
 pub mod config;
 pub mod group;
 pub mod health;
 pub mod log;
 pub mod metrics;
 pub mod protocol;
+pub mod security;
 pub mod serve;
 pub mod tier;
 pub mod transform;

@@ -71,7 +71,7 @@ async fn api_versions_advertises_the_table() -> anyhow::Result<()> {
     assert_eq!(response.error_code, 0);
     let produce = response.api_keys.iter().find(|k| k.api_key == ApiKey::Produce as i16).expect("produce advertised");
     assert_eq!((produce.min_version, produce.max_version), (3, 11));
-    for absent in [ApiKey::ConsumerGroupHeartbeat, ApiKey::EndTxn, ApiKey::SaslHandshake] {
+    for absent in [ApiKey::ConsumerGroupHeartbeat, ApiKey::EndTxn, ApiKey::AddPartitionsToTxn] {
         assert!(response.api_keys.iter().all(|k| k.api_key != absent as i16), "{absent:?} must not be advertised");
     }
     Ok(())

@@ -71,6 +71,16 @@ pub enum BrokerError {
     OffsetOutOfRange { topic: String, partition: i32, offset: i64, log_start_offset: i64, high_watermark: i64 },
     #[error("the broker is shutting down")]
     ShuttingDown,
+    #[error("user {user} has no {mechanism} credential")]
+    UnknownCredential { user: String, mechanism: &'static str },
+    #[error("unacceptable credential for user {user:?}: {reason}")]
+    UnacceptableCredential { user: String, reason: String },
+    #[error("SCRAM mechanism id {mechanism} is not supported (1 = SCRAM-SHA-256, 2 = SCRAM-SHA-512)")]
+    UnsupportedSaslMechanism { mechanism: i8 },
+    #[error("user {user} appears more than once in the request")]
+    DuplicateUser { user: String },
+    #[error("{principal} may not {operation}")]
+    ClusterAuthorizationFailed { principal: String, operation: &'static str },
 }
 
 impl BrokerError {

@@ -10,6 +10,7 @@
 //!   remote (tiered) side.
 //! - `tier_glue`: the tiered-storage loop (uploads, descriptors) and restore of topics from the store.
 //! - `producer_state`: idempotent-producer sequence tracking.
+//! - `users`: SCRAM credentials recorded in the metadata log, published to the credential store.
 //! - `error`: [`BrokerError`]; `protocol::error_code` maps it to Kafka codes.
 
 use std::collections::{BTreeMap, HashMap};
@@ -32,6 +33,7 @@ pub mod producer_state;
 pub mod topic_config;
 mod tier_glue;
 mod topics;
+pub mod users;
 
 pub use error::BrokerError;
 use metadata_log::MetadataLog;
@@ -67,6 +69,8 @@ pub struct Broker {
     metadata: Arc<MetadataLog>,
     /// Serialises metadata changes (each one: validate, append + fsync, publish).
     admin: tokio::sync::Mutex<()>,
+    /// SCRAM credentials (published after they are durable; see `users`).
+    credentials: crate::security::CredentialStore,
     /// `[next, end)` of the producer-id block being handed out.
     producer_ids: Mutex<(i64, i64)>,
     maintenance: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -135,6 +139,7 @@ impl Broker {
             topics: RwLock::new(topics),
             metadata: Arc::new(metadata),
             admin: tokio::sync::Mutex::new(()),
+            credentials: crate::security::CredentialStore::new(image.scram_credentials.clone()),
             producer_ids: Mutex::new((image.next_producer_id, image.next_producer_id)),
             maintenance: Mutex::new(None),
             tier_task: Mutex::new(None),
@@ -311,7 +316,8 @@ fn new_cluster_id() -> String {
     Uuid::new_v4().simple().to_string()
 }
 
-fn parse_host_port(addr: &str) -> Result<(String, i32), BrokerError> {
+/// Splits an advertised `host:port` (IPv6 hosts may be bracketed).
+pub fn parse_host_port(addr: &str) -> Result<(String, i32), BrokerError> {
     let invalid = |reason: &str| BrokerError::InvalidConfig { name: "advertised_addr".into(), value: addr.into(), reason: reason.into() };
     let (host, port) = addr.rsplit_once(':').ok_or_else(|| invalid("expected host:port"))?;
     let port: u16 = port.parse().map_err(|_| invalid("port is not a number"))?;

@@ -4,6 +4,12 @@
 //! a slow fsync or a long-poll fetch does not stall decoding); responses are written strictly in
 //! request order, as Kafka clients require. Anything malformed closes this connection only, with
 //! a warning naming the peer; other connections are unaffected.
+//!
+//! The stream is anything async (plain TCP or TLS). The connection's [`Session`] decides which
+//! requests may run before SASL authentication; until it succeeds one request runs at a time, so
+//! the exchange is strictly sequential. An idle connection (nothing in flight, nothing received for
+//! `connection_idle_timeout_ms`) and one that has not authenticated within `sasl_auth_timeout_ms`
+//! are closed.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,13 +19,13 @@ use futures::future::BoxFuture;
 use futures::stream::{FuturesOrdered, StreamExt};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::{Decodable, Encodable};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{oneshot, watch};
-use tokio::time::Instant;
+use tokio::time::{Duration, Instant};
 use tracing::Instrument;
 
 use super::apis;
+use super::session::Session;
 use super::{AppendTurn, RequestContext};
 use crate::broker::Broker;
 
@@ -38,13 +44,15 @@ type Outcome = Result<Option<Bytes>, String>;
 
 /// Serves one connection until the client disconnects, a protocol error occurs, or `shutdown`
 /// turns true (then it stops reading and finishes the requests already read).
-pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
-    // Responses are small and latency-sensitive; batching is the client's job.
-    if let Err(e) = stream.set_nodelay(true) {
-        tracing::debug!(%peer, "cannot set TCP_NODELAY: {e}");
-    }
+pub async fn serve<S>(stream: S, peer: SocketAddr, broker: Arc<Broker>, session: Arc<Session>, mut shutdown: watch::Receiver<bool>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let _counted = broker.metrics.connection_opened();
-    let (mut reader, mut writer) = stream.into_split();
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let idle_timeout = Duration::from_millis(broker.config.connection_idle_timeout_ms);
+    let auth_deadline = Instant::now() + Duration::from_millis(broker.config.sasl_auth_timeout_ms);
+    let mut last_activity = Instant::now();
     let max_in_flight = broker.config.max_in_flight_per_connection.max(1);
     let max_frame_bytes = broker.config.max_frame_bytes;
     let mut buf = BytesMut::with_capacity(READ_BUFFER_BYTES);
@@ -53,10 +61,13 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>, mut
     let mut reading = !*shutdown.borrow();
 
     loop {
+        // Before authentication requests run one at a time (the SASL exchange is sequential).
+        let authenticated = session.is_authenticated();
+        let max_in_flight = if authenticated { max_in_flight } else { 1 };
         if reading && in_flight.len() < max_in_flight {
             match take_frame(&mut buf, max_frame_bytes) {
                 Ok(Some(frame)) => {
-                    in_flight.push_back(start_request(&broker, peer, frame, &mut last_append));
+                    in_flight.push_back(start_request(&broker, &session, peer, frame, &mut last_append));
                     continue;
                 }
                 Ok(None) => {} // a partial frame is normal: read more
@@ -70,13 +81,25 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>, mut
         if !reading && in_flight.is_empty() {
             break;
         }
+        // Idle time counts only while nothing is in flight: a long-poll fetch is not idleness.
+        let deadline = if !authenticated { auth_deadline } else { last_activity + idle_timeout };
+        let watch_deadline = reading && (in_flight.is_empty() || !authenticated);
         tokio::select! {
             biased;
             Some(outcome) = in_flight.next(), if !in_flight.is_empty() => match outcome {
                 Ok(Some(frame)) => {
-                    if let Err(e) = writer.write_all(&frame).await {
+                    // flush: TLS may keep encrypted bytes buffered after a partial socket write
+                    // until the next write; with nothing more to send the client would wait. A
+                    // no-op on plain TCP.
+                    if let Err(e) = async { writer.write_all(&frame).await?; writer.flush().await }.await {
                         tracing::debug!(%peer, "cannot write response, closing: {e}");
                         return;
+                    }
+                    last_activity = Instant::now();
+                    if session.has_failed() {
+                        // Kafka sends the SASL failure, then closes.
+                        tracing::info!(%peer, listener = %session.endpoint.name, "SASL authentication failed, closing");
+                        break;
                     }
                 }
                 Ok(None) => {}
@@ -92,12 +115,17 @@ pub async fn serve(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>, mut
                     }
                     reading = false;
                 }
-                Ok(_) => {}
+                Ok(_) => last_activity = Instant::now(),
                 Err(e) => {
                     tracing::debug!(%peer, "read failed, closing: {e}");
                     return;
                 }
             },
+            _ = tokio::time::sleep_until(deadline), if watch_deadline => {
+                let limit = if authenticated { "connection_idle_timeout_ms" } else { "sasl_auth_timeout_ms" };
+                tracing::info!(%peer, listener = %session.endpoint.name, "closing connection: {limit} passed");
+                return;
+            }
             changed = shutdown.changed(), if reading => {
                 // Err: the sender is gone, which also means stop.
                 if changed.is_err() || *shutdown.borrow() {
@@ -133,10 +161,14 @@ fn take_frame(buf: &mut BytesMut, max_frame_bytes: usize) -> Result<Option<Bytes
 /// connection once the responses before it have been written.
 fn start_request(
     broker: &Arc<Broker>,
+    session: &Arc<Session>,
     peer: SocketAddr,
     mut frame: Bytes,
     last_append: &mut Option<oneshot::Receiver<()>>,
 ) -> BoxFuture<'static, Outcome> {
+    if session.expects_raw_token() {
+        return ready(super::apis::sasl_authenticate::raw_token(broker, session, &frame));
+    }
     if frame.len() < HEADER_FIXED_BYTES {
         return ready(Err(format!("request of {} bytes is shorter than a request header", frame.len())));
     }
@@ -146,6 +178,9 @@ fn start_request(
     let Ok(api_key) = ApiKey::try_from(key) else {
         return ready(Err(format!("unknown API key {key} (correlation id {correlation_id})")));
     };
+    if let Err(reason) = session.admits(api_key) {
+        return ready(Err(reason));
+    }
     if !apis::is_supported(api_key, version) {
         if api_key == ApiKey::ApiVersions {
             // How clients negotiate: answer v0 with UNSUPPORTED_VERSION and our table.
@@ -177,6 +212,8 @@ fn start_request(
         client_id: header.client_id.map(|s| s.to_string()),
         peer,
         append_turn,
+        principal: session.principal(),
+        session: Arc::clone(session),
     };
     let broker = Arc::clone(broker);
     // Every log line a handler writes carries who asked what; records are never logged one by one.

@@ -9,6 +9,8 @@ use crate::broker::BrokerError;
 use crate::group::GroupError;
 use crate::log::LogError;
 use crate::tier::TierError;
+use crate::protocol::session::{HandshakeRefusal, SessionAuthError};
+use crate::security::sasl::AuthError;
 
 /// The Kafka error for a broker error.
 pub fn response_error(e: &BrokerError) -> ResponseError {
@@ -37,6 +39,21 @@ pub fn response_error(e: &BrokerError) -> ResponseError {
         B::TransactionsUnsupported => ResponseError::TransactionalIdAuthorizationFailed,
         B::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
         B::ShuttingDown => ResponseError::NotLeaderOrFollower,
+        B::UnknownCredential { .. } => ResponseError::ResourceNotFound,
+        B::UnacceptableCredential { .. } => ResponseError::UnacceptableCredential,
+        B::UnsupportedSaslMechanism { .. } => ResponseError::UnsupportedSaslMechanism,
+        B::DuplicateUser { .. } => ResponseError::DuplicateResource,
+        B::ClusterAuthorizationFailed { .. } => ResponseError::ClusterAuthorizationFailed,
+    }
+}
+
+/// The Kafka error for a failed SASL exchange. Every failure is SASL_AUTHENTICATION_FAILED, as
+/// in Kafka: clients treat it as fatal rather than retrying with the same credentials.
+pub fn sasl_error(e: &AuthError) -> ResponseError {
+    match e {
+        AuthError::InvalidCredentials { .. } | AuthError::Malformed { .. } | AuthError::AlreadyComplete { .. } => {
+            ResponseError::SaslAuthenticationFailed
+        }
     }
 }
 
@@ -72,4 +89,20 @@ pub fn group_error(e: &GroupError) -> ResponseError {
 /// `response_error(e).code()`.
 pub fn code(e: &BrokerError) -> i16 {
     response_error(e).code()
+}
+
+/// The Kafka error for a failed SaslAuthenticate.
+pub fn session_auth_error(e: &SessionAuthError) -> ResponseError {
+    match e {
+        SessionAuthError::IllegalState => ResponseError::IllegalSaslState,
+        SessionAuthError::Failed(e) => sasl_error(e),
+    }
+}
+
+/// The Kafka error for a refused SaslHandshake.
+pub fn handshake_refusal(e: HandshakeRefusal) -> ResponseError {
+    match e {
+        HandshakeRefusal::IllegalState => ResponseError::IllegalSaslState,
+        HandshakeRefusal::UnsupportedMechanism => ResponseError::UnsupportedSaslMechanism,
+    }
 }

@@ -1,7 +1,12 @@
 //! The Kafka wire protocol: framing, per-connection pipelining, and one handler file per API.
 //!
 //! # Layout
-//! - `server`: the accept loop and connection limit.
+//! - `server`: a listener's accept loop, connection limits and TLS handshake.
+//! - `listener`: [`listener::Endpoint`] (name, protocol, advertised address) and the total and
+//!   per-IP connection limits.
+//! - `tls`: rustls server configuration from PEM files, reloadable.
+//! - `authorize`: the one authorization check (the seam ACLs will fill).
+//! - `session`: a connection's SASL state and principal; which requests it admits.
 //! - `connection`: reads size-prefixed frames, decodes headers with `kafka-protocol`, runs requests
 //!   concurrently (bounded) and writes responses back in request order.
 //! - `apis/`: one file per Kafka API (decode-handle-encode together); `dispatch` is the one match
@@ -17,9 +22,13 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 pub mod apis;
+pub mod authorize;
 pub mod connection;
 pub mod error_code;
+pub mod listener;
 pub mod server;
+pub mod session;
+pub mod tls;
 
 /// What a handler knows about the request besides its body.
 #[derive(Debug)]
@@ -34,6 +43,18 @@ pub struct RequestContext {
     pub peer: SocketAddr,
     /// Keeps appends from one connection in request order (see [`AppendTurn`]).
     pub append_turn: AppendTurn,
+    /// Who sent the request (`User:ANONYMOUS` on PLAINTEXT/SSL listeners). Authorization checks
+    /// (ACLs) read this.
+    pub principal: crate::security::Principal,
+    /// The connection's listener and SASL state.
+    pub session: std::sync::Arc<session::Session>,
+}
+
+impl RequestContext {
+    /// `(host, port)` to give the client: that of the listener it connected to.
+    pub fn advertised(&self) -> (&str, i32) {
+        self.session.endpoint.advertised()
+    }
 }
 
 /// Orders the *append* phase of Produce requests from one connection.

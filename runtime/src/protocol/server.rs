@@ -1,35 +1,47 @@
-//! The Kafka listener's accept loop: a connection limit, one task per connection, and a graceful
-//! stop that lets every connection finish its in-flight requests.
+//! A Kafka listener's accept loop: connection limits (total and per IP), the TLS handshake on
+//! SSL/SASL_SSL listeners, one task per connection, and a graceful stop that lets every
+//! connection finish its in-flight requests.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use super::listener::{ConnectionLimits, Endpoint};
+use super::session::Session;
+use super::tls::TlsAcceptorSource;
 use crate::broker::Broker;
 
 /// Pause after a failed `accept` (e.g. EMFILE) so a persistent error does not spin a core.
 const ACCEPT_ERROR_BACKOFF_MS: u64 = 100;
 
+/// One listener to serve.
+pub struct ListenerTask {
+    /// The bound socket.
+    pub listener: TcpListener,
+    /// What connections learn about it.
+    pub endpoint: Arc<Endpoint>,
+    /// Present on SSL and SASL_SSL listeners.
+    pub tls: Option<Arc<TlsAcceptorSource>>,
+    /// Shared by every listener.
+    pub limits: Arc<ConnectionLimits>,
+}
+
 /// Accepts connections until `shutdown` turns true, then waits for open connections to finish
 /// their in-flight requests.
-///
-/// At most `config.max_connections` connections are served at once; further clients wait in the
-/// kernel's accept backlog rather than being refused, which is what Kafka clients expect from a
-/// busy broker.
-pub async fn run(listener: TcpListener, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
-    let limit = Arc::new(Semaphore::new(broker.config.max_connections.max(1)));
+pub async fn run(task: ListenerTask, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let ListenerTask { listener, endpoint, tls, limits } = task;
     let mut connections = JoinSet::new();
     loop {
         if *shutdown.borrow() {
             break;
         }
-        let permit = tokio::select! {
-            permit = Arc::clone(&limit).acquire_owned() => match permit {
-                Ok(p) => p,
-                Err(_) => break, // the semaphore is never closed; treat it as shutdown
+        let reserved = tokio::select! {
+            permit = limits.reserve() => match permit {
+                Some(p) => p,
+                None => break, // the semaphore is never closed; treat it as shutdown
             },
             _ = shutdown.changed() => continue,
         };
@@ -41,10 +53,17 @@ pub async fn run(listener: TcpListener, broker: Arc<Broker>, mut shutdown: watch
         };
         match accepted {
             Ok((stream, peer)) => {
+                let Some(permit) = limits.admit(reserved, peer.ip()) else {
+                    tracing::debug!(%peer, listener = %endpoint.name, "closing connection: max_connections_per_ip reached");
+                    drop(stream);
+                    continue;
+                };
                 let broker = Arc::clone(&broker);
                 let shutdown = shutdown.clone();
+                let endpoint = Arc::clone(&endpoint);
+                let tls = tls.clone();
                 connections.spawn(async move {
-                    super::connection::serve(stream, peer, broker, shutdown).await;
+                    serve_connection(stream, peer, endpoint, tls, broker, shutdown).await;
                     drop(permit);
                 });
             }
@@ -57,7 +76,7 @@ pub async fn run(listener: TcpListener, broker: Arc<Broker>, mut shutdown: watch
     drop(listener);
     let open = connections.len();
     if open > 0 {
-        tracing::info!(open, "waiting for connections to finish in-flight requests");
+        tracing::info!(open, listener = %endpoint.name, "waiting for connections to finish in-flight requests");
     }
     while let Some(result) = connections.join_next().await {
         if let Err(e) = result {
@@ -65,5 +84,32 @@ pub async fn run(listener: TcpListener, broker: Arc<Broker>, mut shutdown: watch
                 tracing::error!("a connection task panicked: {e}");
             }
         }
+    }
+}
+
+/// Completes the TLS handshake if the listener needs one (bounded by `sasl_auth_timeout_ms`, so a
+/// client that connects and says nothing cannot hold a place), then serves the connection.
+async fn serve_connection(
+    stream: TcpStream,
+    peer: std::net::SocketAddr,
+    endpoint: Arc<Endpoint>,
+    tls: Option<Arc<TlsAcceptorSource>>,
+    broker: Arc<Broker>,
+    shutdown: watch::Receiver<bool>,
+) {
+    // Responses are small and latency-sensitive; batching is the client's job.
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(%peer, "cannot set TCP_NODELAY: {e}");
+    }
+    let session = Arc::new(Session::new(endpoint));
+    let Some(tls) = tls else {
+        super::connection::serve(stream, peer, broker, session, shutdown).await;
+        return;
+    };
+    let timeout = Duration::from_millis(broker.config.sasl_auth_timeout_ms);
+    match tokio::time::timeout(timeout, tls.acceptor().accept(stream)).await {
+        Ok(Ok(stream)) => super::connection::serve(stream, peer, broker, session, shutdown).await,
+        Ok(Err(e)) => tracing::info!(%peer, "TLS handshake failed: {e}"),
+        Err(_) => tracing::info!(%peer, "TLS handshake not finished within sasl_auth_timeout_ms"),
     }
 }

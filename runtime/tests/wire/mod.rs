@@ -12,7 +12,9 @@ use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, Request, StrBytes};
 use kafka_protocol::records::{Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
 use sluice::broker::Broker;
-use sluice::config::BrokerConfig;
+use sluice::config::{BrokerConfig, SecurityProtocol};
+use sluice::protocol::listener::{ConnectionLimits, Endpoint};
+use sluice::protocol::server::ListenerTask;
 use sluice::serve::BoundAddrs;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -37,10 +39,15 @@ impl TestBroker {
         tweak(&mut config);
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let addrs = BoundAddrs { kafka: addr, admin: addr, advertised: addr.to_string() };
+        let addrs = BoundAddrs { kafka: addr, admin: addr, advertised: addr.to_string(), listeners: Vec::new() };
+        // The first configured listener's protocol (a tweak may make it SASL_PLAINTEXT).
+        let protocol = config.listeners.first().map(|l| l.security_protocol).unwrap_or(SecurityProtocol::Plaintext);
+        let limits = ConnectionLimits::new(config.max_connections, config.max_connections_per_ip);
         let broker = Broker::open(config, &addrs).await?;
         let (stop, stop_rx) = watch::channel(false);
-        let server = tokio::spawn(sluice::protocol::server::run(listener, Arc::clone(&broker), stop_rx));
+        let endpoint = Arc::new(Endpoint::new("TEST", protocol, addr, addr.ip().to_string(), i32::from(addr.port())));
+        let task = ListenerTask { listener, endpoint, tls: None, limits };
+        let server = tokio::spawn(sluice::protocol::server::run(task, Arc::clone(&broker), stop_rx));
         Ok(TestBroker { addr, broker, stop, server, dir })
     }
 

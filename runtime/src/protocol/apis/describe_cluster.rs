@@ -21,7 +21,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Describ
             .with_error_code(ResponseError::UnsupportedEndpointType.code())
             .with_error_message(Some(StrBytes::from_static_str("only broker endpoints are served")));
     }
-    let (host, port) = broker.advertised();
+    let (host, port) = ctx.advertised();
     let me = DescribeClusterBroker::default().with_broker_id(node_id).with_host(StrBytes::from_string(host.to_string())).with_port(port);
     DescribeClusterResponse::default()
         .with_cluster_id(StrBytes::from_string(broker.cluster_id().to_string()))

@@ -18,7 +18,7 @@ const KEY_TYPE_TRANSACTION: i8 = 1;
 
 /// Handles one FindCoordinator request. Errors are reported inside the response's error codes.
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FindCoordinatorRequest) -> FindCoordinatorResponse {
-    let (host, port) = broker.advertised();
+    let (host, port) = ctx.advertised();
     let node_id = BrokerId(broker.config.node_id);
     let error = match request.key_type {
         KEY_TYPE_GROUP => None,

@@ -17,7 +17,7 @@ use crate::protocol::RequestContext;
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: MetadataRequest) -> MetadataResponse {
     let version = ctx.api_version;
     let node_id = BrokerId(broker.config.node_id);
-    let (host, port) = broker.advertised();
+    let (host, port) = ctx.advertised();
     let node = MetadataResponseBroker::default()
         .with_node_id(node_id)
         .with_host(StrBytes::from_string(host.to_string()))

@@ -11,6 +11,7 @@ use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
 use super::RequestContext;
 use crate::broker::Broker;
 
+pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
@@ -20,6 +21,7 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_user_scram_credentials;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -33,11 +35,13 @@ pub mod metadata;
 pub mod offset_commit;
 pub mod offset_fetch;
 pub mod produce;
+pub mod sasl_authenticate;
+pub mod sasl_handshake;
 pub mod sync_group;
 
 /// (API, lowest version, highest version) we implement correctly. Every range lies inside what
 /// kafka-protocol 0.18 can decode (checked by a unit test). Deliberately absent: transactions,
-/// SASL, ConsumerGroupHeartbeat (KIP-848) and share groups.
+/// ConsumerGroupHeartbeat (KIP-848) and share groups.
 ///
 /// Why these maxima: Produce v12+ is KIP-890 (transactions v2) and v13 topic ids; Fetch v17+
 /// carries replica directory ids; ListOffsets v9+ is tiered-storage offsets; Metadata v13 adds a
@@ -66,6 +70,10 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeCluster, 0, 1),
+    (ApiKey::SaslHandshake, 0, 1),
+    (ApiKey::SaslAuthenticate, 0, 2),
+    (ApiKey::AlterUserScramCredentials, 0, 0),
+    (ApiKey::DescribeUserScramCredentials, 0, 0),
 ];
 
 /// Whether we serve `api_key` at `version`.
@@ -104,6 +112,14 @@ pub async fn dispatch(broker: &Arc<Broker>, ctx: &RequestContext, request: Reque
         RequestKind::ListGroups(r) => ResponseKind::ListGroups(list_groups::handle(broker, ctx, r).await),
         RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(describe_groups::handle(broker, ctx, r).await),
         RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(delete_groups::handle(broker, ctx, r).await),
+        RequestKind::SaslHandshake(r) => ResponseKind::SaslHandshake(sasl_handshake::handle(broker, ctx, r).await),
+        RequestKind::SaslAuthenticate(r) => ResponseKind::SaslAuthenticate(sasl_authenticate::handle(broker, ctx, r).await),
+        RequestKind::AlterUserScramCredentials(r) => {
+            ResponseKind::AlterUserScramCredentials(alter_user_scram_credentials::handle(broker, ctx, r).await)
+        }
+        RequestKind::DescribeUserScramCredentials(r) => {
+            ResponseKind::DescribeUserScramCredentials(describe_user_scram_credentials::handle(broker, ctx, r).await)
+        }
         other => return Err(format!("no handler for {other:?}")),
     })
 }

@@ -1,0 +1,9 @@
+//! Commands other than `serve` that talk to a running broker.
+//!
+//! - `kafka_client`: one admin connection over the Kafka protocol (TLS and SASL/PLAIN as the
+//!   listener requires), typed requests in, typed responses out.
+//! - `user`: `sluice user create|delete|list` on AlterUserScramCredentials /
+//!   DescribeUserScramCredentials.
+
+pub mod kafka_client;
+pub mod user;
