@@ -8,6 +8,7 @@ import random
 import time
 
 from helpers import create_topic, produce_all, producer, read_all, unique, wait_until
+from prom_text import scrape
 from transforms import deploy, deploy_ok, describe, key_partition, plugin, request, wait_caught_up
 
 
@@ -52,6 +53,13 @@ def test_uppercase_maps_every_record_and_partitions_by_key_like_kafka(broker):
         assert m.value() == m.key().replace(b"key-", b"VALUE ") + b" ABC"
     st = describe(broker, name)
     assert st["stats"]["records_in"] == 300 and st["stats"]["records_out"] == 300
+    # The same figures on /metrics, exactly.
+    m = scrape(broker)
+    assert m.value("sluice_transform_records_in_total", transform=name) == 300
+    assert m.value("sluice_transform_records_out_total", transform=name) == 300
+    assert m.value("sluice_transform_lag_records", transform=name) == 0
+    assert m.value("sluice_transform_state", transform=name, state="running") == 1
+    assert m.value("sluice_transform_batch_duration_seconds_count", transform=name) == st["stats"]["batches"]
 
 
 def test_filter_split_router_and_redact(broker):

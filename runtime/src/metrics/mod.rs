@@ -44,13 +44,8 @@
 //!
 //! # Extension points (tiered storage, transforms)
 //! A subsystem exposes a plain stats snapshot and plugs in with [`Metrics::add_source`]: a
-//! [`MetricsSource`] turns the snapshot into [`scrape::Scrape`] calls. Reserved names:
-//! - transforms, `{transform}`: `sluice_transform_records_in_total`,
-//!   `sluice_transform_records_out_total`, `sluice_transform_records_dead_lettered_total`,
-//!   `sluice_transform_batch_duration_seconds` (histogram), `sluice_transform_lag_records`,
-//!   `sluice_transform_lag_seconds`, `sluice_transform_state{state}` (1 for the current one of
-//!   running/paused/failed), `sluice_transform_restarts_total`,
-//!   `sluice_transform_memory_bytes`, `sluice_transform_time_limit_hits_total`.
+//! [`MetricsSource`] turns the snapshot into [`scrape::Scrape`] calls. Sources so far:
+//! - transforms: `sluice_transform_*{transform}`, implemented in `transform_source`.
 //! - tiered storage: `sluice_tier_*`, implemented in `tier_source`.
 //!
 //! A snapshot holds cumulative counts; a histogram is a cumulative bucket array
@@ -63,6 +58,7 @@
 //! - `scrape`: [`MetricsSource`], the [`scrape::Scrape`] builder and the registry collector.
 //! - `broker_state`: the source for topics, partitions, logs and groups.
 //! - `tier_source`: the source for tiered storage (`sluice_tier_*`).
+//! - `transform_source`: the source for transforms (`sluice_transform_*`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -77,6 +73,7 @@ pub mod requests;
 pub mod response_errors;
 pub mod scrape;
 pub mod tier_source;
+pub mod transform_source;
 pub mod traffic;
 
 pub use scrape::{HistogramSnapshot, MetricsSource, Scrape};

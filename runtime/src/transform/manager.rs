@@ -101,6 +101,8 @@ pub struct TransformManager {
     dir: PathBuf,
     transforms: Mutex<BTreeMap<String, Deployed>>,
     me: Weak<TransformManager>,
+    /// Metrics scrapes that found the map locked (see [`TransformManager::try_list`]).
+    scrapes_skipped: std::sync::atomic::AtomicU64,
 }
 
 impl TransformManager {
@@ -109,7 +111,8 @@ impl TransformManager {
         let dir = broker.config.data_dir.join("transforms");
         let cache_dir = dir.join("cache");
         let engine = blocking("transform engine", move || TransformEngine::new(&cache_dir, EngineLimits::default())).await??;
-        let manager = Arc::new_cyclic(|me| TransformManager { broker: Arc::clone(&broker), engine, dir, transforms: Mutex::new(BTreeMap::new()), me: me.clone() });
+        let manager = Arc::new_cyclic(|me| TransformManager { broker: Arc::clone(&broker), engine, dir, transforms: Mutex::new(BTreeMap::new()), me: me.clone(), scrapes_skipped: Default::default() });
+        broker.metrics.add_source(Box::new(crate::metrics::transform_source::TransformSource::new(Arc::downgrade(&manager))));
         for (name, image) in broker.take_transforms_at_open() {
             if let Err(e) = manager.restore(image).await {
                 tracing::error!(transform = %name, "cannot restart transform: {e}");
@@ -278,6 +281,23 @@ impl TransformManager {
     /// Every transform's status, by name.
     pub async fn list(&self) -> Vec<TransformStatus> {
         self.transforms.lock().await.values().map(status).collect()
+    }
+
+    /// Every transform's status without waiting: `None` (and counted) while a deploy, pause or
+    /// delete holds the map. For metrics scrapes, which run on a blocking thread.
+    pub fn try_list(&self) -> Option<Vec<TransformStatus>> {
+        match self.transforms.try_lock() {
+            Ok(t) => Some(t.values().map(status).collect()),
+            Err(_) => {
+                self.scrapes_skipped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// How many scrapes [`TransformManager::try_list`] turned away.
+    pub fn scrapes_skipped(&self) -> u64 {
+        self.scrapes_skipped.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// One transform's status.
