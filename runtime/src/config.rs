@@ -17,20 +17,31 @@ use crate::security::Principal;
 
 /// Defaults for a broker started with no flags at all.
 pub mod defaults {
+    /// Default Kafka listener.
     pub const KAFKA_ADDR: &str = "127.0.0.1:9092";
+    /// Default admin HTTP listener.
     pub const ADMIN_ADDR: &str = "127.0.0.1:9644";
+    /// Default data directory.
     pub const DATA_DIR: &str = "./sluice-data";
+    /// Default node id.
     pub const NODE_ID: i32 = 0;
     /// Kafka's `socket.request.max.bytes`.
     pub const MAX_FRAME_BYTES: usize = 100 * 1024 * 1024;
+    /// Default connection limit.
     pub const MAX_CONNECTIONS: usize = 10_000;
     /// Requests decoded and running per connection before the reader waits for responses to drain.
     pub const MAX_IN_FLIGHT_PER_CONNECTION: usize = 32;
+    /// Default partitions of an auto-created topic.
     pub const NUM_PARTITIONS: i32 = 1;
+    /// Kafka's default `segment.bytes`.
     pub const SEGMENT_BYTES: u64 = 1024 * 1024 * 1024;
+    /// Kafka's default `segment.ms`.
     pub const SEGMENT_MS: u64 = 7 * 24 * 3600 * 1000;
+    /// Kafka's default `retention.ms`.
     pub const RETENTION_MS: i64 = 7 * 24 * 3600 * 1000;
+    /// Default maintenance interval.
     pub const LOG_MAINTENANCE_INTERVAL_MS: u64 = 30_000;
+    /// Kafka's default `group.initial.rebalance.delay.ms`.
     pub const GROUP_INITIAL_REBALANCE_DELAY_MS: u64 = 3_000;
     /// Label sets one per-topic, per-partition or per-group metric family may show in a scrape
     /// (see `metrics`): the bound on series that scale with topics, partitions and groups.
@@ -154,7 +165,9 @@ pub struct ServeArgs {
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     #[default]
+    /// Human-readable lines.
     Text,
+    /// One JSON object per line (with the current span).
     Json,
 }
 
@@ -192,6 +205,7 @@ struct FileConfig {
 /// Everything the broker needs to start, fully resolved.
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
+    /// This broker's node id (Kafka's `node.id`).
     pub node_id: i32,
     /// The first listener's address (kept for callers that know one listener).
     pub kafka_addr: SocketAddr,
@@ -211,20 +225,31 @@ pub struct BrokerConfig {
     pub connection_idle_timeout_ms: u64,
     /// Deadline for the TLS handshake and for SASL authentication, each from its start.
     pub sasl_auth_timeout_ms: u64,
+    /// The admin HTTP listener.
     pub admin_addr: SocketAddr,
     /// `None`: advertise the address the Kafka listener actually bound.
     pub advertised_addr: Option<String>,
+    /// Where partition logs and broker state live.
     pub data_dir: PathBuf,
+    /// The object store URL for tiered segments.
     pub object_store: String,
+    /// Kafka's `auto.create.topics.enable`.
     pub auto_create_topics: bool,
+    /// Partitions of an auto-created topic.
     pub num_partitions: i32,
+    /// Largest request frame accepted, in bytes.
     pub max_frame_bytes: usize,
+    /// Most connections open at once, over every listener.
     pub max_connections: usize,
+    /// Requests of one connection processed concurrently.
     pub max_in_flight_per_connection: usize,
+    /// How often retention, compaction, rolls and interval flushes run.
     pub log_maintenance_interval_ms: u64,
+    /// Kafka's `group.initial.rebalance.delay.ms`.
     pub group_initial_rebalance_delay_ms: u64,
     /// Read cache for tiered segments, in bytes.
     pub remote_cache_bytes: u64,
+    /// How `tracing` output is rendered.
     pub log_format: LogFormat,
     /// Serve /metrics and count requests (hot-path bookkeeping).
     pub metrics: bool,
@@ -236,11 +261,17 @@ pub struct BrokerConfig {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
+    /// The `--config` file could not be read.
     #[error("cannot read config file {path}: {source}")]
+    #[allow(missing_docs)]
     Read { path: PathBuf, source: std::io::Error },
+    /// The `--config` file is not valid YAML for our keys (the message names line and column).
     #[error("config file {path}: {source}")]
+    #[allow(missing_docs)]
     Parse { path: PathBuf, source: serde_yaml::Error },
+    /// A value that parsed but cannot be used.
     #[error("{field}: {reason}")]
+    #[allow(missing_docs)]
     Invalid { field: &'static str, reason: String },
 }
 

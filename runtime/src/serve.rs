@@ -26,7 +26,9 @@ pub const KAFKA_LISTENER: &str = "kafka_listener";
 /// `GET /v1/cluster`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BoundAddrs {
+    /// The first Kafka listener's bound address.
     pub kafka: SocketAddr,
+    /// The admin HTTP listener's bound address.
     pub admin: SocketAddr,
     /// host:port that clients of the first listener are told to connect to.
     pub advertised: String,
