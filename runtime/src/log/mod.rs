@@ -46,6 +46,7 @@ pub(crate) mod tests;
 mod writer;
 
 pub use error::LogError;
+pub use records::decompress;
 pub use export::{batch_header, check_batch, ClosedSegment, OffsetIndex, BATCH_HEADER_LEN};
 use segment::Segment;
 

@@ -33,19 +33,25 @@ pub(crate) struct RawRecord {
 
 /// Decompresses the records section of `batch` (a whole, validated batch).
 pub(crate) fn records_section(batch: &[u8], header: &BatchHeader) -> Result<Bytes, String> {
-    let mut raw = Bytes::copy_from_slice(&batch[BATCH_HEADER_BYTES..]);
-    let out = match header.compression() {
+    decompress(header.compression(), Bytes::copy_from_slice(&batch[BATCH_HEADER_BYTES..]))
+        .map_err(|e| format!("decompressing batch at offset {}: {e:#}", header.base_offset))
+}
+
+/// Decompresses a records section written with Kafka codec `codec` (attribute bits 0-2). The one
+/// codec table of the crate: the log, compaction and transforms' batch decoding all use it.
+pub fn decompress(codec: i16, mut raw: Bytes) -> anyhow::Result<Bytes> {
+    match codec {
         0 => Ok(raw),
         1 => Gzip::decompress(&mut raw, |b: &mut Bytes| Ok(b.copy_to_bytes(b.remaining()))),
         2 => Snappy::decompress(&mut raw, |b: &mut Bytes| Ok(b.copy_to_bytes(b.remaining()))),
         3 => {
             let mut out = Vec::new();
-            lz4_flex::frame::FrameDecoder::new(&raw[..]).read_to_end(&mut out).map(|_| Bytes::from(out)).map_err(Into::into)
+            lz4_flex::frame::FrameDecoder::new(&raw[..]).read_to_end(&mut out)?;
+            Ok(Bytes::from(out))
         }
         4 => Zstd::decompress(&mut raw, |b: &mut Bytes| Ok(b.copy_to_bytes(b.remaining()))),
         other => Err(anyhow::anyhow!("unknown compression codec {other}")),
-    };
-    out.map_err(|e| format!("decompressing batch at offset {}: {e:#}", header.base_offset))
+    }
 }
 
 /// Splits a decompressed records section into `count` records.

@@ -2,27 +2,21 @@
 //! [`sluice_abi::Record`]s, encoding one output RecordBatch per output partition with the
 //! runner's producer id and sequence numbers, and Kafka's murmur2 key partitioner.
 
-use std::io::Read;
-
 use bytes::{Buf, Bytes, BytesMut};
-use kafka_protocol::compression::{Decompressor, Gzip, Snappy, Zstd};
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{Compression, Record as KafkaRecord, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
 use sluice_abi::{Header, Record};
 
+/// kafka-protocol's decompression hook, on the log's codec table (lz4 via lz4_flex).
 fn decompress(b: &mut Bytes, c: Compression) -> anyhow::Result<Bytes> {
-    let all = |b: &mut Bytes| Ok(b.copy_to_bytes(b.remaining()));
-    match c {
-        Compression::None => Ok(b.copy_to_bytes(b.remaining())),
-        Compression::Gzip => Gzip::decompress(b, all),
-        Compression::Snappy => Snappy::decompress(b, all),
-        Compression::Zstd => Zstd::decompress(b, all),
-        Compression::Lz4 => {
-            let mut out = Vec::new();
-            lz4_flex::frame::FrameDecoder::new(&b[..]).read_to_end(&mut out)?;
-            Ok(out.into())
-        }
-    }
+    let codec = match c {
+        Compression::None => 0,
+        Compression::Gzip => 1,
+        Compression::Snappy => 2,
+        Compression::Lz4 => 3,
+        Compression::Zstd => 4,
+    };
+    crate::log::decompress(codec, b.copy_to_bytes(b.remaining()))
 }
 
 /// Decodes the batches in `bytes` into records with offsets in `[from, to)`; control records
@@ -154,6 +148,18 @@ mod tests {
         assert_eq!(murmur2(b"a-little-bit-longer-string"), -1486304829);
         assert_eq!(murmur2(b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8"), -58897971);
         assert_eq!(murmur2(b"abc"), 479470107);
+    }
+
+    /// Fetched batches decode into records whatever their codec (the log's codec table).
+    #[test]
+    fn input_batches_decode_with_every_codec() {
+        for codec in 0..=4i16 {
+            let batch = crate::log::tests::keyed_batch(&[(Some(b"k"), Some(b"v1")), (None, Some(b"v2"))], 5, codec);
+            let (records, end) = decode(Bytes::from(batch), 0, 10).expect("decode");
+            let got: Vec<_> = records.iter().map(|r| (r.offset, r.key.clone(), r.value.clone())).collect();
+            assert_eq!(got, vec![(0, Some(b"k".to_vec()), Some(b"v1".to_vec())), (1, None, Some(b"v2".to_vec()))], "codec {codec}");
+            assert_eq!(end, Some(2));
+        }
     }
 
     /// Output batches decode back (with kafka-protocol's own decoder) with producer fields set.
