@@ -444,6 +444,7 @@ fn default_object_store(data_dir: &Path) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -30,6 +30,15 @@ enum Command {
     ///   SLUICE_ADMIN_PASSWORD=secret sluice user --bootstrap-server host:9093 \
     ///       --security-protocol SASL_SSL --ca-file ca.crt --admin-user admin list
     User(UserArgs),
+    /// Write, build and try a transform: `init` scaffolds a crate, `build` compiles it for
+    /// wasm32-wasip1, `test` runs the module on sample records without a broker.
+    ///
+    /// Examples:
+    ///   sluice transform init my-transform && cd my-transform
+    ///   sluice transform build
+    ///   sluice transform test --input sample-input.txt
+    #[command(subcommand)]
+    Transform(sluice::cli::transform_dev::DevCommand),
 }
 
 #[derive(clap::Args)]
@@ -84,6 +93,7 @@ fn main() -> std::process::ExitCode {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::User(args) => user(args),
+        Command::Transform(command) => sluice::cli::transform_dev::run(command),
     }
 }
 

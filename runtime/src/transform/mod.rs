@@ -19,7 +19,7 @@
 //! - `stats`: per-transform counters.
 //! - `error`: [`TransformError`], [`GuestError`].
 
-mod attempt;
+pub mod attempt;
 mod checkpoint;
 pub mod engine;
 mod error;
