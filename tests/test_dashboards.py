@@ -12,6 +12,8 @@ import pytest
 from conftest import REPO
 from prom_text import scrape
 from test_metrics import run_workload
+from transforms import deploy_ok, plugin, wait_caught_up
+from helpers import create_topic, produce_all, producer, unique
 
 DASHBOARD = REPO / "deploy" / "grafana" / "sluice-dashboard.json"
 PROMETHEUS_CONFIG = REPO / "deploy" / "prometheus" / "prometheus.yml"
@@ -30,6 +32,11 @@ def queried_metrics(dashboard):
 def test_every_dashboard_metric_exists_in_a_live_broker(broker):
     names = queried_metrics(json.loads(DASHBOARD.read_text()))
     run_workload(broker)
+    # Transform series exist while a transform is deployed: deploy one and let it work.
+    source, sink, name = create_topic(broker.bootstrap, unique("tin")), unique("tout"), unique("up")
+    deploy_ok(broker, {"name": name, "input": source, "output": sink}, plugin("uppercase"))
+    produce_all(producer(broker.bootstrap), source, [(None, b"x")] * 10)
+    wait_caught_up(broker, name, 10)
     m = scrape(broker)
     missing = []
     for name in sorted(names):
@@ -42,7 +49,9 @@ def test_every_dashboard_metric_exists_in_a_live_broker(broker):
     assert not missing, f"the dashboard queries metrics /metrics does not export: {missing}"
     # The panels cover each area the dashboard promises.
     for area in ("sluice_topic_bytes_in_total", "sluice_request_duration_seconds_bucket", "sluice_group_lag",
-                 "sluice_group_members", "sluice_log_size_bytes", "process_resident_memory_bytes"):
+                 "sluice_group_members", "sluice_log_size_bytes", "process_resident_memory_bytes",
+                 "sluice_transform_records_in_total", "sluice_transform_lag_records", "sluice_transform_state",
+                 "sluice_tier_uploaded_bytes_total", "sluice_tier_upload_backlog_bytes", "sluice_tier_cache_hits_total"):
         assert area in names, area
 
 
