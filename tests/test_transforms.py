@@ -209,6 +209,30 @@ def test_halt_pause_resume_reset_redeploy_and_delete(broker):
     assert request(broker, "GET", f"/v1/transforms/{name}")[0] == 404
 
 
+def test_lag_in_seconds_reads_the_oldest_unprocessed_record(broker):
+    # A paused transform with a backlog whose records carry a timestamp an hour old reports that
+    # age as its lag (describe and /metrics); once it has caught up the lag is 0. The age comes
+    # from record timestamps, so the bounds below are about data, not about speed.
+    b = broker.bootstrap
+    inp, out, name = create_topic(b, unique("in")), unique("out"), unique("lagsec")
+    deploy_ok(broker, spec(name, inp, out), plugin("uppercase"))
+    request(broker, "POST", f"/v1/transforms/{name}/pause")
+    hour_ago_ms = int(time.time() * 1000) - 3_600_000
+    p = producer(b)
+    p.produce(inp, b"old", timestamp=hour_ago_ms)
+    p.produce(inp, b"new")
+    assert p.flush(30) == 0
+    st = describe(broker, name)
+    assert st["lag"] == 2 and 3600 <= st["lag_seconds"] < 3600 + 600, st
+    assert 3600 <= st["partitions"][0]["lag_seconds"] < 3600 + 600, st
+    lag = scrape(broker).value("sluice_transform_lag_seconds", transform=name)
+    assert 3600 <= lag < 3600 + 600
+    request(broker, "POST", f"/v1/transforms/{name}/resume")
+    wait_caught_up(broker, name, 2)
+    assert describe(broker, name)["lag_seconds"] == 0
+    assert scrape(broker).value("sluice_transform_lag_seconds", transform=name) == 0
+
+
 def test_kill9_during_a_transform_load_is_exactly_once(broker):
     """Every input record's outputs appear exactly once after repeated kill -9 while the
     transform is catching up, and restarts."""

@@ -39,6 +39,10 @@ impl MetricsSource for TransformSource {
             let batches = HistogramSnapshot { buckets: Vec::new(), count: st.batches, sum: st.batch_latency_us_sum as f64 / 1e6 };
             s.histogram("sluice_transform_batch_duration_seconds", "Guest time per input batch.", &l, &batches);
             s.gauge("sluice_transform_lag_records", "Input records not yet processed (sum over input partitions).", &l, t.lag as f64);
+            // Absent while the oldest unprocessed batch is in tiered storage (not read at scrape time).
+            if let Some(seconds) = t.lag_seconds {
+                s.gauge("sluice_transform_lag_seconds", "Age of the oldest unprocessed input record (largest over input partitions); 0 when caught up.", &l, seconds);
+            }
             for (state, name) in [(TransformState::Running, "running"), (TransformState::Paused, "paused"), (TransformState::Failed, "failed")] {
                 let labels = [("transform", t.name.as_str()), ("state", name)];
                 s.gauge("sluice_transform_state", "1 for the transform's current state.", &labels, if t.state == state { 1.0 } else { 0.0 });

@@ -60,6 +60,10 @@ pub struct PartitionStatus {
     pub high_watermark: i64,
     /// `high_watermark - next_offset`.
     pub lag: i64,
+    /// How old the next unprocessed record is: now minus the first timestamp of the batch holding
+    /// it (so at most a batch's time span too old); 0 when caught up; `None` when that batch is
+    /// in tiered storage (a scrape never waits on the object store).
+    pub lag_seconds: Option<f64>,
 }
 
 /// What `describe` and `list` return.
@@ -77,6 +81,8 @@ pub struct TransformStatus {
     pub reason: Option<String>,
     /// Total lag over input partitions.
     pub lag: i64,
+    /// The largest partition lag in seconds (see [`PartitionStatus::lag_seconds`]).
+    pub lag_seconds: Option<f64>,
     /// Per input partition.
     pub partitions: Vec<PartitionStatus>,
     /// Counters since this broker started.
@@ -415,7 +421,9 @@ fn status(d: &Deployed) -> TransformStatus {
                     // Before its runner has loaded its checkpoint, count a partition's lag from
                     // the log start: never report "caught up" for work not yet looked at.
                     let next = positions.get(&p.index).copied().unwrap_or_else(|| p.log_start_offset());
-                    PartitionStatus { partition: p.index, next_offset: next, high_watermark: hwm, lag: (hwm - next).max(0) }
+                    let lag = (hwm - next).max(0);
+                    let lag_seconds = if lag == 0 { Some(0.0) } else { record_age_seconds(p, next) };
+                    PartitionStatus { partition: p.index, next_offset: next, high_watermark: hwm, lag, lag_seconds }
                 })
                 .collect()
         })
@@ -432,8 +440,22 @@ fn status(d: &Deployed) -> TransformStatus {
         state,
         reason: d.reason.clone(),
         lag: partitions.iter().map(|p| p.lag).sum(),
+        lag_seconds: partitions.iter().filter_map(|p| p.lag_seconds).reduce(f64::max),
         partitions,
         stats: shared.stats.snapshot(),
         spec: shared.spec.clone(),
     }
+}
+
+/// Seconds since the first timestamp of the local batch holding `offset`; `None` if that batch is
+/// not in the local log (tiered, or removed meanwhile) or cannot be read.
+fn record_age_seconds(partition: &crate::broker::partition::Partition, offset: i64) -> Option<f64> {
+    if offset < partition.local_log_start_offset() {
+        return None;
+    }
+    let read = partition.read(offset, 1).ok()?;
+    let (header, _) = crate::log::batch_header(&read.records).ok()?;
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_millis();
+    let age_ms = i64::try_from(now_ms).ok()?.saturating_sub(header.base_timestamp).max(0);
+    Some(age_ms as f64 / 1000.0)
 }
