@@ -29,7 +29,8 @@ def call(broker, method, path, body=None, timeout=30):
 
 def kafka_configs(bootstrap, topic):
     res = ConfigResource(ConfigResource.Type.TOPIC, topic)
-    return admin(bootstrap).describe_configs([res])[res].result(timeout=30)
+    a = admin(bootstrap)  # keep the handle alive until the future resolves
+    return a.describe_configs([res])[res].result(timeout=30)
 
 
 def test_create_describe_alter_delete_topic(broker):

@@ -62,7 +62,8 @@ def test_topic_create_get_describe_alter_delete(broker):
     assert out == f"topic/{name} created with 3 partitions\n"
     wait_for_partitions(broker.bootstrap, name, 3)
     res = ConfigResource(ConfigResource.Type.TOPIC, name)
-    assert admin(broker.bootstrap).describe_configs([res])[res].result(timeout=30)["retention.ms"].value == "3600000"
+    a = admin(broker.bootstrap)  # keep the handle alive until the futures resolve
+    assert a.describe_configs([res])[res].result(timeout=30)["retention.ms"].value == "3600000"
 
     table = ok(broker, "get", "topics")
     assert table.splitlines()[0].split() == ["NAME", "PARTITIONS", "CONFIGS"]
@@ -83,7 +84,7 @@ def test_topic_create_get_describe_alter_delete(broker):
     out = ok(broker, "topic", "alter", name, "--partitions", "5", "--config", "cleanup.policy=compact", "--reset", "retention.ms")
     assert out == f"topic/{name} altered: 5 partitions\n"
     wait_for_partitions(broker.bootstrap, name, 5)
-    configs = admin(broker.bootstrap).describe_configs([res])[res].result(timeout=30)
+    configs = a.describe_configs([res])[res].result(timeout=30)
     assert configs["cleanup.policy"].value == "compact" and configs["retention.ms"].is_default
 
     assert ok(broker, "topic", "delete", name) == f"topic/{name} deleted\n"
@@ -191,7 +192,7 @@ def test_describe_group_shows_members_and_lag_of_a_confluent_consumer(broker):
 
 
 def test_errors_are_one_line_and_exit_non_zero(broker, tmp_path):
-    existing = create_topic(broker.bootstrap, unique("e"))
+    existing = create_topic(broker.bootstrap, unique("e"), partitions=2)
     assert fails(broker, "consume", "no-such-topic", "-e") == "sluice consume: unknown topic no-such-topic"
     assert fails(broker, "describe", "topic", "no-such-topic") == "sluice describe: unknown topic no-such-topic"
     assert fails(broker, "describe", "group", "nobody") == "sluice describe: unknown consumer group nobody"
@@ -203,7 +204,7 @@ def test_errors_are_one_line_and_exit_non_zero(broker, tmp_path):
     assert "must be larger" in line, line
     line = fails(broker, "produce", existing, "--key-sep", ":", input="k:v\nno separator here\n")
     assert line == "sluice produce: stdin: line 2 has no key separator \":\"", line
-    assert fails(broker, "produce", existing, "--partition", "9", input="x\n") == f"sluice produce: topic {existing} has no partition 9 (it has 1)"
+    assert fails(broker, "produce", existing, "--partition", "9", input="x\n") == f"sluice produce: topic {existing} has no partition 9 (it has 2)"
 
     # Broker down: nothing listens on these ports.
     down = {"SLUICE_ADMIN": f"http://127.0.0.1:{free_port()}", "SLUICE_BOOTSTRAP_SERVER": f"127.0.0.1:{free_port()}"}
@@ -224,7 +225,8 @@ def test_transform_pause_resume_reset_and_logs(broker):
     listed = ok(broker, "get", "transforms")
     assert [name, "running", inp, out, "0", "1"] in [line.split() for line in listed.splitlines()], listed
     report = ok(broker, "describe", "transform", name)
-    assert "State:       running\n" in report and "Records:     3 in, 3 out" in report, report
+    # 4 out: three outputs and the guest's log line.
+    assert "State:       running\n" in report and "Records:     3 in, 4 out" in report, report
 
     assert ok(broker, "transform", "pause", name) == f"transform/{name} paused (lag 0)\n"
     produce_all(producer(b), inp, [(None, b"four")])
