@@ -261,3 +261,36 @@ def test_transform_pause_resume_reset_and_logs(broker):
     finally:
         proc.kill()
         proc.wait(timeout=30)
+
+
+def test_produce_shows_progress_only_on_a_terminal(broker):
+    """stderr on a pseudo-terminal gets the progress line; piped stderr stays empty (checked in
+    test_produce_with_the_cli_consume_with_confluent)."""
+    import os
+    import pty
+    topic = create_topic(broker.bootstrap, unique("tty"))
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen([str(sluice_binary()), "produce", topic], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=slave,
+                                env=broker_env({"SLUICE_BOOTSTRAP_SERVER": broker.bootstrap}))
+        os.close(slave)
+        slave = None
+        out, _ = proc.communicate("".join(f"{i}\n" for i in range(12_000)).encode(), timeout=120)
+        assert proc.returncode == 0 and out == b""
+        err = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO once the child's side is closed and drained
+                break
+            if not chunk:
+                break
+            err += chunk
+    finally:
+        os.close(master)
+        if slave is not None:
+            os.close(slave)
+    text = err.decode()
+    assert "\r5000 records sent to" in text, text
+    assert f"12000 records sent to {topic} in " in text, text
+    assert len(read_all(broker.bootstrap, topic)) == 12_000
