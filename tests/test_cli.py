@@ -294,3 +294,20 @@ def test_produce_shows_progress_only_on_a_terminal(broker):
     assert "\r5000 records sent to" in text, text
     assert f"12000 records sent to {topic} in " in text, text
     assert len(read_all(broker.bootstrap, topic)) == 12_000
+
+
+def test_describe_transform_shows_the_last_error_of_a_halted_transform(broker):
+    b = broker.bootstrap
+    inp, out, name = create_topic(b, unique("in")), unique("out"), unique("halt")
+    deploy_ok(broker, {"name": name, "input": inp, "output": out, "config": {"error_on": "bad"},
+                       "error_policy": {"action": "halt", "retries": 0}}, plugin("fail-on"))
+    produce_all(producer(b), inp, [(None, b"one"), (None, b"bad"), (None, b"three")])
+    wait_until(lambda: describe(broker, name)["state"] == "failed", 60, message="halted")
+    report = ok(broker, "describe", "transform", name)
+    assert "State:       failed\n" in report, report
+    [last_error] = [line for line in report.splitlines() if line.startswith("Last error:")]
+    assert "error requested by offset 1" in last_error, report
+    assert [name, "failed"] == ok(broker, "get", "transforms").splitlines()[1].split()[:2]
+    # resume prints the state it answered with; the same record fails again, so it halts again.
+    assert ok(broker, "transform", "resume", name).startswith(f"transform/{name} running")
+    wait_until(lambda: describe(broker, name)["state"] == "failed", 60, message="halted again")
