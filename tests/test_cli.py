@@ -16,6 +16,7 @@ from confluent_kafka.admin import ConfigResource
 from conftest import broker_env, sluice_binary
 from helpers import (admin, close_consumers, consumer, create_topic, produce_all, producer, read_all,
                      unique, wait_for_partitions, wait_until)
+from test_security import ADMIN_PASSWORD, ADMIN_USER, certs, secure_broker  # noqa: F401 (certs is a fixture)
 from transforms import deploy_ok, describe, key_partition, plugin
 
 
@@ -311,3 +312,18 @@ def test_describe_transform_shows_the_last_error_of_a_halted_transform(broker):
     # resume prints the state it answered with; the same record fails again, so it halts again.
     assert ok(broker, "transform", "resume", name).startswith(f"transform/{name} running")
     wait_until(lambda: describe(broker, name)["state"] == "failed", 60, message="halted again")
+
+
+def test_produce_and_consume_over_sasl_ssl(broker_factory, certs):
+    """The Kafka-protocol commands authenticate (SASL/PLAIN inside TLS) with the same flags as
+    `sluice user`; a wrong password is one clear line."""
+    b = secure_broker(broker_factory, certs, protocol="SASL_SSL")
+    topic = create_topic(b.bootstrap, unique("sec"))
+    flags = ["--bootstrap-server", b.listeners["SECURE"], "--security-protocol", "SASL_SSL",
+             "--ca-file", str(certs / "ca.crt"), "--user", ADMIN_USER]
+    env = {"SLUICE_PASSWORD": ADMIN_PASSWORD}
+    ok(b, "produce", topic, *flags, input="k1:one\nk2:two\n", env=env)
+    assert [(m.key(), m.value()) for m in read_all(b.bootstrap, topic)] == [(None, b"k1:one"), (None, b"k2:two")]
+    assert ok(b, "consume", topic, *flags, "--from-beginning", "-e", env=env) == "k1:one\nk2:two\n"
+    line = fails(b, "consume", topic, *flags, "-e", env={"SLUICE_PASSWORD": "wrong"})
+    assert line.startswith("sluice consume: SASL authentication as admin failed"), line
