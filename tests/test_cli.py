@@ -134,6 +134,13 @@ def test_produce_with_confluent_consume_with_the_cli(broker):
     out = ok(broker, "consume", topic, "--from-beginning", "-n", "7", "--key-sep", "=")
     assert len(out.splitlines()) == 7 and all(line.split("=")[1] == "v" + line.split("=")[0][1:] for line in out.splitlines())
 
+    # One partition from an offset.
+    rows = [json.loads(line) for line in ok(broker, "consume", topic, "--partition", "1", "--offset", "2", "-n", "3", "--format", "json").splitlines()]
+    assert [(r["partition"], r["offset"]) for r in rows] == [(1, 2), (1, 3), (1, 4)]
+    assert [(r["key"].encode(), r["value"].encode()) for r in rows] == [expected[(1, o)] for o in (2, 3, 4)]
+    line = fails(broker, "consume", topic, "--partition", "1", "--offset", "999999", "-e")
+    assert line.startswith(f"sluice consume: fetch from {topic}-1: "), line
+
     # Without --from-beginning only new records show: nothing new, so -e ends empty.
     assert ok(broker, "consume", topic, "--exit-at-end") == ""
 

@@ -15,7 +15,8 @@
 //!   answer they share.
 //! - [`tier`]: tiered storage: closed segments offloaded to an object store and read back.
 //! - [`transform`]: WebAssembly transforms between topics (wasmtime host, runners, manager).
-//! - [`cli`]: `sluice user …`: a small Kafka admin client for commands other than `serve`.
+//! - [`cli`]: every command other than `serve` (`user`, `get`, `describe`, `topic`, `produce`,
+//!   `consume`, `transform …`): clients of the Kafka protocol and the admin HTTP API.
 //! - [`serve`]: starts everything and shuts it down on SIGINT/SIGTERM.
 
 #![warn(missing_docs)]

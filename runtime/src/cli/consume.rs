@@ -26,7 +26,8 @@ pub const FETCH_WAIT_MS: i32 = 500;
   sluice consume orders --from-beginning -n 10
   sluice consume orders --from-beginning --exit-at-end --format json
   sluice consume orders --group audit            # resumes where the last `--group audit` run stopped
-  sluice consume orders --from-beginning --key-sep :  # prints key:value")]
+  sluice consume orders --from-beginning --key-sep :  # prints key:value
+  sluice consume orders --partition 2 --offset 1000 -n 5")]
 pub struct ConsumeArgs {
     /// Topic to read.
     pub topic: String,
@@ -38,6 +39,12 @@ pub struct ConsumeArgs {
     /// the group has no other active member.
     #[arg(short, long)]
     pub group: Option<String>,
+    /// Read only this partition (default: every partition).
+    #[arg(short, long)]
+    pub partition: Option<i32>,
+    /// Start at this offset (needs --partition; overrides --from-beginning and --group's commit).
+    #[arg(short, long, requires = "partition")]
+    pub offset: Option<i64>,
     /// Stop after this many records.
     #[arg(short = 'n', long = "max-records", value_name = "N")]
     pub max_records: Option<u64>,
@@ -145,8 +152,17 @@ async fn consume(args: ConsumeArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut client = args.kafka.connect().await?;
-    let partitions = client.partitions(&args.topic, false).await?;
-    let positions = start_positions(&mut client, &args.topic, &partitions, args.group.as_deref(), args.from_beginning).await?;
+    let mut partitions = client.partitions(&args.topic, false).await?;
+    if let Some(p) = args.partition {
+        if !partitions.contains(&p) {
+            anyhow::bail!("topic {} has no partition {p} (it has {})", args.topic, partitions.len());
+        }
+        partitions = vec![p];
+    }
+    let mut positions = start_positions(&mut client, &args.topic, &partitions, args.group.as_deref(), args.from_beginning).await?;
+    if let (Some(p), Some(offset)) = (args.partition, args.offset) {
+        positions.insert(p, offset);
+    }
     let stop = StopAt { records: args.max_records, at_end: args.exit_at_end };
     let (format, key_sep) = (args.format, args.key_sep.clone());
     read(&mut client, &args.topic, positions, stop, args.group.as_deref(), |r| {
