@@ -230,6 +230,9 @@ def test_transform_pause_resume_reset_and_logs(broker):
     produce_all(producer(b), inp, [(None, b"one"), (None, b"note this"), (None, b"three")])
     wait_until(lambda: describe(broker, name)["lag"] == 0 and describe(broker, name)["partitions"][0]["next_offset"] == 3, 60)
 
+    # The broker's own log topic is listed only with --all.
+    assert "_sluice_transform_logs" not in ok(broker, "get", "topics")
+    assert "_sluice_transform_logs" in ok(broker, "get", "topics", "--all")
     listed = ok(broker, "get", "transforms")
     assert [name, "running", inp, out, "0", "1"] in [line.split() for line in listed.splitlines()], listed
     report = ok(broker, "describe", "transform", name)
