@@ -30,15 +30,12 @@ enum Command {
     ///   SLUICE_ADMIN_PASSWORD=secret sluice user --bootstrap-server host:9093 \
     ///       --security-protocol SASL_SSL --ca-file ca.crt --admin-user admin list
     User(UserArgs),
-    /// Write, build and try a transform: `init` scaffolds a crate, `build` compiles it for
-    /// wasm32-wasip1, `test` runs the module on sample records without a broker.
-    ///
-    /// Examples:
-    ///   sluice transform init my-transform && cd my-transform
-    ///   sluice transform build
-    ///   sluice transform test --input sample-input.txt
-    #[command(subcommand)]
-    Transform(sluice::cli::transform_dev::DevCommand),
+    Get(sluice::cli::get::GetArgs),
+    Describe(sluice::cli::describe::DescribeArgs),
+    Topic(sluice::cli::topic::TopicArgs),
+    Produce(sluice::cli::produce::ProduceArgs),
+    Consume(sluice::cli::consume::ConsumeArgs),
+    Transform(sluice::cli::transform_ops::TransformOpsArgs),
 }
 
 #[derive(clap::Args)]
@@ -93,7 +90,12 @@ fn main() -> std::process::ExitCode {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::User(args) => user(args),
-        Command::Transform(command) => sluice::cli::transform_dev::run(command),
+        Command::Get(args) => sluice::cli::get::main(args),
+        Command::Describe(args) => sluice::cli::describe::main(args),
+        Command::Topic(args) => sluice::cli::topic::main(args),
+        Command::Produce(args) => sluice::cli::produce::main(args),
+        Command::Consume(args) => sluice::cli::consume::main(args),
+        Command::Transform(args) => sluice::cli::transform_ops::main(args),
     }
 }
 
