@@ -35,7 +35,16 @@ enum Command {
     Topic(sluice::cli::topic::TopicArgs),
     Produce(sluice::cli::produce::ProduceArgs),
     Consume(sluice::cli::consume::ConsumeArgs),
-    Transform(sluice::cli::transform_ops::TransformOpsArgs),
+    /// Operate deployed transforms: logs, pause, resume, reset (over the admin API and the
+    /// `_sluice_transform_logs` topic).
+    ///
+    /// Examples:
+    ///   sluice transform logs uppercase -f
+    ///   sluice transform pause uppercase
+    ///   sluice transform resume uppercase
+    ///   sluice transform reset uppercase --to-earliest --wait
+    #[command(subcommand)]
+    Transform(sluice::cli::transform_ops::TransformOps),
 }
 
 #[derive(clap::Args)]
@@ -95,7 +104,7 @@ fn main() -> std::process::ExitCode {
         Command::Topic(args) => sluice::cli::topic::main(args),
         Command::Produce(args) => sluice::cli::produce::main(args),
         Command::Consume(args) => sluice::cli::consume::main(args),
-        Command::Transform(args) => sluice::cli::transform_ops::main(args),
+        Command::Transform(command) => sluice::cli::transform_ops::run_ops(command),
     }
 }
 

@@ -10,7 +10,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{ArgGroup, Args, Subcommand};
+use clap::{ArgGroup, Subcommand};
 
 use super::args::{out, run, AdminArgs, KafkaArgs};
 use super::consume::{read, StopAt};
@@ -22,27 +22,12 @@ use crate::transform::{ResetTo, TransformStatus, TRANSFORM_LOGS_TOPIC};
 /// How often `reset --wait` polls the transform's lag.
 pub const RESET_POLL_MS: u64 = 250;
 
-/// Operate deployed transforms: logs, pause, resume, reset.
-#[derive(Debug, Args)]
-#[command(after_help = "Examples:
-  sluice transform logs uppercase -f
-  sluice transform pause uppercase
-  sluice transform resume uppercase
-  sluice transform reset uppercase --to-earliest --wait
-  sluice transform reset uppercase --to-timestamp 1764633600000")]
-pub struct TransformOpsArgs {
-    /// What to do.
-    #[command(subcommand)]
-    pub action: TransformOps,
-    /// Where the admin API is.
-    #[command(flatten)]
-    pub admin: AdminArgs,
-}
-
-/// The operating subcommands of `sluice transform`.
+/// The operating subcommands of `sluice transform` (flattened next to `transform_dev`'s
+/// `init|build|test`). Each carries its own connection flags so the two enums merge as they are.
 #[derive(Debug, Subcommand)]
 pub enum TransformOps {
     /// Print a transform's log lines (from the `_sluice_transform_logs` topic).
+    #[command(after_help = "Examples:\n  sluice transform logs uppercase\n  sluice transform logs uppercase -f --new-only")]
     Logs {
         /// Transform name.
         name: String,
@@ -55,19 +40,31 @@ pub enum TransformOps {
         /// How to reach the Kafka listener.
         #[command(flatten)]
         kafka: KafkaArgs,
+        /// Where the admin API is.
+        #[command(flatten)]
+        admin: AdminArgs,
     },
     /// Stop processing; the position is kept.
+    #[command(after_help = "Examples:\n  sluice transform pause uppercase")]
     Pause {
         /// Transform name.
         name: String,
+        /// Where the admin API is.
+        #[command(flatten)]
+        admin: AdminArgs,
     },
     /// Continue from the kept position (also restarts a failed transform).
+    #[command(after_help = "Examples:\n  sluice transform resume uppercase")]
     Resume {
         /// Transform name.
         name: String,
+        /// Where the admin API is.
+        #[command(flatten)]
+        admin: AdminArgs,
     },
     /// Move every input partition's position, then continue from there.
     #[command(group(ArgGroup::new("to").required(true).args(["to_offset", "to_timestamp", "to_earliest", "to_latest"])))]
+    #[command(after_help = "Examples:\n  sluice transform reset uppercase --to-earliest --wait\n  sluice transform reset uppercase --to-offset 1000\n  sluice transform reset uppercase --to-timestamp 1764633600000")]
     Reset {
         /// Transform name.
         name: String,
@@ -86,26 +83,29 @@ pub enum TransformOps {
         /// Wait until the replay has caught up (lag 0), showing progress on a terminal.
         #[arg(long)]
         wait: bool,
+        /// Where the admin API is.
+        #[command(flatten)]
+        admin: AdminArgs,
     },
 }
 
-/// Runs the operating subcommands of `sluice transform`.
-pub fn main(args: TransformOpsArgs) -> ExitCode {
-    run("transform", transform(args))
+/// Runs one operating subcommand of `sluice transform`.
+pub fn run_ops(command: TransformOps) -> ExitCode {
+    run("transform", transform(command))
 }
 
-async fn transform(args: TransformOpsArgs) -> anyhow::Result<()> {
-    match args.action {
-        TransformOps::Logs { name, follow, new_only, kafka } => logs(&args.admin, &name, follow, new_only, &kafka).await,
-        TransformOps::Pause { name } => {
-            let status = args.admin.client()?.pause(&name).await?;
+async fn transform(command: TransformOps) -> anyhow::Result<()> {
+    match command {
+        TransformOps::Logs { name, follow, new_only, kafka, admin } => logs(&admin, &name, follow, new_only, &kafka).await,
+        TransformOps::Pause { name, admin } => {
+            let status = admin.client()?.pause(&name).await?;
             out(&summary(&status))
         }
-        TransformOps::Resume { name } => {
-            let status = args.admin.client()?.resume(&name).await?;
+        TransformOps::Resume { name, admin } => {
+            let status = admin.client()?.resume(&name).await?;
             out(&summary(&status))
         }
-        TransformOps::Reset { name, to_offset, to_timestamp, to_earliest, to_latest, wait } => {
+        TransformOps::Reset { name, to_offset, to_timestamp, to_earliest, to_latest, wait, admin } => {
             // clap's `to` group lets exactly one through.
             let to = match (to_offset, to_timestamp, to_earliest, to_latest) {
                 (Some(o), None, false, false) => ResetTo::Offset(o),
@@ -114,7 +114,7 @@ async fn transform(args: TransformOpsArgs) -> anyhow::Result<()> {
                 (None, None, false, true) => ResetTo::Latest,
                 _ => anyhow::bail!("give exactly one of --to-offset, --to-timestamp, --to-earliest, --to-latest"),
             };
-            let client = args.admin.client()?;
+            let client = admin.client()?;
             let mut status = client.reset(&name, to).await?;
             out(&summary(&status))?;
             if wait {
