@@ -43,7 +43,7 @@ enum Command {
     ///   sluice transform pause uppercase
     ///   sluice transform resume uppercase
     ///   sluice transform reset uppercase --to-earliest --wait
-    #[command(subcommand)]
+    #[command(subcommand, verbatim_doc_comment)]
     Transform(sluice::cli::transform_ops::TransformOps),
 }
 
