@@ -35,7 +35,17 @@ enum Command {
     Topic(sluice::cli::topic::TopicArgs),
     Produce(sluice::cli::produce::ProduceArgs),
     Consume(sluice::cli::consume::ConsumeArgs),
-    Transform(sluice::cli::transform_ops::TransformOpsArgs),
+    /// Write and try transforms (init, build, test: no broker needed) and operate deployed ones
+    /// (logs, pause, resume, reset: over the admin API and the `_sluice_transform_logs` topic).
+    ///
+    /// Examples:
+    ///   sluice transform init my-transform && cd my-transform
+    ///   sluice transform build
+    ///   sluice transform test --input sample-input.txt
+    ///   sluice transform logs uppercase -f
+    ///   sluice transform reset uppercase --to-earliest --wait
+    #[command(subcommand, verbatim_doc_comment)]
+    Transform(sluice::cli::transform_ops::TransformCommand),
 }
 
 #[derive(clap::Args)]
@@ -95,7 +105,7 @@ fn main() -> std::process::ExitCode {
         Command::Topic(args) => sluice::cli::topic::main(args),
         Command::Produce(args) => sluice::cli::produce::main(args),
         Command::Consume(args) => sluice::cli::consume::main(args),
-        Command::Transform(args) => sluice::cli::transform_ops::main(args),
+        Command::Transform(command) => sluice::cli::transform_ops::main(command),
     }
 }
 

@@ -20,6 +20,7 @@ pub enum DevCommand {
     /// Examples:
     ///   sluice transform init my-transform
     ///   sluice transform init alerts --dir ~/transforms
+    #[command(verbatim_doc_comment)]
     Init {
         /// Crate and transform name (letters, digits, '-', '_').
         name: String,
@@ -35,6 +36,7 @@ pub enum DevCommand {
     /// Examples:
     ///   sluice transform build
     ///   sluice transform build --path ~/transforms/alerts
+    #[command(verbatim_doc_comment)]
     Build {
         /// The crate's directory.
         #[arg(long, default_value = ".")]
@@ -47,6 +49,7 @@ pub enum DevCommand {
     ///   sluice transform test --input sample-input.txt
     ///   printf 'user1:hello\n' | sluice transform test --input - --key-sep :
     ///   sluice transform test --wasm m.wasm --input records.jsonl --format jsonl --config '{"word":"x"}'
+    #[command(verbatim_doc_comment)]
     Test {
         /// Sample records: a file, or `-` for stdin.
         #[arg(long)]

@@ -10,7 +10,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{ArgGroup, Args, Subcommand};
+use clap::{ArgGroup, Subcommand};
 
 use super::args::{out, run, AdminArgs, KafkaArgs};
 use super::consume::{read, StopAt};
@@ -22,29 +22,8 @@ use crate::transform::{ResetTo, TransformStatus, TRANSFORM_LOGS_TOPIC};
 /// How often `reset --wait` polls the transform's lag.
 pub const RESET_POLL_MS: u64 = 250;
 
-/// Write and try transforms (init, build, test: no broker needed) and operate deployed ones
-/// (logs, pause, resume, reset).
-#[derive(Debug, Args)]
-#[command(after_help = "Examples:
-  sluice transform init my-transform && cd my-transform
-  sluice transform build
-  sluice transform test --input sample-input.txt
-  sluice transform logs uppercase -f
-  sluice transform pause uppercase
-  sluice transform resume uppercase
-  sluice transform reset uppercase --to-earliest --wait
-  sluice transform reset uppercase --to-timestamp 1764633600000")]
-pub struct TransformOpsArgs {
-    /// What to do.
-    #[command(subcommand)]
-    pub action: TransformCommand,
-    /// Where the admin API is.
-    #[command(flatten)]
-    pub admin: AdminArgs,
-}
-
-/// Every subcommand of `sluice transform`: the development loop (no broker) and the operating
-/// commands (admin API), flattened into one list.
+/// Every subcommand of `sluice transform`: writing and trying a transform (init, build, test; no
+/// broker needed) and operating deployed ones (logs, pause, resume, reset), in one list.
 #[derive(Debug, Subcommand)]
 pub enum TransformCommand {
     /// init, build, test.
@@ -55,10 +34,20 @@ pub enum TransformCommand {
     Ops(TransformOps),
 }
 
-/// The operating subcommands of `sluice transform`.
+/// Runs one subcommand of `sluice transform`.
+pub fn main(command: TransformCommand) -> ExitCode {
+    match command {
+        TransformCommand::Dev(command) => super::transform_dev::run(command),
+        TransformCommand::Ops(command) => run("transform", transform(command)),
+    }
+}
+
+/// The operating subcommands of `sluice transform` (flattened next to `transform_dev`'s
+/// `init|build|test`). Each carries its own connection flags so the two enums merge as they are.
 #[derive(Debug, Subcommand)]
 pub enum TransformOps {
     /// Print a transform's log lines (from the `_sluice_transform_logs` topic).
+    #[command(after_help = "Examples:\n  sluice transform logs uppercase\n  sluice transform logs uppercase -f --new-only")]
     Logs {
         /// Transform name.
         name: String,
@@ -71,19 +60,31 @@ pub enum TransformOps {
         /// How to reach the Kafka listener.
         #[command(flatten)]
         kafka: KafkaArgs,
+        /// Where the admin API is.
+        #[command(flatten)]
+        admin: AdminArgs,
     },
     /// Stop processing; the position is kept.
+    #[command(after_help = "Examples:\n  sluice transform pause uppercase")]
     Pause {
         /// Transform name.
         name: String,
+        /// Where the admin API is.
+        #[command(flatten)]
+        admin: AdminArgs,
     },
     /// Continue from the kept position (also restarts a failed transform).
+    #[command(after_help = "Examples:\n  sluice transform resume uppercase")]
     Resume {
         /// Transform name.
         name: String,
+        /// Where the admin API is.
+        #[command(flatten)]
+        admin: AdminArgs,
     },
     /// Move every input partition's position, then continue from there.
     #[command(group(ArgGroup::new("to").required(true).args(["to_offset", "to_timestamp", "to_earliest", "to_latest"])))]
+    #[command(after_help = "Examples:\n  sluice transform reset uppercase --to-earliest --wait\n  sluice transform reset uppercase --to-offset 1000\n  sluice transform reset uppercase --to-timestamp 1764633600000")]
     Reset {
         /// Transform name.
         name: String,
@@ -102,29 +103,24 @@ pub enum TransformOps {
         /// Wait until the replay has caught up (lag 0), showing progress on a terminal.
         #[arg(long)]
         wait: bool,
+        /// Where the admin API is.
+        #[command(flatten)]
+        admin: AdminArgs,
     },
 }
 
-/// Runs the operating subcommands of `sluice transform`.
-pub fn main(args: TransformOpsArgs) -> ExitCode {
-    match args.action {
-        TransformCommand::Dev(command) => super::transform_dev::run(command),
-        TransformCommand::Ops(action) => run("transform", transform(action, args.admin)),
-    }
-}
-
-async fn transform(action: TransformOps, admin: AdminArgs) -> anyhow::Result<()> {
-    match action {
-        TransformOps::Logs { name, follow, new_only, kafka } => logs(&admin, &name, follow, new_only, &kafka).await,
-        TransformOps::Pause { name } => {
+async fn transform(command: TransformOps) -> anyhow::Result<()> {
+    match command {
+        TransformOps::Logs { name, follow, new_only, kafka, admin } => logs(&admin, &name, follow, new_only, &kafka).await,
+        TransformOps::Pause { name, admin } => {
             let status = admin.client()?.pause(&name).await?;
             out(&summary(&status))
         }
-        TransformOps::Resume { name } => {
+        TransformOps::Resume { name, admin } => {
             let status = admin.client()?.resume(&name).await?;
             out(&summary(&status))
         }
-        TransformOps::Reset { name, to_offset, to_timestamp, to_earliest, to_latest, wait } => {
+        TransformOps::Reset { name, to_offset, to_timestamp, to_earliest, to_latest, wait, admin } => {
             // clap's `to` group lets exactly one through.
             let to = match (to_offset, to_timestamp, to_earliest, to_latest) {
                 (Some(o), None, false, false) => ResetTo::Offset(o),
