@@ -84,8 +84,10 @@ impl<T: StatefulTransform> Harness<T> {
         Fed { records, errors: decoded.errors, state }
     }
 
-    /// The state value of `key` (what [`crate::Context::get`] returns for it).
-    pub fn get<V: DeserializeOwned>(&self, key: Option<&[u8]>) -> Option<V> {
+    /// The state value of `key` (what [`crate::Context::get`] returns for it); `None::<&[u8]>`
+    /// for null-keyed records.
+    pub fn get<V: DeserializeOwned>(&self, key: Option<impl AsRef<[u8]>>) -> Option<V> {
+        let key = key.as_ref().map(|k| k.as_ref());
         self.machine.store.get(&key_part(key)).and_then(|b| serde_json::from_slice(b).ok())
     }
 
