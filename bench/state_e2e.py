@@ -91,7 +91,8 @@ def main():
                 deadline = time.monotonic() + 600
                 found = None
                 while time.monotonic() < deadline and not found:
-                    found = re.findall(r"state restored.*?records=(\d+).*?millis=(\d+)", log.read_text(errors="replace"))
+                    text = re.sub(r"\x1b\[[0-9;]*m", "", log.read_text(errors="replace"))
+                    found = re.findall(r"state restored.*?records=(\d+).*?millis=(\d+)", text)
                     time.sleep(0.2)
                 if found:
                     n, ms = found[-1]

@@ -191,7 +191,7 @@ impl Machine {
 
     fn run_record_inner<T: StatefulTransform>(&mut self, record: &Record<'_>, out: &mut Output, config: &T::Config) -> crate::Result {
         let watermark = self.watermark(T::allowed_lateness_ms(config));
-        let mut ctx = Context { out, store: &mut self.store, key_part: key_part(record.key), watermark };
+        let mut ctx = Context { out: &mut *out, store: &mut self.store, key_part: key_part(record.key), watermark };
         T::process(record, &mut ctx, config)?;
         self.advance::<T>(record.timestamp, out, config)
     }
@@ -209,7 +209,7 @@ impl Machine {
             let part = key.get(17..).unwrap_or_default().to_vec();
             let Some(window_key) = key_from_part(&part) else { return Err("corrupt window key in state".into()) };
             let closed = ClosedWindow { key: window_key, window: Window { start, end }, bytes: &bytes };
-            let mut ctx = Context { out, store: &mut self.store, key_part: part.clone(), watermark };
+            let mut ctx = Context { out: &mut *out, store: &mut self.store, key_part: part.clone(), watermark };
             T::on_window_close(&closed, &mut ctx, config)?;
         }
         while let Some(key) = self.store.first_from(&[NS_TIMER], NS_TIMER).map(|(k, _)| k.to_vec()) {
@@ -220,7 +220,7 @@ impl Machine {
             self.store.delete(&key);
             let part = key.get(9..).unwrap_or_default().to_vec();
             let Some(timer_key) = key_from_part(&part) else { return Err("corrupt timer key in state".into()) };
-            let mut ctx = Context { out, store: &mut self.store, key_part: part.clone(), watermark };
+            let mut ctx = Context { out: &mut *out, store: &mut self.store, key_part: part.clone(), watermark };
             T::on_timer(&Timer { key: timer_key, at }, &mut ctx, config)?;
         }
         Ok(())

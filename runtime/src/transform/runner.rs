@@ -163,9 +163,10 @@ async fn run_inner(shared: &Arc<RunnerShared>, partition: i32, stop: &mut watch:
         let outputs = resolve(shared, &batch, &outcome, failed);
         log_lines(shared, &batch, &outcome);
         let written = outputs.values().map(|v| v.len() as u64).sum::<u64>();
-        if let Some(log) = slot.as_ref().and_then(|s| s.state.as_ref()).filter(|_| !outcome.state.is_empty()) {
+        // (A clone of the partition: no borrow of the guest slot is held across the write.)
+        let changelog = slot.as_ref().and_then(|s| s.state.as_ref()).map(|s| Arc::clone(&s.partition));
+        if let Some(changelog) = changelog.filter(|_| !outcome.state.is_empty()) {
             let timestamp = batch.records.last().map_or(0, |r| r.timestamp);
-            let changelog = Arc::clone(&log.partition);
             match write_changelog(&mut checkpoint, &changelog, &outcome.state, timestamp).await {
                 Ok(state_end) => checkpoint.state_end = Some(state_end),
                 Err(e) => break Err(e),

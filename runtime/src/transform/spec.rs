@@ -87,7 +87,7 @@ pub struct StateLimits {
 
 impl Default for StateLimits {
     fn default() -> Self {
-        StateLimits { bytes_max: 16 << 20 }
+        StateLimits { bytes_max: 8 << 20 }
     }
 }
 
