@@ -9,6 +9,7 @@
 //! k <record key>                     user state of a keyed record      (Context::get/put/delete)
 //! n                                  user state of null-keyed records
 //! w <end> <start> <k key | n>        a window's accumulator, ordered by window end
+//! s <k key | n>                      a key's open session windows (start, end), for merging
 //! t <at> <k key | n>                 a timer, ordered by due time
 //! m max_ts                           the largest event time seen (drives the watermark)
 //! ```
@@ -26,6 +27,7 @@ pub(crate) const NS_KEY: u8 = b'k';
 pub(crate) const NS_NULL_KEY: u8 = b'n';
 pub(crate) const NS_WINDOW: u8 = b'w';
 pub(crate) const NS_TIMER: u8 = b't';
+pub(crate) const NS_SESSIONS: u8 = b's';
 pub(crate) const META_MAX_TS: &[u8] = b"mmax_ts";
 
 /// `t` as 8 bytes whose byte order is numeric order.

@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sluice_abi::{StateCommand, StateOp};
 
-use crate::state::{key_from_part, key_part, time_bytes, time_from, Store, META_MAX_TS, NS_TIMER, NS_WINDOW};
+use crate::state::{key_from_part, key_part, time_bytes, time_from, Store, META_MAX_TS, NS_SESSIONS, NS_TIMER, NS_WINDOW};
 use crate::window::{ClosedWindow, Timer, Window, WindowAdd};
 use crate::{OutRecord, Output, Record};
 
@@ -131,6 +131,55 @@ impl<'a> Context<'a> {
         Ok(WindowAdd::Added)
     }
 
+    /// Adds a record at `timestamp_ms` to the current key's session windows with inactivity
+    /// `gap_ms`: a session is `[first timestamp, last timestamp + gap)`; the record's own
+    /// `[timestamp, timestamp + gap)` merges with every open session it overlaps (accumulators
+    /// combined with `merge`, earliest session first), then `f` updates the result. It closes
+    /// (`on_window_close`) when the watermark reaches its end. Late if the merged session has
+    /// already ended by the watermark.
+    pub fn session_add<A, F, M>(&mut self, timestamp_ms: i64, gap_ms: i64, f: F, merge: M) -> crate::Result<WindowAdd>
+    where
+        A: Default + Serialize + DeserializeOwned,
+        F: FnOnce(&mut A),
+        M: Fn(&mut A, A),
+    {
+        let index_key = [&[NS_SESSIONS][..], &self.key_part].concat();
+        let mut open: Vec<Window> = match self.store.get(&index_key) {
+            Some(bytes) => serde_json::from_slice::<Vec<(i64, i64)>>(bytes)?.into_iter().map(|(start, end)| Window { start, end }).collect(),
+            None => Vec::new(),
+        };
+        let mut merged = Window { start: timestamp_ms, end: timestamp_ms.saturating_add(gap_ms.max(1)) };
+        let (overlapping, rest): (Vec<Window>, Vec<Window>) = open.drain(..).partition(|w| w.start < merged.end && merged.start < w.end);
+        for w in &overlapping {
+            merged = Window { start: merged.start.min(w.start), end: merged.end.max(w.end) };
+        }
+        if merged.end <= self.watermark {
+            return Ok(WindowAdd::Late);
+        }
+        let mut acc: Option<A> = None;
+        for w in &overlapping {
+            let key = window_key(*w, &self.key_part);
+            let part: A = match self.store.get(&key) {
+                Some(bytes) => serde_json::from_slice(bytes)?,
+                None => A::default(),
+            };
+            self.store.delete(&key);
+            match &mut acc {
+                Some(a) => merge(a, part),
+                None => acc = Some(part),
+            }
+        }
+        let mut acc = acc.unwrap_or_default();
+        f(&mut acc);
+        self.store.put(window_key(merged, &self.key_part), serde_json::to_vec(&acc)?);
+        let mut open = rest;
+        open.push(merged);
+        open.sort();
+        let index: Vec<(i64, i64)> = open.iter().map(|w| (w.start, w.end)).collect();
+        self.store.put(index_key, serde_json::to_vec(&index)?);
+        Ok(WindowAdd::Added)
+    }
+
     /// The current key's accumulator for an open window.
     pub fn window_get<A: DeserializeOwned>(&self, window: Window) -> crate::Result<Option<A>> {
         match self.store.get(&window_key(window, &self.key_part)) {
@@ -147,6 +196,24 @@ fn window_key(window: Window, key_part: &[u8]) -> Vec<u8> {
     k.extend_from_slice(&time_bytes(window.start));
     k.extend_from_slice(key_part);
     k
+}
+
+/// Removes a closed window from its key's session index, if it was a session.
+fn forget_session(store: &mut Store, key_part: &[u8], window: Window) -> crate::Result {
+    let index_key = [&[NS_SESSIONS][..], key_part].concat();
+    let Some(bytes) = store.get(&index_key) else { return Ok(()) };
+    let mut open: Vec<(i64, i64)> = serde_json::from_slice(bytes)?;
+    let before = open.len();
+    open.retain(|w| *w != (window.start, window.end));
+    if open.len() == before {
+        return Ok(());
+    }
+    if open.is_empty() {
+        store.delete(&index_key);
+    } else {
+        store.put(index_key, serde_json::to_vec(&open)?);
+    }
+    Ok(())
 }
 
 fn timer_key(at: i64, key_part: &[u8]) -> Vec<u8> {
@@ -208,6 +275,7 @@ impl Machine {
             self.store.delete(&key);
             let part = key.get(17..).unwrap_or_default().to_vec();
             let Some(window_key) = key_from_part(&part) else { return Err("corrupt window key in state".into()) };
+            forget_session(&mut self.store, &part, Window { start, end })?;
             let closed = ClosedWindow { key: window_key, window: Window { start, end }, bytes: &bytes };
             let mut ctx = Context { out: &mut *out, store: &mut self.store, key_part: part.clone(), watermark };
             T::on_window_close(&closed, &mut ctx, config)?;
