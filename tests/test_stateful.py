@@ -197,3 +197,31 @@ def test_state_size_cap_halts_with_reason_and_metric(broker):
     assert scrape(broker).value("sluice_transform_state_cap_hits_total", transform=name) == 1
     # Nothing past the cap was committed: the input position stopped before the end.
     assert st["partitions"][0]["next_offset"] < 500
+
+
+def test_dedupe_and_sessionize_known_input(broker):
+    b = broker.bootstrap
+    inp = create_topic(b, unique("events"))
+    dd_out, dd = unique("unique"), unique("dedupe")
+    se_out, se = unique("sessions"), unique("sessionize")
+    deploy_ok(broker, spec(dd, inp, dd_out, window_ms=10_000), plugin("dedupe"))
+    deploy_ok(broker, spec(se, inp, se_out), plugin("sessionize"))
+    s = 1000
+    events = [
+        (0, b"u1", T0, b"a"),
+        (0, b"u1", T0 + 5 * s, b"b"),     # u1 seen 5 s ago: dropped by dedupe
+        (0, b"u2", T0 + 6 * s, b"c"),
+        (0, b"u1", T0 + 12 * s, b"d"),    # 12 s after u1's first: passes
+        (0, b"u2", T0 + 15 * s, b"e"),    # 9 s after u2's first: dropped
+        (0, b"u1", T0 + 20 * s, b"f"),    # 8 s after d: dropped
+        (0, b"u1", T0 + 90 * s, b"g"),    # a new session for u1 (60 s quiet > 30 s gap)
+        (0, b"zz", T0 + 400 * s, b"end"),  # closes every session above
+    ]
+    produce_timed(b, inp, events)
+    wait_caught_up(broker, dd, len(events))
+    wait_caught_up(broker, se, len(events))
+    assert [m.value() for m in read_all(b, dd_out)] == [b"a", b"c", b"d", b"g", b"end"]
+    got = sorted((json.loads(m.value())["user"], json.loads(m.value())["start"] - T0, json.loads(m.value())["end"] - T0,
+                  json.loads(m.value())["clicks"]) for m in read_all(b, se_out))
+    # u1: 0, 5, 12, 20 s -> [0, 50 s); u2: 6, 15 s -> [6, 45 s); u1 again: [90, 120 s).
+    assert got == [("u1", 0, 50 * s, 4), ("u1", 90 * s, 120 * s, 1), ("u2", 6 * s, 45 * s, 2)]

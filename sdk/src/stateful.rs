@@ -143,7 +143,7 @@ impl<'a> Context<'a> {
         F: FnOnce(&mut A),
         M: Fn(&mut A, A),
     {
-        let index_key = [&[NS_SESSIONS][..], &self.key_part].concat();
+        let index_key = [&[NS_SESSIONS][..], self.key_part.as_slice()].concat();
         let mut open: Vec<Window> = match self.store.get(&index_key) {
             Some(bytes) => serde_json::from_slice::<Vec<(i64, i64)>>(bytes)?.into_iter().map(|(start, end)| Window { start, end }).collect(),
             None => Vec::new(),
