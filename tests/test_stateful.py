@@ -117,8 +117,7 @@ def test_kill9_mid_stream_keeps_window_counts_exact(broker):
     """Repeated kill -9 while a large backlog is being counted; after the restarts every
     window's count is exactly right and appears exactly once (no lost or double-applied
     state, no duplicate emission)."""
-    b = broker.bootstrap
-    inp = create_topic(b, unique("clicks"), partitions=2)
+    inp = create_topic(broker.bootstrap, unique("clicks"), partitions=2)
     out, name = unique("counts"), unique("wc")
     window, lateness = 5000, 2000
     s = spec(name, inp, out, window_ms=window, allowed_lateness_ms=lateness)
@@ -137,7 +136,7 @@ def test_kill9_mid_stream_keeps_window_counts_exact(broker):
             clock[part] += 10
             # Up to 1.5 s out of order: inside the 2 s lateness, so nothing is late.
             batch.append((part, key, clock[part] - rng.randrange(1500), b"x"))
-        produce_timed(b, inp, batch)
+        produce_timed(broker.bootstrap, inp, batch)
         events += batch
         request(broker, "POST", f"/v1/transforms/{name}/resume")
         time.sleep(rng.uniform(0.05, 0.3))
@@ -147,10 +146,10 @@ def test_kill9_mid_stream_keeps_window_counts_exact(broker):
     counts, last = expected_counts(events, window)
     # Close every window that holds data: one record per partition far in the future.
     closing = [(p, b"zz-end", last[p] + 10 * window, b"end") for p in (0, 1)]
-    produce_timed(b, inp, closing)
+    produce_timed(broker.bootstrap, inp, closing)
     st = wait_caught_up(broker, name, len(events) + len(closing), timeout=240)
     assert st["state"] == "running", st
-    got = window_counts(read_all(b, out))
+    got = window_counts(read_all(broker.bootstrap, out))
     expected = sorted((k, w, n) for (_, k, w), n in counts.items())
     assert len(got) == len(expected), f"{len(got)} windows emitted, {len(expected)} expected (duplicates or loss)"
     assert got == expected
