@@ -84,14 +84,16 @@ def main():
                       f"{describe(broker.admin, 'wc')['stats']['state_bytes'] / 1e6:.1f} MB)")
             finally:
                 broker.stop()
-            # Restart on the same data: the runner restores when its next batch arrives.
+            # Restart on the same data: the runner restores when its next batch arrives. Only
+            # log lines after this point count.
+            seen = log.stat().st_size
             broker = bb.Broker(args.binary, Path(tmp) / "data", log, rust_log=rust_log)
             try:
                 produce(broker.bootstrap, "in", 1, keys)
                 deadline = time.monotonic() + 600
                 found = None
                 while time.monotonic() < deadline and not found:
-                    text = re.sub(r"\x1b\[[0-9;]*m", "", log.read_text(errors="replace"))
+                    text = re.sub(r"\x1b\[[0-9;]*m", "", log.read_bytes()[seen:].decode(errors="replace"))
                     found = re.findall(r"state restored.*?records=(\d+).*?millis=(\d+)", text)
                     time.sleep(0.2)
                 if found:
