@@ -64,7 +64,7 @@ pub(crate) fn key_from_part(part: &[u8]) -> Option<Option<&[u8]>> {
 }
 
 /// The map, its size in bytes and the undo log since the last commit.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub(crate) struct Store {
     map: BTreeMap<Vec<u8>, Vec<u8>>,
     /// (key, value before the change), oldest first. Every change is logged, so rolling back to
@@ -72,14 +72,51 @@ pub(crate) struct Store {
     undo: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     /// Sum of key and value lengths: what the state size cap is measured in.
     bytes: u64,
+    /// No window (index 0) or timer (index 1) entry is due before this time: lets the per-record
+    /// due check skip the map. Puts lower it; a scan raises it; rollbacks and restores, which can
+    /// bring back any entry, reset it to "unknown" (`i64::MIN`).
+    due_floor: [i64; 2],
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store { map: BTreeMap::new(), undo: Vec::new(), bytes: 0, due_floor: [i64::MIN; 2] }
+    }
+}
+
+fn due_slot(namespace: u8) -> Option<usize> {
+    match namespace {
+        NS_WINDOW => Some(0),
+        NS_TIMER => Some(1),
+        _ => None,
+    }
 }
 
 impl Store {
+    /// Whether an entry of `namespace` (windows or timers) may be due at `time`.
+    pub(crate) fn may_be_due(&self, namespace: u8, time: i64) -> bool {
+        due_slot(namespace).is_none_or(|i| self.due_floor[i] <= time)
+    }
+
+    /// A scan of `namespace` found nothing due before `time`.
+    pub(crate) fn set_due_floor(&mut self, namespace: u8, time: i64) {
+        if let Some(i) = due_slot(namespace) {
+            self.due_floor[i] = time;
+        }
+    }
+
+    fn lower_due_floor(&mut self, key: &[u8]) {
+        if let (Some(i), Some(t)) = (key.first().and_then(|n| due_slot(*n)), key.get(1..).and_then(time_from)) {
+            self.due_floor[i] = self.due_floor[i].min(t);
+        }
+    }
+
     pub(crate) fn get(&self, key: &[u8]) -> Option<&[u8]> {
         self.map.get(key).map(Vec::as_slice)
     }
 
     pub(crate) fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.lower_due_floor(&key);
         self.bytes += (key.len() + value.len()) as u64;
         let previous = self.map.insert(key.clone(), value);
         if let Some(p) = &previous {
@@ -106,6 +143,9 @@ impl Store {
 
     /// Takes back every change made after `savepoint`.
     pub(crate) fn rollback_to(&mut self, savepoint: usize) {
+        if self.undo.len() > savepoint {
+            self.due_floor = [i64::MIN; 2];
+        }
         while self.undo.len() > savepoint {
             let Some((key, previous)) = self.undo.pop() else { break };
             if let Some(now) = self.map.remove(&key) {
@@ -147,6 +187,7 @@ impl Store {
 
     /// Applies a restored operation: no undo entry (restores are final).
     pub(crate) fn apply(&mut self, op: StateOp) {
+        self.due_floor = [i64::MIN; 2];
         match op {
             StateOp::Put { key, value } => {
                 self.bytes += (key.len() + value.len()) as u64;

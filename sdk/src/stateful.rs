@@ -267,9 +267,14 @@ impl Machine {
     pub(crate) fn advance<T: StatefulTransform>(&mut self, ts: i64, out: &mut Output, config: &T::Config) -> crate::Result {
         self.max_ts = self.max_ts.max(ts);
         let watermark = self.watermark(T::allowed_lateness_ms(config));
-        while let Some((key, bytes)) = self.store.first_from(&[NS_WINDOW], NS_WINDOW).map(|(k, v)| (k.to_vec(), v.to_vec())) {
+        while self.store.may_be_due(NS_WINDOW, watermark) {
+            let Some((key, bytes)) = self.store.first_from(&[NS_WINDOW], NS_WINDOW).map(|(k, v)| (k.to_vec(), v.to_vec())) else {
+                self.store.set_due_floor(NS_WINDOW, i64::MAX);
+                break;
+            };
             let (Some(end), Some(start)) = (time_from(&key[1..]), key.get(9..).and_then(time_from)) else { return Err("corrupt window entry in state".into()) };
             if end > watermark {
+                self.store.set_due_floor(NS_WINDOW, end);
                 break;
             }
             self.store.delete(&key);
@@ -280,9 +285,14 @@ impl Machine {
             let mut ctx = Context { out: &mut *out, store: &mut self.store, key_part: part.clone(), watermark };
             T::on_window_close(&closed, &mut ctx, config)?;
         }
-        while let Some(key) = self.store.first_from(&[NS_TIMER], NS_TIMER).map(|(k, _)| k.to_vec()) {
+        while self.store.may_be_due(NS_TIMER, watermark) {
+            let Some(key) = self.store.first_from(&[NS_TIMER], NS_TIMER).map(|(k, _)| k.to_vec()) else {
+                self.store.set_due_floor(NS_TIMER, i64::MAX);
+                break;
+            };
             let Some(at) = time_from(&key[1..]) else { return Err("corrupt timer entry in state".into()) };
             if at > watermark {
+                self.store.set_due_floor(NS_TIMER, at);
                 break;
             }
             self.store.delete(&key);

@@ -46,6 +46,10 @@ pub fn compile(engine: &Engine, bytes: &[u8]) -> Result<CompiledModule, Transfor
     Ok(CompiledModule { module, sha256: sha256_hex(bytes), abi })
 }
 
+/// One export to check: name, what it does (for the error), parameter and result types, and the
+/// signature as the error shows it.
+type ExportCheck = (&'static str, &'static str, &'static [ValType], &'static [ValType], &'static str);
+
 /// The ABI version (export names) `module` is built for, checked as on deploy.
 pub fn abi_of(module: &Module) -> Result<Exports, TransformError> {
     check_exports(module)
@@ -71,7 +75,7 @@ fn check_exports(module: &Module) -> Result<Exports, TransformError> {
         Some(other) => return Err(TransformError::ExportType { name: EXPORT_MEMORY, found: format!("{other:?}"), expected: "a 32-bit memory" }),
         None => return Err(TransformError::MissingExport { name: EXPORT_MEMORY, what: "the linear memory" }),
     }
-    let mut funcs: Vec<(&'static str, &'static str, &[ValType], &[ValType], &'static str)> = vec![
+    let mut funcs: Vec<ExportCheck> = vec![
         (abi.alloc, "allocates the input buffer", &[ValType::I32], &[ValType::I32], "(i32) -> i32"),
         (abi.init, "takes the config parameters", &[ValType::I32, ValType::I32], &[ValType::I64], "(i32, i32) -> i64"),
         (abi.process, "processes a batch", &[ValType::I32, ValType::I32], &[ValType::I64], "(i32, i32) -> i64"),
