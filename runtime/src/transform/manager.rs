@@ -28,6 +28,10 @@ use crate::broker::{Broker, BrokerError, TopicConfigs};
 /// changelog batch, at most what a guest's memory can return.
 pub const CHANGELOG_BATCH_BYTES_MAX: u64 = 64 << 20;
 
+/// `segment.bytes` of a state changelog topic: compaction only cleans closed segments, and the
+/// broker default (1 GiB) would leave a restore replaying every batch's changes.
+pub const CHANGELOG_SEGMENT_BYTES: u64 = 16 << 20;
+
 /// Where `reset` moves every partition's position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -250,8 +254,13 @@ impl TransformManager {
     async fn create_changelog(&self, spec: &TransformSpec) -> Result<(), TransformError> {
         let topic = state::changelog_topic(&spec.name);
         let partitions = self.broker.topic(&spec.input).map_or(1, |t| t.partitions.len() as i32);
-        // One batch's changes are one changelog batch: allow what a guest can return.
-        let configs = TopicConfigs::from([("cleanup.policy".to_string(), "compact".to_string()), ("max.message.bytes".to_string(), CHANGELOG_BATCH_BYTES_MAX.to_string())]);
+        // One batch's changes are one changelog batch: allow what a guest can return. Segments
+        // are small so compaction (closed segments only) keeps restores near one record per key.
+        let configs = TopicConfigs::from([
+            ("cleanup.policy".to_string(), "compact".to_string()),
+            ("max.message.bytes".to_string(), CHANGELOG_BATCH_BYTES_MAX.to_string()),
+            ("segment.bytes".to_string(), CHANGELOG_SEGMENT_BYTES.to_string()),
+        ]);
         match self.broker.create_topic(&topic, partitions, -1, configs, false).await {
             Ok(_) | Err(BrokerError::TopicExists { .. }) => Ok(()),
             Err(e) => Err(TransformError::InvalidSpec { field: "name", reason: format!("cannot create the state changelog {topic}: {e}") }),
