@@ -1,4 +1,5 @@
-//! The batch ABI between the Sluice broker (host) and a WebAssembly transform (guest), version 1.
+//! The batch ABI between the Sluice broker (host) and a WebAssembly transform (guest), versions 1
+//! (stateless) and 2 (v1 plus keyed state).
 //!
 //! Both sides depend on this crate, so the layout is written down once. It knows nothing of
 //! wasmtime and nothing of Kafka's wire format: plain types and byte layouts only.
@@ -19,6 +20,18 @@
 //!   location.
 //! - `_initialize` (optional): called once after instantiation (wasi-libc reactor start).
 //!
+//! # Version 2: keyed state
+//! A stateful module exports the same functions under `sluice_transform_v2_*` names, plus
+//! `sluice_transform_v2_state(ptr: i32, len: i32) -> i64`, which takes a [`StateCommand`]
+//! (commit, abort, restore; layout in `state.rs`) and returns an [`Output`] location (status
+//! only). State lives in the guest's memory; at the end of each `process` call the guest lists
+//! its changes (one [`StateOp`] per changed key, in key order) and its state size in the output
+//! buffer, and keeps them provisional until the host sends `commit` (the host wrote them to the
+//! changelog) or `abort` (the host will retry the batch). A new instance is brought back with
+//! `restore` commands before its first batch. All names change with the version, rather than v1
+//! gaining an optional export, so a broker that only knows v1 refuses a stateful module at deploy
+//! instead of running it without ever committing or restoring its state.
+//!
 //! Imports the guest may use: only the `wasi_snapshot_preview1` functions a Rust std guest needs
 //! (`fd_write`, `environ_get`, `environ_sizes_get`, `clock_time_get`, `random_get`,
 //! `proc_exit`, `sched_yield`). The host makes them deterministic: the clock reads the current
@@ -38,7 +51,7 @@
 //! ```text
 //! output   := status entry*
 //! status   := u8 0 (ok) | u8 1 (the whole call failed) bytes(message)     -- nothing follows 1
-//! entry    := u8 1 record | u8 2 log | u8 3 record_error
+//! entry    := u8 1 record | u8 2 log | u8 3 record_error | u8 4 state | u8 5 state_bytes
 //! record   := u32 input_index  topic  key  value  headers  timestamp
 //! topic    := bytes            -- empty: the transform's default output topic
 //! key      := u8 0 (inherit the input's) | u8 1 (null) | u8 2 bytes
@@ -47,6 +60,8 @@
 //! timestamp:= u8 0 (inherit) | u8 1 i64
 //! log      := u32 input_index (u32::MAX: none)  u8 level (0 error .. 4 trace)  bytes(message)
 //! record_error := u32 input_index  bytes(message)  -- that record failed; the error policy applies
+//! state    := state_op (see `state.rs`)                            -- v2 only, entry tag 4
+//! state_bytes := i64                                               -- v2 only, entry tag 5
 //! bytes    := u32 len  len*u8
 //! ```
 //! `input_index` is the record's position in the batch, so the host knows which input offset
@@ -55,16 +70,56 @@
 #![warn(missing_docs)]
 
 mod output;
+mod state;
 
 pub use output::{Decoded, DecodeError, Emitted, Inherit, LogLine, OutputWriter, RecordError, Status};
+pub use state::{StateCommand, StateOp};
 
-/// The ABI version this crate describes; it appears in every export name.
-pub const ABI_VERSION: u32 = 1;
-/// Export: allocate guest memory for the host to write into.
+/// The newest ABI version this crate describes; it appears in every export name. Hosts accept
+/// every version in [`ABI_VERSIONS`].
+pub const ABI_VERSION: u32 = 2;
+/// Every ABI version a host built from this crate runs.
+pub const ABI_VERSIONS: [u32; 2] = [1, 2];
+
+/// The export names of one ABI version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exports {
+    /// The version.
+    pub version: u32,
+    /// `alloc`.
+    pub alloc: &'static str,
+    /// `init`.
+    pub init: &'static str,
+    /// `process`.
+    pub process: &'static str,
+    /// `state` (v2 and later).
+    pub state: Option<&'static str>,
+}
+
+/// Export names of ABI v1 (stateless).
+pub const EXPORTS_V1: Exports = Exports { version: 1, alloc: EXPORT_ALLOC, init: EXPORT_INIT, process: EXPORT_PROCESS, state: None };
+/// Export names of ABI v2 (keyed state).
+pub const EXPORTS_V2: Exports = Exports {
+    version: 2,
+    alloc: "sluice_transform_v2_alloc",
+    init: "sluice_transform_v2_init",
+    process: "sluice_transform_v2_process",
+    state: Some("sluice_transform_v2_state"),
+};
+
+/// The export names of `version`, if this crate knows it.
+pub fn exports(version: u32) -> Option<Exports> {
+    match version {
+        1 => Some(EXPORTS_V1),
+        2 => Some(EXPORTS_V2),
+        _ => None,
+    }
+}
+/// Export (v1): allocate guest memory for the host to write into.
 pub const EXPORT_ALLOC: &str = "sluice_transform_v1_alloc";
-/// Export: configure a fresh instance.
+/// Export (v1): configure a fresh instance.
 pub const EXPORT_INIT: &str = "sluice_transform_v1_init";
-/// Export: process one batch.
+/// Export (v1): process one batch.
 pub const EXPORT_PROCESS: &str = "sluice_transform_v1_process";
 /// Export: the linear memory.
 pub const EXPORT_MEMORY: &str = "memory";

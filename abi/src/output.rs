@@ -3,11 +3,15 @@
 //! length is checked against what remains, and a malformed buffer is a [`DecodeError`], never a
 //! panic.
 
+use crate::state::{decode_op, encode_op, StateOp};
+
 const STATUS_OK: u8 = 0;
 const STATUS_FAILED: u8 = 1;
 const ENTRY_RECORD: u8 = 1;
 const ENTRY_LOG: u8 = 2;
 const ENTRY_RECORD_ERROR: u8 = 3;
+const ENTRY_STATE: u8 = 4;
+const ENTRY_STATE_BYTES: u8 = 5;
 
 /// A field that is either taken from the input record or set explicitly.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +79,10 @@ pub struct Decoded {
     pub logs: Vec<LogLine>,
     /// Per-record failures.
     pub errors: Vec<RecordError>,
+    /// State changes of the call (ABI v2), at most one per key, in key order.
+    pub state: Vec<StateOp>,
+    /// Bytes of state the guest holds after the call (keys plus values), if it reported them.
+    pub state_bytes: Option<u64>,
 }
 
 /// The output buffer is malformed (a guest bug or a hostile module).
@@ -95,16 +103,19 @@ impl core::fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
-struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     bytes: &'a [u8],
     at: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn fail<T>(&self, reason: &'static str) -> Result<T, DecodeError> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        Reader { bytes, at: 0 }
+    }
+    pub(crate) fn fail<T>(&self, reason: &'static str) -> Result<T, DecodeError> {
         Err(DecodeError { at: self.at, reason })
     }
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         match self.bytes.get(self.at..self.at.saturating_add(n)) {
             Some(slice) if self.at.checked_add(n).is_some() => {
                 self.at += n;
@@ -113,20 +124,20 @@ impl<'a> Reader<'a> {
             _ => self.fail("truncated"),
         }
     }
-    fn u8(&mut self) -> Result<u8, DecodeError> {
+    pub(crate) fn u8(&mut self) -> Result<u8, DecodeError> {
         Ok(self.take(1)?[0])
     }
-    fn u32(&mut self) -> Result<u32, DecodeError> {
+    pub(crate) fn u32(&mut self) -> Result<u32, DecodeError> {
         let mut a = [0u8; 4];
         a.copy_from_slice(self.take(4)?);
         Ok(u32::from_le_bytes(a))
     }
-    fn i64(&mut self) -> Result<i64, DecodeError> {
+    pub(crate) fn i64(&mut self) -> Result<i64, DecodeError> {
         let mut a = [0u8; 8];
         a.copy_from_slice(self.take(8)?);
         Ok(i64::from_le_bytes(a))
     }
-    fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
+    pub(crate) fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
         let len = self.u32()? as usize;
         self.take(len)
     }
@@ -137,7 +148,7 @@ impl<'a> Reader<'a> {
             Err(_) => self.fail("text is not UTF-8"),
         }
     }
-    fn done(&self) -> bool {
+    pub(crate) fn done(&self) -> bool {
         self.at >= self.bytes.len()
     }
 }
@@ -146,7 +157,7 @@ impl Decoded {
     /// Decodes an output buffer. `batch_len` bounds `input_index`.
     pub fn parse(bytes: &[u8], batch_len: usize) -> Result<Decoded, DecodeError> {
         let mut r = Reader { bytes, at: 0 };
-        let mut out = Decoded { status: Status::Ok, records: Vec::new(), logs: Vec::new(), errors: Vec::new() };
+        let mut out = Decoded { status: Status::Ok, records: Vec::new(), logs: Vec::new(), errors: Vec::new(), state: Vec::new(), state_bytes: None };
         match r.u8()? {
             STATUS_OK => {}
             STATUS_FAILED => {
@@ -169,6 +180,8 @@ impl Decoded {
                     let message = String::from_utf8_lossy(r.bytes()?).into_owned();
                     out.errors.push(RecordError { input_index, message });
                 }
+                ENTRY_STATE => out.state.push(decode_op(&mut r)?),
+                ENTRY_STATE_BYTES => out.state_bytes = Some(r.i64()? as u64),
                 _ => return r.fail("unknown entry kind"),
             }
         }
@@ -350,6 +363,18 @@ impl OutputWriter {
         self.put_bytes(message.as_bytes());
     }
 
+    /// Appends one state change (ABI v2).
+    pub fn state(&mut self, op: &StateOp) {
+        self.buf.push(ENTRY_STATE);
+        encode_op(&mut self.buf, op);
+    }
+
+    /// Reports the guest's state size after the call (ABI v2).
+    pub fn state_bytes(&mut self, bytes: u64) {
+        self.buf.push(ENTRY_STATE_BYTES);
+        self.buf.extend_from_slice(&bytes.to_le_bytes());
+    }
+
     /// The encoded buffer.
     pub fn bytes(&self) -> &[u8] {
         &self.buf
@@ -377,7 +402,13 @@ mod tests {
         w.record(&plain);
         w.log(0, 2, "hello");
         w.record_error(1, "bad");
+        let put = StateOp::Put { key: b"k".to_vec(), value: b"1".to_vec() };
+        w.state(&put);
+        w.state(&StateOp::Delete { key: b"j".to_vec() });
+        w.state_bytes(42);
         let d = Decoded::parse(w.bytes(), 2).expect("parse");
+        assert_eq!(d.state, vec![put, StateOp::Delete { key: b"j".to_vec() }]);
+        assert_eq!(d.state_bytes, Some(42));
         assert_eq!(d.status, Status::Ok);
         assert_eq!(d.records, vec![rec, plain]);
         assert_eq!(d.logs[0].message, "hello");

@@ -1,6 +1,6 @@
-//! The guest side of ABI v1 (see `sluice_abi`): the input buffer the host writes into, config
-//! parsing at `init`, and the per-batch loop that calls the user's function for each record and
-//! returns the output buffer's location. Written without `unsafe`: the host writes into a buffer
+//! The guest side of the ABI (see `sluice_abi`): the input buffer the host writes into, config
+//! parsing at `init`, the per-batch loop that calls the user's function for each record and
+//! returns the output buffer's location, and (v2) the state machine's commands. Written without `unsafe`: the host writes into a buffer
 //! we own, and we hand back addresses as integers.
 
 use std::any::Any;
@@ -9,9 +9,10 @@ use std::sync::OnceLock;
 
 use rkyv::util::AlignedVec;
 use serde::de::DeserializeOwned;
-use sluice_abi::{access_batch, pack_location, OutputWriter, NO_RECORD};
+use sluice_abi::{access_batch, pack_location, ArchivedBatch, OutputWriter, StateCommand, NO_RECORD};
 
 use crate::logging::{set_current, take_logs};
+use crate::stateful::{Machine, StatefulTransform};
 use crate::{Header, Output, Record};
 
 thread_local! {
@@ -19,6 +20,8 @@ thread_local! {
     static INPUT: RefCell<AlignedVec<16>> = RefCell::new(AlignedVec::new());
     /// The last call's output; the host reads it before the next call.
     static OUTPUT: RefCell<Output> = RefCell::new(Output::new());
+    /// A stateful transform's state (ABI v2); unused by stateless ones.
+    static MACHINE: RefCell<Machine> = RefCell::new(Machine::default());
 }
 
 /// The parsed config (a wasm guest is single-threaded and `init` runs once per instance).
@@ -70,6 +73,47 @@ pub fn init<C: DeserializeOwned + Send + Sync + 'static>(ptr: i32, len: i32) -> 
 
 /// `sluice_transform_v1_process`: runs `f` over every record of the archived batch.
 pub fn process<C: 'static>(f: &dyn Fn(&Record<'_>, &mut Output, &C) -> crate::Result, ptr: i32, len: i32) -> i64 {
+    with_batch::<C>(ptr, len, &|batch, config, out| {
+        for_each_record(batch, out, &mut |record, out| f(record, out, config));
+    })
+}
+
+/// `sluice_transform_v2_process`: runs the stateful transform `T` over the archived batch and
+/// reports the state changes (provisional until the host commits them).
+pub fn process_stateful<T: StatefulTransform>(ptr: i32, len: i32) -> i64 {
+    with_batch::<T::Config>(ptr, len, &|batch, config, out| {
+        MACHINE.with(|machine| {
+            let mut machine = machine.borrow_mut();
+            for_each_record(batch, out, &mut |record, out| machine.run_record::<T>(record, out, config));
+            machine.finish_batch(out);
+        })
+    })
+}
+
+/// `sluice_transform_v2_state`: commit, abort or restore (see `sluice_abi::StateCommand`).
+pub fn state_command(ptr: i32, len: i32) -> i64 {
+    let command = INPUT.with(|input| {
+        let input = input.borrow();
+        if !input_matches(ptr, len, &input) {
+            return Err("state was called with a buffer that alloc did not return".to_string());
+        }
+        StateCommand::decode(input.as_slice()).map_err(|e| e.to_string())
+    });
+    OUTPUT.with(|out| {
+        let mut out = out.borrow_mut();
+        out.input_index = 0;
+        let writer = out.writer();
+        writer.clear();
+        match command {
+            Ok(command) => MACHINE.with(|m| m.borrow_mut().command(command)),
+            Err(message) => writer.fail(&message),
+        }
+        finish(out.writer())
+    })
+}
+
+/// Validates the input buffer and the config, then runs `body` over the batch.
+fn with_batch<C: 'static>(ptr: i32, len: i32, body: &dyn Fn(&ArchivedBatch, &C, &mut Output)) -> i64 {
     OUTPUT.with(|out| {
         let mut out = out.borrow_mut();
         out.writer().clear();
@@ -91,13 +135,13 @@ pub fn process<C: 'static>(f: &dyn Fn(&Record<'_>, &mut Output, &C) -> crate::Re
                     return;
                 }
             };
-            run_batch(f, batch, config, &mut out);
+            body(batch, config, &mut out);
         });
         finish(out.writer())
     })
 }
 
-fn run_batch<C>(f: &dyn Fn(&Record<'_>, &mut Output, &C) -> crate::Result, batch: &sluice_abi::ArchivedBatch, config: &C, out: &mut Output) {
+fn for_each_record(batch: &ArchivedBatch, out: &mut Output, f: &mut dyn FnMut(&Record<'_>, &mut Output) -> crate::Result) {
     let partition = batch.partition.to_native();
     for (i, r) in batch.records.iter().enumerate() {
         let index = i as u32;
@@ -112,7 +156,7 @@ fn run_batch<C>(f: &dyn Fn(&Record<'_>, &mut Output, &C) -> crate::Result, batch
             value: r.value.as_ref().map(|v| v.as_slice()),
             headers: r.headers.iter().map(|h| Header { key: h.key.as_str(), value: h.value.as_ref().map(|v| v.as_slice()) }).collect(),
         };
-        if let Err(e) = f(&record, out, config) {
+        if let Err(e) = f(&record, out) {
             out.writer().record_error(index, &e.to_string());
         }
     }

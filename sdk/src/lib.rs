@@ -4,14 +4,21 @@
 #![allow(clippy::test_attr_in_doctest)]
 
 mod entry;
+mod harness;
 mod logging;
 mod output;
 mod record;
+mod state;
+mod stateful;
+mod window;
 
+pub use harness::{Fed, Harness};
 pub use logging::{take_logs, Level, LogEntry, __log as __log_impl};
 pub use output::{OutRecord, Output};
 pub use record::{Header, Record};
-pub use sluice_abi::{Emitted, Inherit};
+pub use sluice_abi::{Emitted, Inherit, RecordError, StateOp};
+pub use stateful::{Context, StatefulTransform};
+pub use window::{ClosedWindow, Timer, Tumbling, Window, WindowAdd};
 
 /// The error a transform function returns for a record it cannot handle. The broker applies the
 /// transform's error policy to that record (retry, dead-letter, skip or halt); the rest of the
@@ -24,7 +31,7 @@ pub type Result<T = ()> = std::result::Result<T, Error>;
 /// What the entry macro expands to; not part of the public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::entry::{alloc, init, process};
+    pub use crate::entry::{alloc, init, process, process_stateful, state_command};
 }
 
 /// Makes a function the transform's entry point.
@@ -62,6 +69,41 @@ macro_rules! transform {
             #[no_mangle]
             extern "C" fn sluice_transform_v1_process(ptr: i32, len: i32) -> i64 {
                 $crate::__private::process::<$config>(&$call, ptr, len)
+            }
+        };
+    };
+}
+
+/// Makes a [`StatefulTransform`] the module's entry point (ABI v2: keyed state restored by the
+/// broker from a changelog, exactly once across crashes).
+///
+/// `stateful_transform!(MyTransform)` where `MyTransform: StatefulTransform`. On `wasm32` it
+/// writes the exports (`sluice_transform_v2_*`); elsewhere it expands to nothing, and
+/// [`Harness`] runs the transform in tests.
+#[macro_export]
+macro_rules! stateful_transform {
+    ($t:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            #[allow(unsafe_code)]
+            #[no_mangle]
+            extern "C" fn sluice_transform_v2_alloc(len: i32) -> i32 {
+                $crate::__private::alloc(len)
+            }
+            #[allow(unsafe_code)]
+            #[no_mangle]
+            extern "C" fn sluice_transform_v2_init(ptr: i32, len: i32) -> i64 {
+                $crate::__private::init::<<$t as $crate::StatefulTransform>::Config>(ptr, len)
+            }
+            #[allow(unsafe_code)]
+            #[no_mangle]
+            extern "C" fn sluice_transform_v2_process(ptr: i32, len: i32) -> i64 {
+                $crate::__private::process_stateful::<$t>(ptr, len)
+            }
+            #[allow(unsafe_code)]
+            #[no_mangle]
+            extern "C" fn sluice_transform_v2_state(ptr: i32, len: i32) -> i64 {
+                $crate::__private::state_command(ptr, len)
             }
         };
     };

@@ -52,6 +52,12 @@ impl MetricsSource for TransformSource {
             s.counter("sluice_transform_memory_limit_hits_total", "Guest calls killed by the memory limit.", &l, n(st.memory_limit_hits));
             s.counter("sluice_transform_traps_total", "Guest calls that trapped or failed.", &l, n(st.traps));
             s.gauge("sluice_transform_memory_bytes", "Linear memory held by the transform's instances.", &l, n(st.memory_bytes));
+            s.gauge("sluice_transform_state_bytes", "Keyed state held by a stateful transform (keys plus values, sum over partitions).", &l, n(st.state_bytes));
+            s.counter("sluice_transform_state_cap_hits_total", "Runners halted because their state passed state.bytes_max.", &l, n(st.state_cap_hits));
+            s.counter("sluice_transform_changelog_records_total", "Records written to the transform's state changelog.", &l, n(st.changelog_records));
+            s.counter("sluice_transform_state_restores_total", "Guest instances restored from the state changelog.", &l, n(st.state_restores));
+            s.counter("sluice_transform_state_restore_records_total", "Changelog records read by state restores.", &l, n(st.state_restore_records));
+            s.counter("sluice_transform_state_restore_seconds_total", "Time spent restoring state from the changelog.", &l, st.state_restore_ms as f64 / 1e3);
         }
     }
 }

@@ -33,12 +33,20 @@ pub struct Checkpoint {
     /// cleared when `next_offset` moves past it. A replay after a crash uses the same end.
     #[serde(default)]
     pub pending_end: Option<i64>,
+    /// Stateful transforms: the first changelog offset of this runner's state (the changelog's
+    /// end when the runner first ran; older records belong to an earlier transform).
+    #[serde(default)]
+    pub state_from: Option<i64>,
+    /// Stateful transforms: the changelog's end after the last committed batch. Restores read
+    /// `[state_from, state_end)`; changes past it belong to an uncommitted batch.
+    #[serde(default)]
+    pub state_end: Option<i64>,
 }
 
 impl Checkpoint {
     /// A fresh checkpoint.
     pub fn new(producer_id: i64, next_offset: i64) -> Self {
-        Checkpoint { version: CHECKPOINT_VERSION, producer_id, next_offset, sequences: BTreeMap::new(), pending_end: None }
+        Checkpoint { version: CHECKPOINT_VERSION, producer_id, next_offset, sequences: BTreeMap::new(), pending_end: None, state_from: None, state_end: None }
     }
 
     /// The checkpoint file of `partition` under a transform's directory.

@@ -12,7 +12,7 @@ pub enum TransformError {
     ModuleTooLarge { size: usize, max: usize },
     #[error("invalid module: not a WebAssembly core module: {reason}")]
     NotWasm { reason: String },
-    #[error("invalid module: built for Sluice transform ABI v{found}, this broker speaks v{expected}")]
+    #[error("invalid module: built for Sluice transform ABI v{found}, this broker speaks v1 to v{expected}")]
     AbiVersion { found: String, expected: u32 },
     #[error("invalid module: missing export `{name}` ({what}); build it with the sluice-sdk `transform!` macro")]
     MissingExport { name: &'static str, what: &'static str },
@@ -58,4 +58,10 @@ pub enum GuestError {
     /// The instance could not be created.
     #[error("cannot instantiate: {reason}")]
     Instantiate { reason: String },
+    /// A new instance's state could not be restored from the changelog.
+    #[error("cannot restore state: {reason}")]
+    Restore { reason: String },
+    /// The state grew past the transform's `state.bytes_max`.
+    #[error("state size cap reached: {bytes} bytes of state, the cap (state.bytes_max) is {cap}")]
+    StateCap { bytes: u64, cap: u64 },
 }

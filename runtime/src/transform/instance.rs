@@ -3,7 +3,7 @@
 //! unknown state; the owner drops it and instantiates a fresh one (cheap with the pooling
 //! allocator) before the next call.
 
-use sluice_abi::{encode_batch, unpack_location, Batch, Decoded, Status, EXPORT_ALLOC, EXPORT_INIT, EXPORT_PROCESS};
+use sluice_abi::{encode_batch, unpack_location, Batch, Decoded, Exports, StateCommand, Status};
 use wasmtime::{Engine, InstancePre, Linker, Memory, Module, Store, StoreLimitsBuilder, Trap, TypedFunc};
 
 use super::engine::TransformEngine;
@@ -30,6 +30,7 @@ impl Default for GuestLimits {
 #[derive(Clone)]
 pub struct Linked {
     pre: InstancePre<GuestState>,
+    abi: Exports,
 }
 
 impl Linked {
@@ -40,7 +41,13 @@ impl Linked {
         wasi::add_to_linker(&mut linker).map_err(link_error)?;
         linker.define_unknown_imports_as_traps(module).map_err(link_error)?;
         let pre = linker.instantiate_pre(module).map_err(link_error)?;
-        Ok(Linked { pre })
+        let abi = super::module::abi_of(module)?;
+        Ok(Linked { pre, abi })
+    }
+
+    /// Whether the module keeps state (ABI v2).
+    pub fn is_stateful(&self) -> bool {
+        self.abi.state.is_some()
     }
 }
 
@@ -50,6 +57,8 @@ pub struct Guest {
     memory: Memory,
     alloc: TypedFunc<i32, i32>,
     process: TypedFunc<(i32, i32), i64>,
+    /// ABI v2's `state` export; `None` for a stateless module.
+    state: Option<TypedFunc<(i32, i32), i64>>,
     limits: GuestLimits,
 }
 
@@ -70,10 +79,15 @@ impl Guest {
         let instantiate_error = |e: wasmtime::Error| GuestError::Instantiate { reason: format!("{e:#}") };
         let instance = linked.pre.instantiate(&mut store).map_err(instantiate_error)?;
         let memory = instance.get_memory(&mut store, "memory").ok_or_else(|| GuestError::Instantiate { reason: "no memory export".into() })?;
-        let alloc = instance.get_typed_func::<i32, i32>(&mut store, EXPORT_ALLOC).map_err(instantiate_error)?;
-        let init = instance.get_typed_func::<(i32, i32), i64>(&mut store, EXPORT_INIT).map_err(instantiate_error)?;
-        let process = instance.get_typed_func::<(i32, i32), i64>(&mut store, EXPORT_PROCESS).map_err(instantiate_error)?;
-        let mut guest = Guest { store, memory, alloc, process, limits };
+        let abi = linked.abi;
+        let alloc = instance.get_typed_func::<i32, i32>(&mut store, abi.alloc).map_err(instantiate_error)?;
+        let init = instance.get_typed_func::<(i32, i32), i64>(&mut store, abi.init).map_err(instantiate_error)?;
+        let process = instance.get_typed_func::<(i32, i32), i64>(&mut store, abi.process).map_err(instantiate_error)?;
+        let state = match abi.state {
+            Some(name) => Some(instance.get_typed_func::<(i32, i32), i64>(&mut store, name).map_err(instantiate_error)?),
+            None => None,
+        };
+        let mut guest = Guest { store, memory, alloc, process, state, limits };
         if let Ok(start) = instance.get_typed_func::<(), ()>(&mut guest.store, "_initialize") {
             start.call(&mut guest.store, ()).map_err(|e| guest.classify(e))?;
         }
@@ -99,6 +113,23 @@ impl Guest {
             Status::Ok => Ok(decoded),
             Status::Failed(reason) => Err(GuestError::Failed { reason }),
         }
+    }
+
+    /// Sends a state command (ABI v2): commit or abort the last batch's changes, or restore
+    /// entries. A stateless guest has no state: every command succeeds and does nothing.
+    pub fn state_command(&mut self, command: &StateCommand) -> Result<(), GuestError> {
+        let Some(func) = self.state.clone() else { return Ok(()) };
+        self.store.set_epoch_deadline(TransformEngine::ticks_for(self.limits.batch_time_ms) + 1);
+        let decoded = self.call(&func, &command.encode(), 0)?;
+        match decoded.status {
+            Status::Ok => Ok(()),
+            Status::Failed(reason) => Err(GuestError::Failed { reason }),
+        }
+    }
+
+    /// Whether the instance keeps state (ABI v2).
+    pub fn is_stateful(&self) -> bool {
+        self.state.is_some()
     }
 
     /// Bytes of linear memory the instance holds now.

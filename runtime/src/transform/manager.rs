@@ -17,11 +17,20 @@ use super::engine::{EngineLimits, TransformEngine};
 use super::instance::{Guest, Linked};
 use super::module::{self, CompiledModule};
 use super::runner::{self, RunnerExit, RunnerShared};
+use super::state;
 use super::stats::{StatsSnapshot, TransformStats};
 use super::{GuestError, TransformError, TransformSpec};
 use crate::broker::metadata_log::{MetadataRecord, TransformImage};
 use crate::broker::partition::blocking;
 use crate::broker::{Broker, BrokerError, TopicConfigs};
+
+/// `max.message.bytes` of a state changelog topic: one input batch's state changes are one
+/// changelog batch, at most what a guest's memory can return.
+pub const CHANGELOG_BATCH_BYTES_MAX: u64 = 64 << 20;
+
+/// `segment.bytes` of a state changelog topic: compaction only cleans closed segments, and the
+/// broker default (1 GiB) would leave a restore replaying every batch's changes.
+pub const CHANGELOG_SEGMENT_BYTES: u64 = 16 << 20;
 
 /// Where `reset` moves every partition's position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -192,6 +201,9 @@ impl TransformManager {
                 return Err(TransformError::InvalidSpec { field, reason: format!("topic {topic} does not exist and auto-creation is off") });
             }
         }
+        if compiled.1.is_stateful() {
+            self.create_changelog(&spec).await?;
+        }
         // The log topic exists whatever the auto-creation setting: a transform that logs must
         // not halt for want of it.
         match self.broker.create_topic(runner::TRANSFORM_LOGS_TOPIC, 1, -1, TopicConfigs::new(), false).await {
@@ -242,6 +254,24 @@ impl TransformManager {
         let status = status(&deployed);
         transforms.insert(name, deployed);
         Ok(status)
+    }
+
+    /// A stateful transform's changelog: compacted, one partition per input partition. A
+    /// redeploy finds it in place and keeps the state.
+    async fn create_changelog(&self, spec: &TransformSpec) -> Result<(), TransformError> {
+        let topic = state::changelog_topic(&spec.name);
+        let partitions = self.broker.topic(&spec.input).map_or(1, |t| t.partitions.len() as i32);
+        // One batch's changes are one changelog batch: allow what a guest can return. Segments
+        // are small so compaction (closed segments only) keeps restores near one record per key.
+        let configs = TopicConfigs::from([
+            ("cleanup.policy".to_string(), "compact".to_string()),
+            ("max.message.bytes".to_string(), CHANGELOG_BATCH_BYTES_MAX.to_string()),
+            ("segment.bytes".to_string(), CHANGELOG_SEGMENT_BYTES.to_string()),
+        ]);
+        match self.broker.create_topic(&topic, partitions, -1, configs, false).await {
+            Ok(_) | Err(BrokerError::TopicExists { .. }) => Ok(()),
+            Err(e) => Err(TransformError::InvalidSpec { field: "name", reason: format!("cannot create the state changelog {topic}: {e}") }),
+        }
     }
 
     fn start_runners(&self, deployed: &mut Deployed) {
@@ -336,7 +366,8 @@ impl TransformManager {
         Ok(status(deployed))
     }
 
-    /// Moves every partition's committed position; outputs already written stay.
+    /// Moves every partition's committed position; outputs already written and keyed state
+    /// stay.
     pub async fn reset(&self, name: &str, to: ResetTo) -> Result<TransformStatus, TransformError> {
         let mut transforms = self.transforms.lock().await;
         let deployed = transforms.get_mut(name).ok_or_else(|| TransformError::Unknown { name: name.into() })?;
@@ -375,7 +406,8 @@ impl TransformManager {
         Ok(())
     }
 
-    /// Stops and forgets a transform and its positions (its output topics stay).
+    /// Stops and forgets a transform, its positions and its state changelog (its output topics
+    /// stay).
     pub async fn delete(&self, name: &str) -> Result<(), TransformError> {
         let mut transforms = self.transforms.lock().await;
         let deployed = transforms.get_mut(name).ok_or_else(|| TransformError::Unknown { name: name.into() })?;
@@ -384,6 +416,12 @@ impl TransformManager {
         let dir = deployed.shared.dir.clone();
         transforms.remove(name);
         blocking("delete transform", move || crate::broker::fsutil::remove_dir_via_rename(&dir)).await??;
+        // Its state goes with it (a later transform of the same name starts empty either way:
+        // its checkpoint starts reading the changelog at the end it finds).
+        match self.broker.delete_topic(&state::changelog_topic(name)).await {
+            Ok(_) | Err(BrokerError::UnknownTopic { .. }) => {}
+            Err(e) => tracing::warn!(transform = name, "cannot delete the state changelog: {e}"),
+        }
         tracing::info!(transform = name, "transform deleted");
         Ok(())
     }

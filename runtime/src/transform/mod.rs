@@ -12,7 +12,8 @@
 //! - `instance`: one guest instance and its ABI calls (`sluice_abi` defines the ABI).
 //! - `attempt`: one batch under retries, with failing records isolated.
 //! - `records`: Kafka RecordBatch ↔ ABI records; murmur2 partitioning.
-//! - `checkpoint`: a runner's committed position, producer id and sequences.
+//! - `checkpoint`: a runner's committed position, producer id, sequences and state range.
+//! - `state`: keyed state on the host side: the changelog topic and restoring an instance.
 //! - `runner`: one task per input partition; the exactly-once argument is written there.
 //! - `manager`: [`TransformManager`]: deploy, list, describe, pause, resume, reset, delete;
 //!   persistence in the metadata log and the data directory; restart.
@@ -29,6 +30,7 @@ pub mod module;
 pub mod records;
 mod runner;
 pub mod spec;
+pub mod state;
 pub mod stats;
 pub mod wasi;
 

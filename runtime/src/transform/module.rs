@@ -1,9 +1,9 @@
 //! Deploy-time validation and compilation of a transform module: size limit, a WebAssembly core
-//! module, the ABI version in the export names, the exports' types, and imports limited to the
-//! WASI functions of `wasi`. Each way a module can be wrong is its own [`TransformError`].
+//! module, the ABI version in the export names (v1 stateless, v2 stateful), the exports' types,
+//! and imports limited to the WASI functions of `wasi`. Each way a module can be wrong is its own [`TransformError`].
 
 use sha2::{Digest, Sha256};
-use sluice_abi::{ABI_VERSION, EXPORT_ALLOC, EXPORT_INIT, EXPORT_MEMORY, EXPORT_PREFIX, EXPORT_PROCESS};
+use sluice_abi::{exports, Exports, ABI_VERSION, ABI_VERSIONS, EXPORTS_V1, EXPORT_MEMORY, EXPORT_PREFIX};
 use wasmtime::{Engine, ExternType, Module, ValType};
 
 use super::wasi::WASI_MODULE;
@@ -19,6 +19,8 @@ pub struct CompiledModule {
     pub module: Module,
     /// Hex SHA-256 of the module bytes.
     pub sha256: String,
+    /// The ABI version it is built for (v2: stateful).
+    pub abi: Exports,
 }
 
 /// Hex SHA-256 of `bytes`.
@@ -39,34 +41,49 @@ pub fn compile(engine: &Engine, bytes: &[u8]) -> Result<CompiledModule, Transfor
         return Err(TransformError::NotWasm { reason: "this is a component or an unknown wasm version; build a core module for wasm32-wasip1".into() });
     }
     let module = Module::new(engine, bytes).map_err(|e| TransformError::Compile { reason: format!("{e:#}") })?;
-    check_exports(&module)?;
+    let abi = check_exports(&module)?;
     check_imports(&module)?;
-    Ok(CompiledModule { module, sha256: sha256_hex(bytes) })
+    Ok(CompiledModule { module, sha256: sha256_hex(bytes), abi })
 }
 
-fn check_exports(module: &Module) -> Result<(), TransformError> {
-    let expected_prefix = format!("{EXPORT_PREFIX}{ABI_VERSION}_");
-    let other_version = module
+/// One export to check: name, what it does (for the error), parameter and result types, and the
+/// signature as the error shows it.
+type ExportCheck = (&'static str, &'static str, &'static [ValType], &'static [ValType], &'static str);
+
+/// The ABI version (export names) `module` is built for, checked as on deploy.
+pub fn abi_of(module: &Module) -> Result<Exports, TransformError> {
+    check_exports(module)
+}
+
+/// Finds the ABI version the module is built for (the newest one it exports names of) and checks
+/// that version's exports.
+fn check_exports(module: &Module) -> Result<Exports, TransformError> {
+    let versions: Vec<String> = module
         .exports()
-        .map(|e| e.name())
-        .filter(|n| n.starts_with(EXPORT_PREFIX) && !n.starts_with(&expected_prefix))
-        .find_map(|n| n[EXPORT_PREFIX.len()..].split('_').next().map(str::to_string));
-    let has_current = module.exports().any(|e| e.name().starts_with(&expected_prefix));
-    if let (Some(found), false) = (other_version, has_current) {
-        return Err(TransformError::AbiVersion { found, expected: ABI_VERSION });
-    }
+        .filter_map(|e| e.name().strip_prefix(EXPORT_PREFIX))
+        .filter_map(|rest| rest.split('_').next().map(str::to_string))
+        .collect();
+    let known = ABI_VERSIONS.iter().rev().find(|v| versions.contains(&v.to_string())).and_then(|v| exports(*v));
+    let abi = match (known, versions.first()) {
+        (Some(abi), _) => abi,
+        (None, Some(found)) => return Err(TransformError::AbiVersion { found: found.clone(), expected: ABI_VERSION }),
+        // No ABI export at all: name what a v1 module lacks first.
+        (None, None) => EXPORTS_V1,
+    };
     match module.get_export(EXPORT_MEMORY) {
         Some(ExternType::Memory(m)) if !m.is_64() => {}
         Some(other) => return Err(TransformError::ExportType { name: EXPORT_MEMORY, found: format!("{other:?}"), expected: "a 32-bit memory" }),
         None => return Err(TransformError::MissingExport { name: EXPORT_MEMORY, what: "the linear memory" }),
     }
-    let funcs: [(&'static str, &'static str, &[ValType], &'static str); 3] = [
-        (EXPORT_ALLOC, "allocates the input buffer", &[ValType::I32], "(i32) -> i32"),
-        (EXPORT_INIT, "takes the config parameters", &[ValType::I64], "(i32, i32) -> i64"),
-        (EXPORT_PROCESS, "processes a batch", &[ValType::I64], "(i32, i32) -> i64"),
+    let mut funcs: Vec<ExportCheck> = vec![
+        (abi.alloc, "allocates the input buffer", &[ValType::I32], &[ValType::I32], "(i32) -> i32"),
+        (abi.init, "takes the config parameters", &[ValType::I32, ValType::I32], &[ValType::I64], "(i32, i32) -> i64"),
+        (abi.process, "processes a batch", &[ValType::I32, ValType::I32], &[ValType::I64], "(i32, i32) -> i64"),
     ];
-    for (name, what, results, expected) in funcs {
-        let params: &[ValType] = if name == EXPORT_ALLOC { &[ValType::I32] } else { &[ValType::I32, ValType::I32] };
+    if let Some(state) = abi.state {
+        funcs.push((state, "commits, aborts and restores state", &[ValType::I32, ValType::I32], &[ValType::I64], "(i32, i32) -> i64"));
+    }
+    for (name, what, params, results, expected) in funcs {
         match module.get_export(name) {
             Some(ExternType::Func(f)) => {
                 let params_ok = f.params().map(|p| p.to_string()).eq(params.iter().map(|p| p.to_string()));
@@ -79,7 +96,7 @@ fn check_exports(module: &Module) -> Result<(), TransformError> {
             None => return Err(TransformError::MissingExport { name, what }),
         }
     }
-    Ok(())
+    Ok(abi)
 }
 
 fn check_imports(module: &Module) -> Result<(), TransformError> {

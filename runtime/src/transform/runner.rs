@@ -18,6 +18,10 @@
 //! 4. Only after every output batch is durable (acks=all) is the checkpoint advanced (fsync):
 //!    `next_offset = end`, sequences advanced, `pending_end` cleared.
 //!
+//! Stateful transforms (ABI v2) add one write per batch, before the outputs: the batch's state
+//! changes go to the changelog partition with the same producer id and a checkpointed sequence,
+//! and the checkpoint's `state_end` advances with `next_offset` (see `state` for the argument).
+//!
 //! The one non-deterministic input is wall-clock time: a record killed by the time limit on one
 //! run could finish on the replay. Such a record may then be both dead-lettered and emitted.
 
@@ -26,13 +30,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use sluice_abi::{Batch, Emitted, Inherit, Record};
+use sluice_abi::{Batch, Emitted, Inherit, Record, StateOp};
 use tokio::sync::watch;
 
 use super::attempt::{run_batch, BatchOutcome, GuestSlot};
 use super::checkpoint::Checkpoint;
 use super::records::{self, OutRecord};
 use super::spec::{ErrorAction, Partitioning, StartPosition, TransformSpec};
+use super::state::{self, StateLog};
 use super::stats::TransformStats;
 use super::{GuestError, TransformError};
 use crate::broker::partition::blocking;
@@ -95,7 +100,12 @@ async fn run_inner(shared: &Arc<RunnerShared>, partition: i32, stop: &mut watch:
         tracing::info!(transform = %spec.name, partition, from = checkpoint.next_offset, end, "replaying an interrupted batch");
     }
     let config_json = serde_json::to_vec(&spec.config).map_err(|e| e.to_string())?;
-    let mut slot = Some(GuestSlot::new(shared.linked.clone(), spec.limits, config_json));
+    let mut slot = GuestSlot::new(shared.linked.clone(), spec.limits, config_json);
+    if shared.linked.is_stateful() {
+        slot.state = Some(open_state(shared, partition, &mut checkpoint, &path).await?);
+    }
+    let mut slot = Some(slot);
+    let mut state_reported = 0u64;
     let mut hwm_changes = input.subscribe();
     let result = loop {
         if *stop.borrow() {
@@ -130,6 +140,7 @@ async fn run_inner(shared: &Arc<RunnerShared>, partition: i32, stop: &mut watch:
         slot = Some(back);
         let outcome = match outcome {
             Ok(outcome) => outcome,
+            Err(e @ GuestError::Restore { .. }) => break Err(e.to_string()),
             Err(e) => {
                 // No instance (pool exhausted): not the records' fault. Same batch, later.
                 tracing::warn!(transform = %spec.name, partition, "{e}; retrying in {INSTANTIATE_RETRY_MS} ms");
@@ -140,22 +151,79 @@ async fn run_inner(shared: &Arc<RunnerShared>, partition: i32, stop: &mut watch:
                 continue;
             }
         };
+        if let Some(bytes) = outcome.state_bytes {
+            shared.stats.state_changed(state_reported, bytes);
+            state_reported = bytes;
+            if bytes > spec.state.bytes_max {
+                shared.stats.state_cap_hit();
+                break Err(GuestError::StateCap { bytes, cap: spec.state.bytes_max }.to_string());
+            }
+        }
         let failed = apply_policy(shared, &batch, &outcome)?;
         let outputs = resolve(shared, &batch, &outcome, failed);
         log_lines(shared, &batch, &outcome);
         let written = outputs.values().map(|v| v.len() as u64).sum::<u64>();
+        // (A clone of the partition: no borrow of the guest slot is held across the write.)
+        let changelog = slot.as_ref().and_then(|s| s.state.as_ref()).map(|s| Arc::clone(&s.partition));
+        if let Some(changelog) = changelog.filter(|_| !outcome.state.is_empty()) {
+            let timestamp = batch.records.last().map_or(0, |r| r.timestamp);
+            match write_changelog(&mut checkpoint, &changelog, &outcome.state, timestamp).await {
+                Ok(state_end) => checkpoint.state_end = Some(state_end),
+                Err(e) => break Err(e),
+            }
+            shared.stats.changelog_written(outcome.state.len() as u64);
+        }
         if let Err(e) = write_outputs(shared, &mut checkpoint, outputs).await {
             break Err(e);
         }
         checkpoint.next_offset = end;
         checkpoint.pending_end = None;
         store(&checkpoint, &path).await.map_err(|e| e.to_string())?;
+        if let (Some(slot), Some(state_end)) = (slot.as_mut(), checkpoint.state_end) {
+            slot.state_written(state_end);
+        }
         shared.stats.batch(batch.records.len() as u64, written, started.elapsed().as_micros() as u64);
     };
     if let Some(mut slot) = slot {
         slot.release(&shared.stats);
     }
+    shared.stats.state_changed(state_reported, 0);
     result
+}
+
+/// The runner's changelog partition and committed state range; a first start records the
+/// changelog's current end as where its state begins.
+async fn open_state(shared: &Arc<RunnerShared>, partition: i32, checkpoint: &mut Checkpoint, path: &std::path::Path) -> Result<StateLog, String> {
+    let topic = state::changelog_topic(&shared.spec.name);
+    let changelog = shared
+        .broker
+        .partition(&topic, partition)
+        .ok_or_else(|| format!("state changelog partition {topic}-{partition} does not exist (partitions added to the input after deploy need a redeploy)"))?;
+    let from = match checkpoint.state_from {
+        Some(from) => from,
+        None => {
+            let from = changelog.high_watermark();
+            checkpoint.state_from = Some(from);
+            checkpoint.state_end = Some(from);
+            store(checkpoint, path).await.map_err(|e| e.to_string())?;
+            from
+        }
+    };
+    Ok(StateLog { partition: changelog, from, end: checkpoint.state_end.unwrap_or(from), pending: Vec::new() })
+}
+
+/// Writes a batch's state changes as one changelog batch (acks=all) and returns the
+/// changelog's end after it. A replayed batch is answered as a duplicate and appends nothing.
+async fn write_changelog(checkpoint: &mut Checkpoint, changelog: &Arc<Partition>, ops: &[StateOp], timestamp: i64) -> Result<i64, String> {
+    let name = format!("{}-{}", changelog.topic, changelog.index);
+    let records = state::changelog_records(ops, timestamp);
+    let key = Checkpoint::key(&changelog.topic, changelog.index);
+    let sequence = checkpoint.sequences.get(&key).copied().unwrap_or(0);
+    let bytes = records::encode_batch(&records, checkpoint.producer_id, sequence)?;
+    let appended = changelog.append_records(bytes).await.map_err(|e| format!("writing state changelog {name}: {e}"))?;
+    changelog.complete(appended, -1).await.map_err(|e| format!("flushing state changelog {name}: {e}"))?;
+    checkpoint.sequences.insert(key, sequence.wrapping_add(records.len() as i32));
+    Ok(changelog.high_watermark())
 }
 
 async fn open_checkpoint(shared: &Arc<RunnerShared>, input: &Arc<Partition>, path: &std::path::Path) -> Result<Checkpoint, TransformError> {

@@ -73,6 +73,24 @@ impl Default for ErrorPolicy {
     }
 }
 
+/// Limits of a stateful transform's keyed state (ignored for stateless modules).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateLimits {
+    /// State a runner (one input partition) may hold, in bytes of keys plus values as the guest
+    /// counts them. Past it the transform halts (state `failed`, the reason names this field)
+    /// and `sluice_transform_state_cap_hits_total` counts it; the batch that crossed the cap is
+    /// not committed, so raising the cap (redeploy) and resuming continues exactly. Keep it well
+    /// under `limits.memory_bytes`: in-memory maps take a few times the raw bytes.
+    pub bytes_max: u64,
+}
+
+impl Default for StateLimits {
+    fn default() -> Self {
+        StateLimits { bytes_max: 8 << 20 }
+    }
+}
+
 /// A transform's declaration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -101,6 +119,9 @@ pub struct TransformSpec {
     /// Records per guest call, at most.
     #[serde(default = "default_batch_records")]
     pub batch_records_max: usize,
+    /// Keyed-state limits (stateful modules).
+    #[serde(default)]
+    pub state: StateLimits,
 }
 
 fn empty_object() -> serde_json::Value {
@@ -138,6 +159,9 @@ impl TransformSpec {
         }
         if !(1..=BATCH_RECORDS_MAX).contains(&self.batch_records_max) {
             return Err(invalid("batch_records_max", format!("{} is not in 1..={BATCH_RECORDS_MAX}", self.batch_records_max)));
+        }
+        if self.state.bytes_max == 0 {
+            return Err(invalid("state.bytes_max", "must be at least 1".into()));
         }
         if self.error_policy.retries > 100 {
             return Err(invalid("error_policy.retries", "at most 100".into()));

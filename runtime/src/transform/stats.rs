@@ -20,6 +20,16 @@ pub struct TransformStats {
     traps: AtomicU64,
     /// Linear memory held by live instances (sum over runners).
     memory_bytes: AtomicU64,
+    /// State size reported by the guests (sum over runners), for the state size cap.
+    state_bytes: AtomicU64,
+    /// Runners halted because their state passed `state.bytes_max`.
+    state_cap_hits: AtomicU64,
+    /// Records written to the state changelog.
+    changelog_records: AtomicU64,
+    /// Instances restored from the changelog, the records read and the time taken.
+    state_restores: AtomicU64,
+    state_restore_records: AtomicU64,
+    state_restore_ms: AtomicU64,
 }
 
 /// A point-in-time copy of [`TransformStats`].
@@ -37,6 +47,12 @@ pub struct StatsSnapshot {
     pub memory_limit_hits: u64,
     pub traps: u64,
     pub memory_bytes: u64,
+    pub state_bytes: u64,
+    pub state_cap_hits: u64,
+    pub changelog_records: u64,
+    pub state_restores: u64,
+    pub state_restore_records: u64,
+    pub state_restore_ms: u64,
 }
 
 /// Which failure a guest call ended with, for counting.
@@ -89,6 +105,32 @@ impl TransformStats {
         }
     }
 
+    /// A runner's state size changed from `old` to `new` bytes.
+    pub fn state_changed(&self, old: u64, new: u64) {
+        if new >= old {
+            self.state_bytes.fetch_add(new - old, Ordering::Relaxed);
+        } else {
+            self.state_bytes.fetch_sub(old - new, Ordering::Relaxed);
+        }
+    }
+
+    /// A runner stopped at the state size cap.
+    pub fn state_cap_hit(&self) {
+        self.state_cap_hits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records written to the changelog.
+    pub fn changelog_written(&self, records: u64) {
+        self.changelog_records.fetch_add(records, Ordering::Relaxed);
+    }
+
+    /// An instance was restored from `records` changelog records in `millis`.
+    pub fn restored(&self, records: u64, millis: u64) {
+        self.state_restores.fetch_add(1, Ordering::Relaxed);
+        self.state_restore_records.fetch_add(records, Ordering::Relaxed);
+        self.state_restore_ms.fetch_add(millis, Ordering::Relaxed);
+    }
+
     /// Copies every counter.
     pub fn snapshot(&self) -> StatsSnapshot {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
@@ -104,6 +146,12 @@ impl TransformStats {
             memory_limit_hits: get(&self.memory_limit_hits),
             traps: get(&self.traps),
             memory_bytes: get(&self.memory_bytes),
+            state_bytes: get(&self.state_bytes),
+            state_cap_hits: get(&self.state_cap_hits),
+            changelog_records: get(&self.changelog_records),
+            state_restores: get(&self.state_restores),
+            state_restore_records: get(&self.state_restore_records),
+            state_restore_ms: get(&self.state_restore_ms),
         }
     }
 }

@@ -101,8 +101,11 @@ fn invalid_modules_get_one_error_per_kind() {
     big.resize(MODULE_BYTES_MAX + 1, 0);
     assert!(matches!(compile(e, &big), Err(TransformError::ModuleTooLarge { .. })));
     assert!(matches!(compile(e, b"\0asm\x01\0\0\0\x99"), Err(TransformError::Compile { .. })));
+    let v3 = module_with(OK, "", "sluice_transform_v3");
+    assert!(matches!(compile(e, &v3), Err(TransformError::AbiVersion { found, expected: 2 }) if found == "3"));
+    // v2 (stateful) names without the state export.
     let v2 = module_with(OK, "", "sluice_transform_v2");
-    assert!(matches!(compile(e, &v2), Err(TransformError::AbiVersion { found, expected: 1 }) if found == "2"));
+    assert!(matches!(compile(e, &v2), Err(TransformError::MissingExport { name: "sluice_transform_v2_state", .. })));
     let no_process = wat::parse_str(r#"(module (memory (export "memory") 1) (func (export "sluice_transform_v1_alloc") (param i32) (result i32) i32.const 0) (func (export "sluice_transform_v1_init") (param i32 i32) (result i64) i64.const 0))"#).unwrap();
     assert!(matches!(compile(e, &no_process), Err(TransformError::MissingExport { name: "sluice_transform_v1_process", .. })));
     let net = module_with(OK, r#"(import "env" "connect" (func))"#, "sluice_transform_v1");

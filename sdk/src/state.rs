@@ -1,0 +1,257 @@
+//! The state store inside a stateful guest: one ordered map of opaque keys to values, with an
+//! undo log so the host can make a batch's changes final (`commit`) or take them back (`abort`),
+//! and a failed record's changes are taken back alone (a savepoint per record).
+//!
+//! # Key layout
+//! One byte names the namespace, so user state, windows, timers and bookkeeping share one map
+//! (one changelog, one restore) without colliding:
+//! ```text
+//! k <record key>                     user state of a keyed record      (Context::get/put/delete)
+//! n                                  user state of null-keyed records
+//! w <end> <start> <k key | n>        a window's accumulator, ordered by window end
+//! s <k key | n>                      a key's open session windows (start, end), for merging
+//! t <at> <k key | n>                 a timer, ordered by due time
+//! m max_ts                           the largest event time seen (drives the watermark)
+//! ```
+//! Times are 8 bytes, big-endian, sign bit flipped, so byte order is time order: the windows and
+//! timers due at a watermark are a prefix scan, with no separate index to keep in step.
+//!
+//! A BTreeMap rather than a HashMap: ordered scans need it, and its iteration order does not
+//! depend on a hasher seed, so a replayed batch reports byte-identical changes.
+
+use std::collections::BTreeMap;
+
+use sluice_abi::StateOp;
+
+pub(crate) const NS_KEY: u8 = b'k';
+pub(crate) const NS_NULL_KEY: u8 = b'n';
+pub(crate) const NS_WINDOW: u8 = b'w';
+pub(crate) const NS_TIMER: u8 = b't';
+pub(crate) const NS_SESSIONS: u8 = b's';
+pub(crate) const META_MAX_TS: &[u8] = b"mmax_ts";
+
+/// `t` as 8 bytes whose byte order is numeric order.
+pub(crate) fn time_bytes(t: i64) -> [u8; 8] {
+    ((t as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+/// The inverse of [`time_bytes`]; `None` if fewer than 8 bytes are given.
+pub(crate) fn time_from(bytes: &[u8]) -> Option<i64> {
+    let b: [u8; 8] = bytes.get(..8)?.try_into().ok()?;
+    Some((u64::from_be_bytes(b) ^ (1 << 63)) as i64)
+}
+
+/// A record key in the layout above (`k` + bytes, or `n` for a null key).
+pub(crate) fn key_part(key: Option<&[u8]>) -> Vec<u8> {
+    match key {
+        Some(k) => {
+            let mut v = Vec::with_capacity(1 + k.len());
+            v.push(NS_KEY);
+            v.extend_from_slice(k);
+            v
+        }
+        None => vec![NS_NULL_KEY],
+    }
+}
+
+/// Decodes a key part written by [`key_part`]; `None` if it is not one.
+pub(crate) fn key_from_part(part: &[u8]) -> Option<Option<&[u8]>> {
+    match part.split_first() {
+        Some((&NS_KEY, rest)) => Some(Some(rest)),
+        Some((&NS_NULL_KEY, [])) => Some(None),
+        _ => None,
+    }
+}
+
+/// The map, its size in bytes and the undo log since the last commit.
+#[derive(Debug, Clone)]
+pub(crate) struct Store {
+    map: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// (key, value before the change), oldest first. Every change is logged, so rolling back to
+    /// any savepoint is popping entries.
+    undo: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// Sum of key and value lengths: what the state size cap is measured in.
+    bytes: u64,
+    /// No window (index 0) or timer (index 1) entry is due before this time: lets the per-record
+    /// due check skip the map. Puts lower it; a scan raises it; rollbacks and restores, which can
+    /// bring back any entry, reset it to "unknown" (`i64::MIN`).
+    due_floor: [i64; 2],
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store { map: BTreeMap::new(), undo: Vec::new(), bytes: 0, due_floor: [i64::MIN; 2] }
+    }
+}
+
+fn due_slot(namespace: u8) -> Option<usize> {
+    match namespace {
+        NS_WINDOW => Some(0),
+        NS_TIMER => Some(1),
+        _ => None,
+    }
+}
+
+impl Store {
+    /// Whether an entry of `namespace` (windows or timers) may be due at `time`.
+    pub(crate) fn may_be_due(&self, namespace: u8, time: i64) -> bool {
+        due_slot(namespace).is_none_or(|i| self.due_floor[i] <= time)
+    }
+
+    /// A scan of `namespace` found nothing due before `time`.
+    pub(crate) fn set_due_floor(&mut self, namespace: u8, time: i64) {
+        if let Some(i) = due_slot(namespace) {
+            self.due_floor[i] = time;
+        }
+    }
+
+    fn lower_due_floor(&mut self, key: &[u8]) {
+        if let (Some(i), Some(t)) = (key.first().and_then(|n| due_slot(*n)), key.get(1..).and_then(time_from)) {
+            self.due_floor[i] = self.due_floor[i].min(t);
+        }
+    }
+
+    pub(crate) fn get(&self, key: &[u8]) -> Option<&[u8]> {
+        self.map.get(key).map(Vec::as_slice)
+    }
+
+    pub(crate) fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.lower_due_floor(&key);
+        self.bytes += (key.len() + value.len()) as u64;
+        let previous = self.map.insert(key.clone(), value);
+        if let Some(p) = &previous {
+            self.bytes -= (key.len() + p.len()) as u64;
+        }
+        self.undo.push((key, previous));
+    }
+
+    pub(crate) fn delete(&mut self, key: &[u8]) {
+        if let Some(previous) = self.map.remove(key) {
+            self.bytes -= (key.len() + previous.len()) as u64;
+            self.undo.push((key.to_vec(), Some(previous)));
+        }
+    }
+
+    /// The first entry at or after `from` whose key starts with `prefix`.
+    pub(crate) fn first_from(&self, from: &[u8], prefix: u8) -> Option<(&[u8], &[u8])> {
+        self.map.range::<[u8], _>((std::ops::Bound::Included(from), std::ops::Bound::Unbounded)).next().filter(|(k, _)| k.first() == Some(&prefix)).map(|(k, v)| (k.as_slice(), v.as_slice()))
+    }
+
+    pub(crate) fn savepoint(&self) -> usize {
+        self.undo.len()
+    }
+
+    /// Takes back every change made after `savepoint`.
+    pub(crate) fn rollback_to(&mut self, savepoint: usize) {
+        if self.undo.len() > savepoint {
+            self.due_floor = [i64::MIN; 2];
+        }
+        while self.undo.len() > savepoint {
+            let Some((key, previous)) = self.undo.pop() else { break };
+            if let Some(now) = self.map.remove(&key) {
+                self.bytes -= (key.len() + now.len()) as u64;
+            }
+            if let Some(p) = previous {
+                self.bytes += (key.len() + p.len()) as u64;
+                self.map.insert(key, p);
+            }
+        }
+    }
+
+    /// The net changes since the last commit: one operation per key whose value differs from
+    /// what it was at the commit, in key order (deterministic).
+    pub(crate) fn delta(&self) -> Vec<StateOp> {
+        let mut original: BTreeMap<&[u8], Option<&[u8]>> = BTreeMap::new();
+        for (key, previous) in &self.undo {
+            original.entry(key.as_slice()).or_insert(previous.as_deref());
+        }
+        original
+            .into_iter()
+            .filter_map(|(key, before)| {
+                let now = self.get(key);
+                (now != before).then(|| match now {
+                    Some(v) => StateOp::Put { key: key.to_vec(), value: v.to_vec() },
+                    None => StateOp::Delete { key: key.to_vec() },
+                })
+            })
+            .collect()
+    }
+
+    pub(crate) fn commit(&mut self) {
+        self.undo.clear();
+    }
+
+    pub(crate) fn abort(&mut self) {
+        self.rollback_to(0);
+    }
+
+    /// Applies a restored operation: no undo entry (restores are final).
+    pub(crate) fn apply(&mut self, op: StateOp) {
+        self.due_floor = [i64::MIN; 2];
+        match op {
+            StateOp::Put { key, value } => {
+                self.bytes += (key.len() + value.len()) as u64;
+                if let Some(p) = self.map.get(&key) {
+                    self.bytes -= (key.len() + p.len()) as u64;
+                }
+                self.map.insert(key, value);
+            }
+            StateOp::Delete { key } => {
+                if let Some(p) = self.map.remove(&key) {
+                    self.bytes -= (key.len() + p.len()) as u64;
+                }
+            }
+        }
+    }
+
+    pub(crate) fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// Net deltas: a key changed and changed back reports nothing; rollback restores values and
+    /// the byte count exactly.
+    #[test]
+    fn delta_rollback_and_bytes() {
+        let mut s = Store::default();
+        s.put(b"a".to_vec(), b"1".to_vec());
+        s.commit();
+        assert_eq!(s.bytes(), 2);
+        s.put(b"a".to_vec(), b"22".to_vec());
+        s.put(b"b".to_vec(), b"x".to_vec());
+        s.delete(b"b");
+        let sp = s.savepoint();
+        s.put(b"c".to_vec(), b"3".to_vec());
+        assert_eq!(s.delta(), vec![StateOp::Put { key: b"a".to_vec(), value: b"22".to_vec() }, StateOp::Put { key: b"c".to_vec(), value: b"3".to_vec() }]);
+        s.rollback_to(sp);
+        assert_eq!(s.delta(), vec![StateOp::Put { key: b"a".to_vec(), value: b"22".to_vec() }]);
+        s.abort();
+        assert_eq!((s.get(b"a"), s.get(b"c"), s.bytes(), s.len()), (Some(&b"1"[..]), None, 2, 1));
+        s.delete(b"a");
+        assert_eq!(s.delta(), vec![StateOp::Delete { key: b"a".to_vec() }]);
+        assert_eq!(s.bytes(), 0);
+    }
+
+    /// Time bytes sort like the times they encode, negative ones included.
+    #[test]
+    fn time_bytes_sort_numerically() {
+        let times = [i64::MIN, -5, -1, 0, 1, 60_000, i64::MAX];
+        for w in times.windows(2) {
+            assert!(time_bytes(w[0]) < time_bytes(w[1]));
+        }
+        for t in times {
+            assert_eq!(time_from(&time_bytes(t)), Some(t));
+        }
+        assert_eq!(key_from_part(&key_part(Some(b"x"))), Some(Some(&b"x"[..])));
+        assert_eq!(key_from_part(&key_part(None)), Some(None));
+    }
+}
