@@ -13,6 +13,8 @@
 //!   `admin_transforms`: its transform routes.
 //! - [`tier`]: tiered storage: closed segments offloaded to an object store and read back.
 //! - [`transform`]: WebAssembly transforms between topics (wasmtime host, runners, manager).
+//! - [`manifest`]: YAML manifests (topics, transforms, pipelines): loading, located validation,
+//!   plans for `sluice apply|diff|delete`; `admin_manifests`: the broker's store of applied ones.
 //! - [`cli`]: `sluice user …`: a small Kafka admin client for commands other than `serve`.
 //! - [`serve`]: starts everything and shuts it down on SIGINT/SIGTERM.
 
@@ -26,6 +28,8 @@ pub mod config;
 pub mod group;
 pub mod health;
 pub mod log;
+pub mod admin_manifests;
+pub mod manifest;
 pub mod metrics;
 pub mod protocol;
 pub mod security;
