@@ -1,0 +1,216 @@
+//! `sluice apply | diff | delete -f FILE|DIR`: manifests against a running broker, through the
+//! admin HTTP API ([`Admin`]). Everything is validated and planned before the first change;
+//! apply changes only what differs and prints one line per object.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::manifest::model::{Object, WasmSource};
+use crate::manifest::plan::{self, Action, Current, Removal};
+use crate::manifest::{Kind, Located, ManifestError};
+use crate::transform::TransformSpec;
+
+/// Objects in one run above which a terminal shows progress on stderr.
+const PROGRESS_OBJECTS_MIN: usize = 5;
+
+/// The broker operations apply needs. Implemented over the admin HTTP client; tests can fake it.
+pub trait Admin {
+    /// The broker's topics, transforms and stored manifests.
+    fn current(&self) -> anyhow::Result<Current>;
+    /// Creates a topic.
+    fn create_topic(&self, name: &str, partitions: i32, configs: &BTreeMap<String, String>) -> anyhow::Result<()>;
+    /// Grows a topic to `partitions` (if set) and sets (`Some`) or resets (`None`) configs.
+    fn alter_topic(&self, name: &str, partitions: Option<i32>, configs: &BTreeMap<String, Option<String>>) -> anyhow::Result<()>;
+    /// Deletes a topic and its data.
+    fn delete_topic(&self, name: &str) -> anyhow::Result<()>;
+    /// Deploys (or redeploys, resuming at the committed position) a transform.
+    fn deploy_transform(&self, spec: &TransformSpec, wasm: Vec<u8>) -> anyhow::Result<()>;
+    /// Deletes a transform (its topics stay).
+    fn delete_transform(&self, name: &str) -> anyhow::Result<()>;
+    /// Stores an applied document under `kind`/`name`.
+    fn put_manifest(&self, kind: Kind, name: &str, document: &serde_json::Value) -> anyhow::Result<()>;
+    /// Deletes a stored document.
+    fn delete_manifest(&self, kind: Kind, name: &str) -> anyhow::Result<()>;
+}
+
+/// `sluice apply` / `sluice diff`.
+#[derive(clap::Args, Debug)]
+pub struct ApplyArgs {
+    /// Manifest files or directories (`*.yaml`, `*.yml`, read recursively). Repeatable.
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub files: Vec<PathBuf>,
+    /// The broker's admin API.
+    #[arg(long, env = "SLUICE_ADMIN", default_value = "http://127.0.0.1:9644")]
+    pub admin: String,
+}
+
+/// `sluice delete`.
+#[derive(clap::Args, Debug)]
+pub struct DeleteArgs {
+    /// Manifest files or directories.
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Also delete the declared topics, with their data.
+    #[arg(long)]
+    pub include_topics: bool,
+    /// The broker's admin API.
+    #[arg(long, env = "SLUICE_ADMIN", default_value = "http://127.0.0.1:9644")]
+    pub admin: String,
+}
+
+/// Shows `[i/n] kind/name` on stderr when it is a terminal and there are many objects.
+struct Progress {
+    total: usize,
+    show: bool,
+}
+
+impl Progress {
+    fn new(total: usize) -> Progress {
+        Progress { total, show: total >= PROGRESS_OBJECTS_MIN && std::io::stderr().is_terminal() }
+    }
+
+    fn step(&self, i: usize, id: &str) {
+        if self.show {
+            eprint!("\r\x1b[K[{}/{}] {id}", i + 1, self.total);
+            let _ = std::io::stderr().flush();
+        }
+    }
+
+    fn clear(&self) {
+        if self.show {
+            eprint!("\r\x1b[K");
+        }
+    }
+}
+
+/// Loads, validates against the broker and plans. Problems → `ManifestError::Invalid`.
+fn load_and_fetch(files: &[PathBuf], admin: &dyn Admin) -> anyhow::Result<(Vec<Located>, Current)> {
+    let current = admin.current().context("cannot read the broker's state")?;
+    let docs = crate::manifest::load_checked(files, &current.topic_names())?;
+    Ok((docs, current))
+}
+
+/// Each transform's module bytes and hash, by transform name.
+fn modules(docs: &[Located]) -> anyhow::Result<BTreeMap<String, (Vec<u8>, String)>> {
+    let mut out = BTreeMap::new();
+    for l in docs {
+        if let Object::Transform(t) = &l.doc.object {
+            let WasmSource::File(path) = &t.wasm;
+            let bytes = std::fs::read(path).with_context(|| format!("{}: reading {}", l.doc.id(), path.display()))?;
+            let sha = crate::transform::module::sha256_hex(&bytes);
+            out.insert(l.doc.name.clone(), (bytes, sha));
+        }
+    }
+    Ok(out)
+}
+
+/// Runs apply (or, with `dry_run`, diff); writes one line per object to `out`.
+pub fn apply(files: &[PathBuf], admin: &dyn Admin, dry_run: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+    let (docs, current) = load_and_fetch(files, admin)?;
+    let modules = modules(&docs)?;
+    let shas: BTreeMap<String, String> = modules.iter().map(|(k, (_, sha))| (k.clone(), sha.clone())).collect();
+    let steps = plan::apply(&docs, &current, &shas).map_err(ManifestError::Invalid)?;
+    let progress = Progress::new(if dry_run { 0 } else { steps.len() });
+    for (i, step) in steps.iter().enumerate() {
+        let doc = step.doc;
+        if !dry_run {
+            progress.step(i, &doc.id());
+            let result = execute(step, &current, &modules, admin).and_then(|()| {
+                let key = plan::store_key(doc.object.kind(), &doc.name);
+                if current.manifests.get(&key) != Some(&doc.raw) {
+                    admin.put_manifest(doc.object.kind(), &doc.name, &doc.raw)?;
+                }
+                Ok(())
+            });
+            if let Err(e) = result {
+                progress.clear();
+                return Err(e.context(format!("{} (declared at {}:{})", doc.id(), doc.origin.file, doc.origin.line)));
+            }
+        }
+        progress.clear();
+        writeln!(out, "{}", step.describe(dry_run))?;
+    }
+    Ok(())
+}
+
+fn execute(step: &plan::Step, current: &Current, modules: &BTreeMap<String, (Vec<u8>, String)>, admin: &dyn Admin) -> anyhow::Result<()> {
+    let doc = step.doc;
+    match (&step.action, &doc.object) {
+        (Action::Unchanged, _) | (_, Object::Pipeline(_)) => Ok(()),
+        (Action::Create, Object::Topic(t)) => admin.create_topic(&doc.name, t.partitions, &t.configs),
+        (Action::Update(_), Object::Topic(t)) => {
+            let now = current.topics.get(&doc.name).context("topic vanished since the plan")?;
+            let partitions = (t.partitions > now.partitions).then_some(t.partitions);
+            let mut configs: BTreeMap<String, Option<String>> = BTreeMap::new();
+            for (k, v) in &t.configs {
+                if now.configs.get(k) != Some(v) {
+                    configs.insert(k.clone(), Some(v.clone()));
+                }
+            }
+            for k in now.configs.keys().filter(|k| !t.configs.contains_key(*k)) {
+                configs.insert(k.clone(), None);
+            }
+            admin.alter_topic(&doc.name, partitions, &configs)
+        }
+        (_, Object::Transform(t)) => {
+            let (bytes, _) = modules.get(&doc.name).context("module not read")?;
+            admin.deploy_transform(&t.to_spec(), bytes.clone())
+        }
+    }
+}
+
+/// Runs delete; writes one line per object to `out`.
+pub fn delete(files: &[PathBuf], admin: &dyn Admin, include_topics: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+    // Only decoding matters: references to topics that are gone are fine when deleting.
+    let docs = crate::manifest::load(files)?;
+    let current = admin.current().context("cannot read the broker's state")?;
+    let plan = plan::delete(&docs, &current, include_topics);
+    let progress = Progress::new(plan.len());
+    for (i, (doc, removal)) in plan.iter().enumerate() {
+        progress.step(i, &doc.id());
+        let kind = doc.object.kind();
+        let result = match removal {
+            Removal::Delete => match kind {
+                Kind::Topic => admin.delete_topic(&doc.name),
+                Kind::Transform => admin.delete_transform(&doc.name),
+                Kind::Pipeline => Ok(()),
+            },
+            Removal::Absent | Removal::Kept => Ok(()),
+        };
+        let stored = current.manifests.contains_key(&plan::store_key(kind, &doc.name));
+        let result = result.and_then(|()| if stored && *removal != Removal::Kept { admin.delete_manifest(kind, &doc.name) } else { Ok(()) });
+        progress.clear();
+        if let Err(e) = result {
+            return Err(e.context(doc.id()));
+        }
+        let line = match removal {
+            Removal::Delete => format!("{} deleted", doc.id()),
+            Removal::Absent => format!("{} absent", doc.id()),
+            Removal::Kept => format!("{} kept (pass --include-topics to delete topics and their data)", doc.id()),
+        };
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
+/// Prints an error as the CLI does: validation problems one per line, anything else as one
+/// line; returns the exit code.
+pub fn report(command: &str, result: anyhow::Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            if let Some(ManifestError::Invalid(problems)) = e.downcast_ref::<ManifestError>() {
+                for p in problems {
+                    eprintln!("{p}");
+                }
+                eprintln!("sluice {command}: {} problem(s); nothing was changed", problems.len());
+            } else {
+                eprintln!("sluice {command}: {e:#}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
