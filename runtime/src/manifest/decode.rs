@@ -137,9 +137,8 @@ pub fn header(value: &Value) -> Option<(Kind, String)> {
     Some((kind, name.to_string()))
 }
 
-/// Decodes one document; `None` when it has problems (all of them reported).
+/// Decodes one document, reporting every problem; `None` when a part could not be decoded.
 pub fn document(ctx: &mut Ctx, value: &Value, origin: &Origin) -> Option<Document> {
-    let before = ctx.problems.len();
     let root = FieldPath::default();
     let top = Fields::new(ctx, value, root, &["apiVersion", "kind", "metadata", "spec"])?;
     let got = top.required(ctx, "apiVersion");
@@ -180,9 +179,8 @@ pub fn document(ctx: &mut Ctx, value: &Value, origin: &Origin) -> Option<Documen
             None
         }
     };
-    if ctx.problems.len() > before {
-        return None;
-    }
+    // A document whose every part decoded is returned even if a problem was reported (a missing
+    // wasm file), so the checks across documents still see it and report theirs too.
     Some(Document { name: name?, object: object?, raw: raw?, origin: origin.clone() })
 }
 
@@ -248,7 +246,6 @@ fn config_reason(e: &crate::broker::BrokerError) -> String {
 const TRANSFORM_FIELDS: &[&str] = &["wasm", "input", "outputs", "config", "start", "partitioning", "errorPolicy", "limits"];
 
 fn transform(ctx: &mut Ctx, v: &Value, path: FieldPath, name: &str, origin: &Origin) -> Option<TransformDef> {
-    let before = ctx.problems.len();
     let f = Fields::new(ctx, v, path.clone(), TRANSFORM_FIELDS)?;
     let got = f.required(ctx, "wasm");
     let wasm = string(ctx, got).and_then(|w| wasm_source(ctx, &path.key("wasm"), &w, origin));
@@ -280,9 +277,6 @@ fn transform(ctx: &mut Ctx, v: &Value, path: FieldPath, name: &str, origin: &Ori
     let memory_bytes = limits.as_ref().and_then(|l| integer(ctx, l.get("memoryBytes"), 0, i64::MAX));
     let batch_time_ms = limits.as_ref().and_then(|l| integer(ctx, l.get("batchTimeMs"), 0, i64::MAX));
     let batch_records_max = limits.as_ref().and_then(|l| integer(ctx, l.get("batchRecordsMax"), 0, i64::MAX));
-    if ctx.problems.len() > before {
-        return None;
-    }
     let outputs = outputs?;
     // Start from the broker type's own defaults, then set what the manifest says.
     let base = serde_json::json!({ "name": name, "input": input?, "output": outputs.first()? });
@@ -331,8 +325,8 @@ fn wasm_source(ctx: &mut Ctx, path: &FieldPath, wasm: &str, origin: &Origin) -> 
     let base = origin.path.parent().unwrap_or(Path::new("."));
     let file = base.join(wasm);
     if !file.is_file() {
+        // Reported, but the transform still decodes: its references are checked as well.
         ctx.report(path, At::Value, format!("no such file: {}", file.display()));
-        return None;
     }
     Some(WasmSource::File(file))
 }

@@ -1,12 +1,11 @@
 //! Files and directories → documents: directory walking, multi-document splitting, YAML parsing
 //! (serde_norway), decoding. Every problem in every file is collected before returning.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use super::decode::{self, Ctx};
 use super::error::{ManifestError, Problem};
-use super::locate::Locator;
+use super::locate::{At, FieldPath, Locator, Pos};
 use super::model::{Document, Kind, Origin};
 
 /// Manifest files read from one directory, at most (a bound on `-f /`).
@@ -58,14 +57,28 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), ManifestError> {
     Ok(())
 }
 
+/// A document's kind and name, and where the name is written.
+#[derive(Debug, Clone)]
+pub struct Header {
+    /// `kind`.
+    pub kind: Kind,
+    /// `metadata.name`.
+    pub name: String,
+    /// The file as shown in messages.
+    pub file: String,
+    /// Where `metadata.name`'s value is.
+    pub at: Pos,
+}
+
 /// Everything read from a set of manifests, problems included.
 #[derive(Debug, Default)]
 pub struct Loaded {
     /// The documents that decoded.
     pub docs: Vec<Located>,
-    /// Kind and name of every document that has them, decoded or not (so a reference to a
-    /// document with a typo elsewhere is not reported as a second, misleading problem).
-    pub declared: BTreeSet<(Kind, String)>,
+    /// Kind and name of every document that has them, decoded or not: duplicates are found
+    /// among all, and a reference to a document with a problem elsewhere is not reported as a
+    /// second, misleading one.
+    pub headers: Vec<Header>,
     /// Every problem found.
     pub problems: Vec<Problem>,
 }
@@ -134,8 +147,9 @@ pub fn parse(file: &str, path: &Path, text: &str, loaded: &mut Loaded) {
         if value.is_null() {
             continue;
         }
-        if let Some(header) = decode::header(&value) {
-            loaded.declared.insert(header);
+        if let Some((kind, name)) = decode::header(&value) {
+            let at = loc.find(&FieldPath::default().key("metadata").key("name"), At::Value);
+            loaded.headers.push(Header { kind, name, file: file.to_string(), at });
         }
         let origin = Origin { file: file.to_string(), path: path.to_path_buf(), line: loc.start().line };
         let mut ctx = Ctx { file, loc: &loc, problems: &mut loaded.problems };

@@ -37,7 +37,7 @@ use std::path::PathBuf;
 pub fn load_checked(paths: &[PathBuf], existing_topics: &BTreeSet<String>) -> Result<Vec<Located>, ManifestError> {
     let loaded = load_all(paths)?;
     let mut problems = loaded.problems;
-    problems.extend(validate::check(&loaded.docs, &loaded.declared, existing_topics));
+    problems.extend(validate::check(&loaded.docs, &loaded.headers, existing_topics));
     if !problems.is_empty() {
         problems.sort();
         problems.dedup();

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::error::Problem;
-use super::load::Located;
+use super::load::{Header, Located};
 use super::locate::{At, FieldPath};
 use super::model::{Kind, Object};
 
@@ -17,22 +17,21 @@ fn name_path() -> FieldPath {
     FieldPath::default().key("metadata").key("name")
 }
 
-/// Every cross-document problem; `existing_topics` are the broker's topics, `declared` every
-/// document's kind and name (also those that did not decode).
-pub fn check(docs: &[Located], declared: &BTreeSet<(Kind, String)>, existing_topics: &BTreeSet<String>) -> Vec<Problem> {
+/// Every cross-document problem; `headers` name every document (also those that did not
+/// decode), `existing_topics` are the broker's topics.
+pub fn check(docs: &[Located], headers: &[Header], existing_topics: &BTreeSet<String>) -> Vec<Problem> {
     let mut problems = Vec::new();
-    let mut first: BTreeMap<(Kind, &str), &Located> = BTreeMap::new();
-    for l in docs {
-        let key = (l.doc.object.kind(), l.doc.name.as_str());
+    let mut first: BTreeMap<(Kind, &str), &Header> = BTreeMap::new();
+    for h in headers {
+        let key = (h.kind, h.name.as_str());
         if let Some(earlier) = first.get(&key) {
-            let at = earlier.loc.find(&name_path(), At::Value);
-            let message = format!("duplicate {} {:?} (first declared at {}:{}:{})", key.0.as_str(), key.1, earlier.doc.origin.file, at.line, at.column);
-            problems.push(problem(l, &name_path(), At::Value, message));
+            let message = format!("duplicate {} {:?} (first declared at {}:{}:{})", h.kind.as_str(), h.name, earlier.file, earlier.at.line, earlier.at.column);
+            problems.push(Problem { file: h.file.clone(), line: h.at.line, column: h.at.column, path: name_path().to_string(), message });
         } else {
-            first.insert(key, l);
+            first.insert(key, h);
         }
     }
-    let declared = |kind: Kind, name: &str| first.contains_key(&(kind, name)) || declared.contains(&(kind, name.to_string()));
+    let declared = |kind: Kind, name: &str| first.contains_key(&(kind, name));
     let topic_known = |name: &str| declared(Kind::Topic, name) || existing_topics.contains(name);
     let spec = FieldPath::default().key("spec");
     for l in docs {
