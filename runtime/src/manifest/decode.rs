@@ -213,9 +213,10 @@ fn string_map(ctx: &mut Ctx, v: &Value, path: &FieldPath) -> Option<BTreeMap<Str
 
 fn topic(ctx: &mut Ctx, v: &Value, path: FieldPath) -> Option<TopicDef> {
     let f = Fields::new(ctx, v, path, &["partitions", "configs"])?;
+    // Not `?` yet: the configs are checked even when the partition count is wrong.
     let partitions = match f.get("partitions") {
-        Some(got) => integer(ctx, Some(got), 1, PARTITIONS_MAX)?,
-        None => 1,
+        Some(got) => integer(ctx, Some(got), 1, PARTITIONS_MAX),
+        None => Some(1),
     };
     let configs = match f.get("configs") {
         Some((v, path)) => {
@@ -231,7 +232,7 @@ fn topic(ctx: &mut Ctx, v: &Value, path: FieldPath) -> Option<TopicDef> {
         }
         None => BTreeMap::new(),
     };
-    let partitions = i32::try_from(partitions).ok()?;
+    let partitions = i32::try_from(partitions?).ok()?;
     Some(TopicDef { partitions, configs })
 }
 
