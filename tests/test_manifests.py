@@ -13,7 +13,7 @@ from confluent_kafka.admin import ConfigResource
 
 from conftest import broker_env, sluice_binary
 from helpers import admin, create_topic, produce_all, producer, read_all, wait_until
-from transforms import REPO, describe, plugin, request
+from transforms import REPO, describe, plugin, request, wait_caught_up
 
 MANIFESTS = REPO / "manifests"
 
@@ -100,7 +100,7 @@ def write_pipeline(path: Path, wasm: Path, retention="3600000", up_config=None):
         {"apiVersion": "sluice/v1", "kind": "Topic", "metadata": {"name": "m-out"}, "spec": {"partitions": 1}},
         {"apiVersion": "sluice/v1", "kind": "Transform", "metadata": {"name": "m-route"},
          "spec": {"wasm": str(wasm), "input": "m-in", "outputs": ["m-out"],
-                  "config": up_config or {"routes": [{"contains": "x", "topic": "m-out"}]}}},
+                  "config": up_config or {"routes": [{"contains": "x", "topic": "m-out"}], "default": False}}},
     ]
     path.write_text("---\n".join(json.dumps(d, indent=2) + "\n" for d in docs))
 
@@ -126,8 +126,9 @@ def test_change_one_field_diff_then_apply_updates_exactly_one_object(broker, tmp
 
     # The transform's config changes: only it is redeployed (version 2), and it now routes "y".
     produce_all(producer(broker.bootstrap), "m-in", [(None, b"x1"), (None, b"y1")])
+    wait_caught_up(broker, "m-route", 2)
     wait_records(broker, "m-out", 1)
-    write_pipeline(m, wasm, retention="7200000", up_config={"routes": [{"contains": "y", "topic": "m-out"}]})
+    write_pipeline(m, wasm, retention="7200000", up_config={"routes": [{"contains": "y", "topic": "m-out"}], "default": False})
     out, _ = sluice(broker, "apply", "-f", m)
     assert out == ["topic/m-in unchanged", "topic/m-out unchanged", "transform/m-route updated (config changed)"]
     assert describe(broker, "m-route")["version"] == 2
@@ -138,7 +139,7 @@ def test_change_one_field_diff_then_apply_updates_exactly_one_object(broker, tmp
 
     # A different module is a redeploy too.
     up = built_plugins() / "uppercase.wasm"
-    write_pipeline(m, up, retention="7200000", up_config={"routes": [{"contains": "y", "topic": "m-out"}]})
+    write_pipeline(m, up, retention="7200000", up_config={"routes": [{"contains": "y", "topic": "m-out"}], "default": False})
     out, _ = sluice(broker, "diff", "-f", m)
     assert out[2].startswith("transform/m-route would be updated (module "), out
 

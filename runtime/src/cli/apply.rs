@@ -214,3 +214,140 @@ pub fn report(command: &str, result: anyhow::Result<()>) -> std::process::ExitCo
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+    use crate::manifest::plan::{CurrentTopic, CurrentTransform};
+
+    /// Records every call; `current` is what the broker has.
+    #[derive(Default)]
+    struct Fake {
+        current: Current,
+        calls: RefCell<Vec<String>>,
+    }
+
+    impl Admin for Fake {
+        fn current(&self) -> anyhow::Result<Current> {
+            Ok(self.current.clone())
+        }
+        fn create_topic(&self, name: &str, partitions: i32, configs: &BTreeMap<String, String>) -> anyhow::Result<()> {
+            self.calls.borrow_mut().push(format!("create {name} {partitions} {configs:?}"));
+            Ok(())
+        }
+        fn alter_topic(&self, name: &str, partitions: Option<i32>, configs: &BTreeMap<String, Option<String>>) -> anyhow::Result<()> {
+            self.calls.borrow_mut().push(format!("alter {name} {partitions:?} {configs:?}"));
+            Ok(())
+        }
+        fn delete_topic(&self, name: &str) -> anyhow::Result<()> {
+            self.calls.borrow_mut().push(format!("delete topic {name}"));
+            Ok(())
+        }
+        fn deploy_transform(&self, spec: &TransformSpec, wasm: Vec<u8>) -> anyhow::Result<()> {
+            self.calls.borrow_mut().push(format!("deploy {} {} bytes", spec.name, wasm.len()));
+            Ok(())
+        }
+        fn delete_transform(&self, name: &str) -> anyhow::Result<()> {
+            self.calls.borrow_mut().push(format!("delete transform {name}"));
+            Ok(())
+        }
+        fn put_manifest(&self, kind: Kind, name: &str, _: &serde_json::Value) -> anyhow::Result<()> {
+            self.calls.borrow_mut().push(format!("put {}/{name}", kind.as_str()));
+            Ok(())
+        }
+        fn delete_manifest(&self, kind: Kind, name: &str) -> anyhow::Result<()> {
+            self.calls.borrow_mut().push(format!("unstore {}/{name}", kind.as_str()));
+            Ok(())
+        }
+    }
+
+    const MANIFEST: &str = "\
+apiVersion: sluice/v1
+kind: Topic
+metadata: {name: a}
+spec:
+  partitions: 3
+  configs: {retention.ms: 1000}
+---
+apiVersion: sluice/v1
+kind: Transform
+metadata: {name: up}
+spec: {wasm: m.wasm, input: a, outputs: [b]}
+";
+
+    fn fixture() -> (tempfile::TempDir, Vec<PathBuf>) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("m.wasm"), b"\0asm-bytes").unwrap();
+        std::fs::write(dir.path().join("x.yaml"), MANIFEST).unwrap();
+        let files = vec![dir.path().join("x.yaml")];
+        (dir, files)
+    }
+
+    /// Apply creates what is missing and stores each document; only what differs changes after.
+    #[test]
+    fn apply_changes_only_what_differs() {
+        let (_dir, files) = fixture();
+        let mut fake = Fake::default();
+        fake.current.topics.insert("b".into(), CurrentTopic { partitions: 1, configs: BTreeMap::new() });
+        let mut out = Vec::new();
+        apply(&files, &fake, false, &mut out).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "topic/a created\ntransform/up created\n");
+        assert_eq!(*fake.calls.borrow(), ["create a 3 {\"retention.ms\": \"1000\"}", "put Topic/a", "deploy up 10 bytes", "put Transform/up"]);
+
+        // The broker now has `a` with 2 partitions and another config; `up` as declared.
+        let docs = crate::manifest::load(&files).unwrap();
+        let Object::Transform(t) = &docs[1].doc.object else { panic!() };
+        let sha = crate::transform::module::sha256_hex(b"\0asm-bytes");
+        let configs: BTreeMap<String, String> = [("cleanup.policy".to_string(), "compact".to_string())].into();
+        fake.current.topics.insert("a".into(), CurrentTopic { partitions: 2, configs });
+        fake.current.transforms.insert("up".into(), CurrentTransform { spec: t.to_spec(), module_sha256: sha });
+        fake.current.manifests.insert("Transform/up".into(), docs[1].doc.raw.clone());
+        fake.calls.borrow_mut().clear();
+        let mut out = Vec::new();
+        apply(&files, &fake, false, &mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert_eq!(out, "topic/a updated (partitions 2 -> 3; cleanup.policy compact -> (default); retention.ms (default) -> 1000)\ntransform/up unchanged\n");
+        assert_eq!(*fake.calls.borrow(), ["alter a Some(3) {\"cleanup.policy\": None, \"retention.ms\": Some(\"1000\")}", "put Topic/a"]);
+
+        // diff calls nothing that changes the broker.
+        fake.calls.borrow_mut().clear();
+        apply(&files, &fake, true, &mut Vec::new()).unwrap();
+        assert!(fake.calls.borrow().is_empty());
+    }
+
+    /// A validation problem stops everything before the first call.
+    #[test]
+    fn invalid_manifest_changes_nothing() {
+        let (dir, files) = fixture();
+        std::fs::write(dir.path().join("x.yaml"), MANIFEST.replace("outputs: [b]", "outputs: [nowhere]")).unwrap();
+        let fake = Fake::default();
+        let err = apply(&files, &fake, false, &mut Vec::new()).unwrap_err();
+        let Some(ManifestError::Invalid(problems)) = err.downcast_ref::<ManifestError>() else { panic!("{err:#}") };
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].message.contains("\"nowhere\" neither exists"));
+        assert!(fake.calls.borrow().is_empty());
+    }
+
+    /// Delete removes transforms first, keeps topics unless asked, and unstores what it removed.
+    #[test]
+    fn delete_order_and_topics() {
+        let (_dir, files) = fixture();
+        let mut fake = Fake::default();
+        fake.current.topics.insert("a".into(), CurrentTopic { partitions: 3, configs: BTreeMap::new() });
+        let docs = crate::manifest::load(&files).unwrap();
+        let Object::Transform(t) = &docs[1].doc.object else { panic!() };
+        fake.current.transforms.insert("up".into(), CurrentTransform { spec: t.to_spec(), module_sha256: String::new() });
+        fake.current.manifests.insert("Transform/up".into(), serde_json::Value::Null);
+        fake.current.manifests.insert("Topic/a".into(), serde_json::Value::Null);
+        let mut out = Vec::new();
+        delete(&files, &fake, false, &mut out).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "transform/up deleted\ntopic/a kept (pass --include-topics to delete topics and their data)\n");
+        assert_eq!(*fake.calls.borrow(), ["delete transform up", "unstore Transform/up"]);
+        fake.calls.borrow_mut().clear();
+        delete(&files, &fake, true, &mut Vec::new()).unwrap();
+        assert_eq!(*fake.calls.borrow(), ["delete transform up", "unstore Transform/up", "delete topic a", "unstore Topic/a"]);
+    }
+}
