@@ -280,7 +280,8 @@ fn transform(ctx: &mut Ctx, v: &Value, path: FieldPath, name: &str, origin: &Ori
     let batch_records_max = limits.as_ref().and_then(|l| integer(ctx, l.get("batchRecordsMax"), 0, i64::MAX));
     let outputs = outputs?;
     // Start from the broker type's own defaults, then set what the manifest says.
-    let base = serde_json::json!({ "name": name, "input": input?, "output": outputs.first()? });
+    let (input, output) = (input?, outputs.first()?.clone());
+    let base = serde_json::json!({ "name": name, "input": input, "output": output });
     let mut spec: TransformSpec = serde_json::from_value(base).ok()?;
     spec.config = config.unwrap_or(spec.config);
     spec.start = start.unwrap_or(spec.start);
