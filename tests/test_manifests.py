@@ -91,6 +91,16 @@ def test_quickstart_apply_reapply_and_the_store_survives_a_restart(broker):
     assert after[("Pipeline", "quickstart")] == stored[("Pipeline", "quickstart")]
     out, _ = sluice(broker, "apply", "-f", quickstart)
     assert all(line.endswith(" unchanged") for line in out), out
+    # `sluice get pipelines` shows it, -o yaml as applied.
+    out, _ = sluice(broker, "get", "pipelines", "-o", "json")
+    assert json.loads("\n".join(out)) == [{"kind": "Pipeline", "name": "quickstart",
+                                           "document": stored[("Pipeline", "quickstart")]}]
+    out, _ = sluice(broker, "get", "pipelines", "-o", "yaml")
+    assert out == ["---", "apiVersion: sluice/v1", "kind: Pipeline", "metadata:", "  name: quickstart", "spec:",
+                   "  description: upper-cases every record", "  topics:", "  - quickstart-in", "  - quickstart-out",
+                   "  transforms:", "  - uppercase"]
+    out, _ = sluice(broker, "get", "pipelines")
+    assert out[1].split() == ["quickstart", "quickstart-in,quickstart-out", "uppercase"], out
 
 
 def write_pipeline(path: Path, wasm: Path, retention="3600000", up_config=None):
