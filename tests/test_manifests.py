@@ -262,7 +262,7 @@ def test_every_validation_problem_at_its_exact_position_and_nothing_changes(brok
     out, err = sluice(broker, "apply", "-f", d, expect=1)
     assert out == []
     assert err.splitlines() == [
-        f"{broken}:5:1: invalid YAML: did not find expected ',' or ']'",
+        f"{broken}:5:1: invalid YAML: did not find expected ',' or ']', while parsing a flow sequence",
         f"{x}:6:15: spec.partitions: expected an integer, found a string",
         f"{x}:8:21: spec.configs[\"cleanup.policy\"]: \"sometimes\": must be delete, compact, or delete,compact",
         f"{x}:9:5: spec.configs[\"retention.size\"]: \"5\": unknown topic config",

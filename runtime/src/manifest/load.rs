@@ -121,6 +121,11 @@ pub fn split(text: &str) -> Vec<Vec<(usize, &str)>> {
     docs
 }
 
+/// serde_norway's message without its " at line L column C" (the problem's prefix says that).
+fn without_position(message: &str, line: usize, column: usize) -> String {
+    message.replacen(&format!(" at line {line} column {column}"), "", 1)
+}
+
 /// Parses and decodes the documents of one file's `text` into `loaded`.
 pub fn parse(file: &str, path: &Path, text: &str, loaded: &mut Loaded) {
     for lines in split(text) {
@@ -137,9 +142,7 @@ pub fn parse(file: &str, path: &Path, text: &str, loaded: &mut Loaded) {
             Ok(v) => v,
             Err(e) => {
                 let (line, column) = e.location().map_or((first, 1), |l| (l.line(), l.column()));
-                let message = e.to_string();
-                // Its Display ends with " at line L column C": the prefix says that already.
-                let message = message.rsplit_once(" at line ").map_or(message.as_str(), |(m, _)| m).to_string();
+                let message = without_position(&e.to_string(), line, column);
                 loaded.problems.push(Problem { file: file.to_string(), line, column, path: String::new(), message: format!("invalid YAML: {message}") });
                 continue;
             }
