@@ -17,10 +17,10 @@ use std::sync::{Arc, OnceLock};
 
 use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
+use crate::admin_error::ApiError;
 use crate::transform::module::MODULE_BYTES_MAX;
 use crate::transform::{ResetTo, TransformError, TransformManager, TransformSpec, TransformStatus};
 
@@ -39,22 +39,9 @@ pub fn routes(manager: TransformCell) -> Router {
         .with_state(manager)
 }
 
-/// An error answer.
-struct ApiError {
-    status: StatusCode,
-    kind: &'static str,
-    message: String,
-}
-
-impl ApiError {
-    fn bad_request(kind: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::BAD_REQUEST, kind, message: message.into() }
-    }
-}
-
 /// The manager, or 503 while the broker is still opening.
 fn started(cell: &TransformCell) -> Result<Arc<TransformManager>, ApiError> {
-    cell.get().cloned().ok_or(ApiError { status: StatusCode::SERVICE_UNAVAILABLE, kind: "starting", message: "the broker is still opening its logs".into() })
+    cell.get().cloned().ok_or_else(ApiError::starting)
 }
 
 impl From<TransformError> for ApiError {
@@ -75,12 +62,6 @@ impl From<TransformError> for ApiError {
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         ApiError { status, kind, message: e.to_string() }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.status, Json(serde_json::json!({ "error": self.kind, "message": self.message }))).into_response()
     }
 }
 

@@ -10,7 +10,9 @@
 //! - [`metrics`]: Prometheus metrics (one registry per broker; scrape-time sources).
 //! - [`health`]: readiness conditions behind `/readyz`.
 //! - [`admin`]: the admin HTTP API (`/healthz`, `/readyz`, `/v1/cluster`, `/v1/tier`, `/metrics`);
-//!   `admin_transforms`: its transform routes.
+//!   `admin_transforms`: its transform routes; `admin_topics`: its topic and group routes;
+//!   [`admin_api`]: the JSON bodies shared by those routes and the CLI; `admin_error`: the error
+//!   answer they share.
 //! - [`tier`]: tiered storage: closed segments offloaded to an object store and read back.
 //! - [`transform`]: WebAssembly transforms between topics (wasmtime host, runners, manager).
 //! - [`manifest`]: YAML manifests (topics, transforms, pipelines): loading, located validation,
@@ -21,6 +23,9 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod admin_api;
+mod admin_error;
+mod admin_topics;
 mod admin_transforms;
 pub mod broker;
 pub mod cli;

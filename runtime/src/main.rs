@@ -30,6 +30,15 @@ enum Command {
     ///   SLUICE_ADMIN_PASSWORD=secret sluice user --bootstrap-server host:9093 \
     ///       --security-protocol SASL_SSL --ca-file ca.crt --admin-user admin list
     User(UserArgs),
+    Get(sluice::cli::get::GetArgs),
+    Describe(sluice::cli::describe::DescribeArgs),
+    Topic(sluice::cli::topic::TopicArgs),
+    Produce(sluice::cli::produce::ProduceArgs),
+    Consume(sluice::cli::consume::ConsumeArgs),
+    Transform(sluice::cli::transform_ops::TransformOpsArgs),
+    Apply(sluice::cli::apply::ApplyArgs),
+    Diff(sluice::cli::apply::DiffArgs),
+    Delete(sluice::cli::apply::DeleteArgs),
 }
 
 #[derive(clap::Args)]
@@ -84,6 +93,15 @@ fn main() -> std::process::ExitCode {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::User(args) => user(args),
+        Command::Get(args) => sluice::cli::get::main(args),
+        Command::Describe(args) => sluice::cli::describe::main(args),
+        Command::Topic(args) => sluice::cli::topic::main(args),
+        Command::Produce(args) => sluice::cli::produce::main(args),
+        Command::Consume(args) => sluice::cli::consume::main(args),
+        Command::Transform(args) => sluice::cli::transform_ops::main(args),
+        Command::Apply(args) => sluice::cli::apply::main_apply(args),
+        Command::Diff(args) => sluice::cli::apply::main_diff(args),
+        Command::Delete(args) => sluice::cli::apply::main_delete(args),
     }
 }
 

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
+use super::apply_admin::HttpAdmin;
+use super::args::AdminArgs;
 use crate::manifest::model::{Object, WasmSource};
 use crate::manifest::plan::{self, Action, Current, Removal};
 use crate::manifest::{Kind, Located, ManifestError};
@@ -36,29 +38,72 @@ pub trait Admin {
     fn delete_manifest(&self, kind: Kind, name: &str) -> anyhow::Result<()>;
 }
 
-/// `sluice apply` / `sluice diff`.
+/// Create or update what manifests declare: topics, transforms, pipelines. Idempotent: prints
+/// `kind/name created|updated (what)|unchanged` per object; nothing changes unless every
+/// document is valid.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  sluice apply -f manifests/quickstart.yaml
+  sluice apply -f manifests/            # every *.yaml / *.yml below, in path order
+  SLUICE_ADMIN=http://broker:9644 sluice apply -f pipeline.yaml")]
 pub struct ApplyArgs {
     /// Manifest files or directories (`*.yaml`, `*.yml`, read recursively). Repeatable.
-    #[arg(short = 'f', long = "filename", required = true)]
+    #[arg(short = 'f', long = "filename", required = true, value_name = "FILE|DIR")]
     pub files: Vec<PathBuf>,
-    /// The broker's admin API.
-    #[arg(long, env = "SLUICE_ADMIN", default_value = "http://127.0.0.1:9644")]
-    pub admin: String,
+    /// Where the admin API is.
+    #[command(flatten)]
+    pub admin: AdminArgs,
 }
 
-/// `sluice delete`.
+/// Show what `sluice apply` would do, changing nothing (`kind/name would be created|updated
+/// (what)`, or `unchanged`).
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  sluice diff -f manifests/log-aggregation.yaml
+  sluice diff -f manifests/ --admin http://broker:9644")]
+pub struct DiffArgs {
+    /// Manifest files or directories. Repeatable.
+    #[arg(short = 'f', long = "filename", required = true, value_name = "FILE|DIR")]
+    pub files: Vec<PathBuf>,
+    /// Where the admin API is.
+    #[command(flatten)]
+    pub admin: AdminArgs,
+}
+
+/// Delete what manifests declare: transforms and stored pipelines; topics (and their data) only
+/// with --include-topics.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  sluice delete -f manifests/quickstart.yaml
+  sluice delete -f manifests/quickstart.yaml --include-topics")]
 pub struct DeleteArgs {
-    /// Manifest files or directories.
-    #[arg(short = 'f', long = "filename", required = true)]
+    /// Manifest files or directories. Repeatable.
+    #[arg(short = 'f', long = "filename", required = true, value_name = "FILE|DIR")]
     pub files: Vec<PathBuf>,
     /// Also delete the declared topics, with their data.
     #[arg(long)]
     pub include_topics: bool,
-    /// The broker's admin API.
-    #[arg(long, env = "SLUICE_ADMIN", default_value = "http://127.0.0.1:9644")]
-    pub admin: String,
+    /// Where the admin API is.
+    #[command(flatten)]
+    pub admin: AdminArgs,
+}
+
+/// Runs `sluice apply`.
+pub fn main_apply(args: ApplyArgs) -> std::process::ExitCode {
+    let result = HttpAdmin::new(&args.admin).and_then(|admin| apply(&args.files, &admin, false, &mut std::io::stdout()));
+    report("apply", result)
+}
+
+/// Runs `sluice diff`.
+pub fn main_diff(args: DiffArgs) -> std::process::ExitCode {
+    let result = HttpAdmin::new(&args.admin).and_then(|admin| apply(&args.files, &admin, true, &mut std::io::stdout()));
+    report("diff", result)
+}
+
+/// Runs `sluice delete`.
+pub fn main_delete(args: DeleteArgs) -> std::process::ExitCode {
+    let result = HttpAdmin::new(&args.admin).and_then(|admin| delete(&args.files, &admin, args.include_topics, &mut std::io::stdout()));
+    report("delete", result)
 }
 
 /// Shows `[i/n] kind/name` on stderr when it is a terminal and there are many objects.

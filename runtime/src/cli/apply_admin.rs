@@ -5,9 +5,8 @@
 use std::collections::BTreeMap;
 
 use anyhow::Context;
-use reqwest::Method;
-
-use super::admin_client::{AdminClient, AdminError, Body};
+use super::admin_client::{AdminClient, AdminError, Method};
+use super::args::AdminArgs;
 use super::apply::Admin;
 use crate::admin_api::{AlterTopic, CreateTopic};
 use crate::admin_manifests::StoredManifest;
@@ -18,17 +17,17 @@ use crate::transform::TransformSpec;
 impl AdminClient {
     /// `GET /v1/manifests`: every stored manifest document.
     pub async fn manifests(&self) -> Result<Vec<StoredManifest>, AdminError> {
-        self.call(Method::GET, &["v1", "manifests"], Body::None).await
+        self.json(Method::GET, &["v1", "manifests"], &[], None).await
     }
 
     /// `PUT /v1/manifests/{kind}/{name}`.
     pub async fn put_manifest(&self, kind: Kind, name: &str, document: &serde_json::Value) -> Result<StoredManifest, AdminError> {
-        self.call(Method::PUT, &["v1", "manifests", kind.as_str(), name], Self::json(document)?).await
+        self.json(Method::PUT, &["v1", "manifests", kind.as_str(), name], &[], Some(document)).await
     }
 
     /// `DELETE /v1/manifests/{kind}/{name}`.
     pub async fn delete_manifest(&self, kind: Kind, name: &str) -> Result<(), AdminError> {
-        self.send(Method::DELETE, &["v1", "manifests", kind.as_str(), name], Body::None).await.map(|_| ())
+        self.no_content(Method::DELETE, &["v1", "manifests", kind.as_str(), name]).await
     }
 }
 
@@ -39,21 +38,16 @@ pub struct HttpAdmin {
 }
 
 impl HttpAdmin {
-    /// A client for the admin API at `url`.
-    pub fn new(url: &str) -> anyhow::Result<HttpAdmin> {
-        let client = AdminClient::new(url)?;
+    /// A client for the admin API the flags name.
+    pub fn new(args: &AdminArgs) -> anyhow::Result<HttpAdmin> {
+        let client = args.client()?;
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
         Ok(HttpAdmin { client, runtime })
     }
 
-    /// The async client and the runtime to run it on (for `sluice get pipelines`).
-    pub fn run<T>(&self, f: impl std::future::Future<Output = Result<T, AdminError>>) -> anyhow::Result<T> {
+    /// Runs one client call to completion.
+    fn run<T>(&self, f: impl std::future::Future<Output = Result<T, AdminError>>) -> anyhow::Result<T> {
         Ok(self.runtime.block_on(f)?)
-    }
-
-    /// The client.
-    pub fn client(&self) -> &AdminClient {
-        &self.client
     }
 }
 
@@ -76,7 +70,7 @@ impl Admin for HttpAdmin {
     }
 
     fn create_topic(&self, name: &str, partitions: i32, configs: &BTreeMap<String, String>) -> anyhow::Result<()> {
-        let create = CreateTopic { name: name.to_string(), partitions: Some(partitions), configs: configs.clone(), ..Default::default() };
+        let create = CreateTopic { name: name.to_string(), partitions: Some(partitions), configs: configs.clone(), validate_only: false };
         self.run(self.client.create_topic(&create)).map(drop)
     }
 

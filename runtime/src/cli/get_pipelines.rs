@@ -6,7 +6,7 @@ use super::output::{structured, Format, Table};
 use crate::admin_manifests::StoredManifest;
 
 /// The listing, as text.
-pub async fn text(client: &AdminClient, format: Format) -> anyhow::Result<String> {
+pub async fn run(client: &AdminClient, format: Format) -> anyhow::Result<String> {
     let pipelines: Vec<StoredManifest> = client.manifests().await?.into_iter().filter(|m| m.kind == "Pipeline").collect();
     match format {
         Format::Json => structured(&pipelines, Format::Json),

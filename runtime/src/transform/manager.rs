@@ -38,7 +38,7 @@ pub enum ResetTo {
 }
 
 /// A transform's state as reported by the admin API.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TransformState {
     /// Runners are processing.
@@ -50,7 +50,7 @@ pub enum TransformState {
 }
 
 /// One input partition's position.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PartitionStatus {
     /// Input partition.
     pub partition: i32,
@@ -63,7 +63,8 @@ pub struct PartitionStatus {
 }
 
 /// What `describe` and `list` return.
-#[derive(Debug, Clone, Serialize)]
+// Deserialize too: the CLI reads it back from the admin API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TransformStatus {
     /// The transform's name.
     pub name: String,

@@ -35,5 +35,6 @@ pub mod wasi;
 pub use error::{GuestError, TransformError};
 pub use manager::{PartitionStatus, ResetTo, TransformManager, TransformState, TransformStatus};
 pub use spec::TransformSpec;
+pub use runner::TRANSFORM_LOGS_TOPIC;
 #[cfg(test)]
 mod tests;

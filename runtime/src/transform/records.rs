@@ -7,8 +7,9 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{Compression, Record as KafkaRecord, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
 use sluice_abi::{Header, Record};
 
-/// kafka-protocol's decompression hook, on the log's codec table (lz4 via lz4_flex).
-fn decompress(b: &mut Bytes, c: Compression) -> anyhow::Result<Bytes> {
+/// kafka-protocol's decompression hook, on the log's codec table (lz4 via lz4_flex). The CLI
+/// consumer decodes fetched batches with it too.
+pub(crate) fn decompress(b: &mut Bytes, c: Compression) -> anyhow::Result<Bytes> {
     let codec = match c {
         Compression::None => 0,
         Compression::Gzip => 1,

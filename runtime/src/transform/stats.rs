@@ -24,7 +24,7 @@ pub struct TransformStats {
 
 /// A point-in-time copy of [`TransformStats`].
 #[allow(missing_docs)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StatsSnapshot {
     pub records_in: u64,
     pub records_out: u64,

@@ -1,0 +1,200 @@
+//! `sluice consume TOPIC`: reads every partition of a topic over the Kafka protocol and prints
+//! one line per record.
+//!
+//! With `--group` it starts at the group's committed offsets and commits its position after each
+//! fetch, as a "simple" consumer: it does not join the group (no rebalancing), so it reads all
+//! partitions itself and the coordinator accepts its commits only while no other member is
+//! active in that group. That is what a CLI reader needs (resume where the last run stopped),
+//! and it keeps the CLI free of the group membership protocol.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use bytes::Bytes;
+use clap::{Args, ValueEnum};
+
+use super::args::{out, run, KafkaArgs};
+use super::kafka_client::KafkaClient;
+use super::kafka_data::{Consumed, EARLIEST, LATEST};
+
+/// How long one fetch waits for new records.
+pub const FETCH_WAIT_MS: i32 = 500;
+
+/// Read records from a topic.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  sluice consume orders --from-beginning -n 10
+  sluice consume orders --from-beginning --exit-at-end --format json
+  sluice consume orders --group audit            # resumes where the last `--group audit` run stopped
+  sluice consume orders --from-beginning --key-sep :  # prints key:value")]
+pub struct ConsumeArgs {
+    /// Topic to read.
+    pub topic: String,
+    /// Start at the log start of partitions without a committed offset (default: only new records).
+    #[arg(long)]
+    pub from_beginning: bool,
+    /// Start at the group's committed offsets and commit as records are printed. The CLI does
+    /// not join the group (no rebalancing): it reads every partition and can commit only while
+    /// the group has no other active member.
+    #[arg(short, long)]
+    pub group: Option<String>,
+    /// Stop after this many records.
+    #[arg(short = 'n', long = "max-records", value_name = "N")]
+    pub max_records: Option<u64>,
+    /// Stop once every partition has been read up to its high watermark.
+    #[arg(short = 'e', long)]
+    pub exit_at_end: bool,
+    /// Output: `text` prints the value (and the key with --key-sep); `json` one object per line.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: RecordFormat,
+    /// In text format, print KEY SEP VALUE.
+    #[arg(short = 'K', long, value_name = "SEP")]
+    pub key_sep: Option<String>,
+    /// How to reach the Kafka listener.
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+}
+
+/// `--format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RecordFormat {
+    /// The value as text (invalid UTF-8 replaced).
+    Text,
+    /// `{"partition","offset","timestamp","key","value","headers"}` per line.
+    Json,
+}
+
+/// Runs `sluice consume`.
+pub fn main(args: ConsumeArgs) -> ExitCode {
+    run("consume", consume(args))
+}
+
+/// When a read stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopAt {
+    /// After this many accepted records.
+    pub records: Option<u64>,
+    /// Once every partition is at its high watermark.
+    pub at_end: bool,
+}
+
+/// Reads `topic` from `positions` until `stop`, handing each record to `on_record` (which
+/// returns whether it counts towards `stop.records`). With `group`, commits after each fetch.
+pub async fn read(
+    client: &mut KafkaClient,
+    topic: &str,
+    mut positions: BTreeMap<i32, i64>,
+    stop: StopAt,
+    group: Option<&str>,
+    mut on_record: impl FnMut(&Consumed) -> anyhow::Result<bool>,
+) -> anyhow::Result<u64> {
+    let mut accepted = 0u64;
+    loop {
+        let fetched = client.fetch(topic, &positions, FETCH_WAIT_MS).await?;
+        let mut at_end = true;
+        let mut done = false;
+        let before = positions.clone();
+        for f in fetched {
+            for record in &f.records {
+                if done {
+                    break;
+                }
+                if on_record(record)? {
+                    accepted += 1;
+                }
+                positions.insert(f.partition, record.offset + 1);
+                done = stop.records.is_some_and(|n| accepted >= n);
+            }
+            if !done {
+                if let Some(next) = f.next_offset {
+                    positions.insert(f.partition, next);
+                }
+            }
+            if positions.get(&f.partition).is_some_and(|&p| p < f.high_watermark) {
+                at_end = false;
+            }
+        }
+        if let Some(group) = group {
+            if positions != before {
+                client.commit(group, topic, &positions).await?;
+            }
+        }
+        if done || (stop.at_end && at_end) {
+            return Ok(accepted);
+        }
+    }
+}
+
+/// Where each partition starts: the group's commit, else the log start or the end.
+async fn start_positions(client: &mut KafkaClient, topic: &str, partitions: &[i32], group: Option<&str>, from_beginning: bool) -> anyhow::Result<BTreeMap<i32, i64>> {
+    let committed = match group {
+        Some(group) => {
+            client.find_coordinator(group).await?;
+            client.committed(group, topic, partitions).await?
+        }
+        None => BTreeMap::new(),
+    };
+    let missing: Vec<i32> = partitions.iter().copied().filter(|p| !committed.contains_key(p)).collect();
+    let mut positions = if missing.is_empty() { BTreeMap::new() } else { client.list_offsets(topic, &missing, if from_beginning { EARLIEST } else { LATEST }).await? };
+    positions.extend(committed);
+    Ok(positions)
+}
+
+async fn consume(args: ConsumeArgs) -> anyhow::Result<()> {
+    if args.max_records == Some(0) {
+        return Ok(());
+    }
+    let mut client = args.kafka.connect().await?;
+    let partitions = client.partitions(&args.topic, false).await?;
+    let positions = start_positions(&mut client, &args.topic, &partitions, args.group.as_deref(), args.from_beginning).await?;
+    let stop = StopAt { records: args.max_records, at_end: args.exit_at_end };
+    let (format, key_sep) = (args.format, args.key_sep.clone());
+    read(&mut client, &args.topic, positions, stop, args.group.as_deref(), |r| {
+        out(&render(r, format, key_sep.as_deref()))?;
+        Ok(true)
+    })
+    .await?;
+    Ok(())
+}
+
+fn text(bytes: &Option<Bytes>) -> Option<String> {
+    bytes.as_ref().map(|b| String::from_utf8_lossy(b).into_owned())
+}
+
+/// One output line for `r`.
+pub fn render(r: &Consumed, format: RecordFormat, key_sep: Option<&str>) -> String {
+    match format {
+        RecordFormat::Text => {
+            let value = text(&r.value).unwrap_or_default();
+            match key_sep {
+                Some(sep) => format!("{}{sep}{value}\n", text(&r.key).unwrap_or_default()),
+                None => format!("{value}\n"),
+            }
+        }
+        RecordFormat::Json => {
+            let headers: serde_json::Map<String, serde_json::Value> = r.headers.iter().map(|(k, v)| (k.clone(), text(v).map_or(serde_json::Value::Null, serde_json::Value::String))).collect();
+            let line = serde_json::json!({
+                "partition": r.partition,
+                "offset": r.offset,
+                "timestamp": r.timestamp,
+                "key": text(&r.key),
+                "value": text(&r.value),
+                "headers": headers,
+            });
+            format!("{line}\n")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_render_as_text_and_json() {
+        let r = Consumed { partition: 1, offset: 5, timestamp: 9, key: Some(Bytes::from("k")), value: Some(Bytes::from("v")), headers: vec![("h".into(), None)] };
+        assert_eq!(render(&r, RecordFormat::Text, None), "v\n");
+        assert_eq!(render(&r, RecordFormat::Text, Some("=")), "k=v\n");
+        assert_eq!(render(&r, RecordFormat::Json, None), "{\"headers\":{\"h\":null},\"key\":\"k\",\"offset\":5,\"partition\":1,\"timestamp\":9,\"value\":\"v\"}\n");
+    }
+}
