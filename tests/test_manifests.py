@@ -39,7 +39,8 @@ def topics(broker):
 
 def topic_config(broker, topic, name):
     res = ConfigResource(ConfigResource.Type.TOPIC, topic)
-    configs = admin(broker.bootstrap).describe_configs([res])[res].result(timeout=30)
+    a = admin(broker.bootstrap)  # kept alive until the future resolves
+    configs = a.describe_configs([res])[res].result(timeout=30)
     return configs[name].value
 
 
@@ -262,7 +263,7 @@ def test_every_validation_problem_at_its_exact_position_and_nothing_changes(brok
     out, err = sluice(broker, "apply", "-f", d, expect=1)
     assert out == []
     assert err.splitlines() == [
-        f"{broken}:5:1: invalid YAML: did not find expected ',' or ']', while parsing a flow sequence",
+        f"{broken}:5:1: invalid YAML: did not find expected ',' or ']', while parsing a flow sequence at line 4 column 9",
         f"{x}:6:15: spec.partitions: expected an integer, found a string",
         f"{x}:8:21: spec.configs[\"cleanup.policy\"]: \"sometimes\": must be delete, compact, or delete,compact",
         f"{x}:9:5: spec.configs[\"retention.size\"]: \"5\": unknown topic config",
