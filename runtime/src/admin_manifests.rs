@@ -9,16 +9,23 @@
 //! | `DELETE /v1/manifests/{kind}/{name}` | | 204; 404 |
 //!
 //! `kind` is `Topic`, `Transform` or `Pipeline` (any case). A document's own `kind` and
-//! `metadata.name` must match the path. Errors are `{"error": "<kind>", "message": "<text>"}`.
+//! `metadata.name` must match the path. Errors are `admin_error::ApiError` (`invalid_kind`,
+//! `invalid_manifest`, `invalid_body`, `invalid_request` (too large), `unknown_manifest`,
+//! `starting`).
 
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use crate::admin::BrokerCell;
+use crate::admin_error::ApiError;
+use crate::broker::Broker;
+use crate::manifest::plan::store_key;
 use crate::manifest::Kind;
 
 /// One stored document, as the routes answer it.
@@ -40,17 +47,16 @@ pub fn routes(broker: BrokerCell) -> Router {
         .with_state(broker)
 }
 
-fn error(status: StatusCode, kind: &str, message: impl Into<String>) -> Response {
-    (status, Json(serde_json::json!({ "error": kind, "message": message.into() }))).into_response()
+fn opened(cell: &BrokerCell) -> Result<Arc<Broker>, ApiError> {
+    cell.get().cloned().ok_or_else(ApiError::starting)
 }
 
-fn kind_of(s: &str) -> Result<Kind, Response> {
-    Kind::ALL.into_iter().find(|k| k.as_str().eq_ignore_ascii_case(s)).ok_or_else(|| error(StatusCode::BAD_REQUEST, "invalid_kind", format!("unknown kind {s:?}; expected Topic, Transform or Pipeline")))
+fn kind_of(s: &str) -> Result<Kind, ApiError> {
+    Kind::ALL.into_iter().find(|k| k.as_str().eq_ignore_ascii_case(s)).ok_or_else(|| ApiError::bad_request("invalid_kind", format!("unknown kind {s:?}; expected Topic, Transform or Pipeline")))
 }
 
-fn split_key(key: &str) -> Option<StoredManifest> {
-    let (kind, name) = key.split_once('/')?;
-    Some(StoredManifest { kind: kind.to_string(), name: name.to_string(), document: serde_json::Value::Null })
+fn not_found(key: &str) -> ApiError {
+    ApiError { status: StatusCode::NOT_FOUND, kind: "unknown_manifest", message: format!("no applied manifest {key}") }
 }
 
 #[derive(Deserialize)]
@@ -58,73 +64,48 @@ struct ListQuery {
     kind: Option<String>,
 }
 
-async fn list(State(cell): State<BrokerCell>, Query(q): Query<ListQuery>) -> Response {
-    let Some(broker) = cell.get().cloned() else { return starting() };
-    let kind = match q.kind.as_deref().map(kind_of).transpose() {
-        Ok(k) => k,
-        Err(response) => return response,
-    };
+async fn list(State(cell): State<BrokerCell>, Query(q): Query<ListQuery>) -> Result<Json<Vec<StoredManifest>>, ApiError> {
+    let broker = opened(&cell)?;
+    let kind = q.kind.as_deref().map(kind_of).transpose()?;
     let mut out = Vec::new();
     for (key, document) in broker.manifests().await {
-        let Some(mut m) = split_key(&key) else { continue };
-        if kind.is_some_and(|k| k.as_str() != m.kind) {
-            continue;
+        let Some((k, name)) = key.split_once('/') else { continue };
+        if kind.is_none_or(|kind| kind.as_str() == k) {
+            out.push(StoredManifest { kind: k.to_string(), name: name.to_string(), document });
         }
-        m.document = document;
-        out.push(m);
     }
-    Json(out).into_response()
+    Ok(Json(out))
 }
 
-fn starting() -> Response {
-    error(StatusCode::SERVICE_UNAVAILABLE, "starting", "the broker is still opening its logs")
+async fn describe(State(cell): State<BrokerCell>, Path((kind, name)): Path<(String, String)>) -> Result<Json<StoredManifest>, ApiError> {
+    let broker = opened(&cell)?;
+    let kind = kind_of(&kind)?;
+    let key = store_key(kind, &name);
+    let document = broker.manifests().await.remove(&key).ok_or_else(|| not_found(&key))?;
+    Ok(Json(StoredManifest { kind: kind.as_str().into(), name, document }))
 }
 
-async fn describe(State(cell): State<BrokerCell>, Path((kind, name)): Path<(String, String)>) -> Response {
-    let Some(broker) = cell.get().cloned() else { return starting() };
-    let kind = match kind_of(&kind) {
-        Ok(k) => k,
-        Err(response) => return response,
-    };
-    let key = crate::manifest::plan::store_key(kind, &name);
-    match broker.manifests().await.remove(&key) {
-        Some(document) => Json(StoredManifest { kind: kind.as_str().into(), name, document }).into_response(),
-        None => error(StatusCode::NOT_FOUND, "unknown_manifest", format!("no applied manifest {key}")),
-    }
-}
-
-async fn put(State(cell): State<BrokerCell>, Path((kind, name)): Path<(String, String)>, Json(document): Json<serde_json::Value>) -> Response {
-    let Some(broker) = cell.get().cloned() else { return starting() };
-    let kind = match kind_of(&kind) {
-        Ok(k) => k,
-        Err(response) => return response,
-    };
+async fn put(State(cell): State<BrokerCell>, Path((kind, name)): Path<(String, String)>, body: Result<Json<serde_json::Value>, JsonRejection>) -> Result<Json<StoredManifest>, ApiError> {
+    let broker = opened(&cell)?;
+    let Json(document) = body.map_err(|e| ApiError::bad_request("invalid_body", e.body_text()))?;
+    let kind = kind_of(&kind)?;
     let own_kind = document.get("kind").and_then(|k| k.as_str());
     let own_name = document.get("metadata").and_then(|m| m.get("name")).and_then(|n| n.as_str());
     if own_kind != Some(kind.as_str()) || own_name != Some(name.as_str()) {
-        return error(StatusCode::BAD_REQUEST, "invalid_manifest", format!("the document's kind and metadata.name ({own_kind:?}, {own_name:?}) do not match the path {}/{name}", kind.as_str()));
+        let message = format!("the document's kind and metadata.name ({own_kind:?}, {own_name:?}) do not match the path {}/{name}", kind.as_str());
+        return Err(ApiError::bad_request("invalid_manifest", message));
     }
-    if let Err(e) = crate::broker::validate_topic_name(&name) {
-        return error(StatusCode::BAD_REQUEST, "invalid_manifest", e.to_string());
-    }
-    let key = crate::manifest::plan::store_key(kind, &name);
-    match broker.put_manifest(key, document.clone()).await {
-        Ok(()) => Json(StoredManifest { kind: kind.as_str().into(), name, document }).into_response(),
-        Err(crate::broker::BrokerError::InvalidRequest { reason }) => error(StatusCode::BAD_REQUEST, "invalid_manifest", reason),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
-    }
+    crate::broker::validate_topic_name(&name).map_err(|e| ApiError::bad_request("invalid_manifest", e.to_string()))?;
+    broker.put_manifest(store_key(kind, &name), document.clone()).await?;
+    Ok(Json(StoredManifest { kind: kind.as_str().into(), name, document }))
 }
 
-async fn delete(State(cell): State<BrokerCell>, Path((kind, name)): Path<(String, String)>) -> Response {
-    let Some(broker) = cell.get().cloned() else { return starting() };
-    let kind = match kind_of(&kind) {
-        Ok(k) => k,
-        Err(response) => return response,
-    };
-    let key = crate::manifest::plan::store_key(kind, &name);
-    match broker.delete_manifest(&key).await {
-        Ok(true) => StatusCode::NO_CONTENT.into_response(),
-        Ok(false) => error(StatusCode::NOT_FOUND, "unknown_manifest", format!("no applied manifest {key}")),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
+async fn delete(State(cell): State<BrokerCell>, Path((kind, name)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
+    let broker = opened(&cell)?;
+    let key = store_key(kind_of(&kind)?, &name);
+    if broker.delete_manifest(&key).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(not_found(&key))
     }
 }
