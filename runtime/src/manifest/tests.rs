@@ -209,7 +209,7 @@ fn yaml_syntax_error_position() {
     let text = "apiVersion: sluice/v1\nkind: Topic\nmetadata: {name: ok}\nspec: {}\n---\nkind: Topic\nmetadata:\n  name: [unclosed\n";
     let (_dir, path) = fixture(text);
     let got = problems(&path, &[]);
-    assert_eq!(got, ["9:1: invalid YAML: did not find expected ',' or ']', while parsing a flow sequence"]);
+    assert_eq!(got, ["9:1: invalid YAML: did not find expected ',' or ']', while parsing a flow sequence at line 8 column 9"]);
 }
 
 /// Plans: create everything on an empty broker; unchanged when it matches; exactly the
