@@ -71,7 +71,8 @@ def wait_records(broker, topic, count, timeout=120):
 def test_quickstart_apply_reapply_and_the_store_survives_a_restart(broker):
     built_plugins()
     quickstart = MANIFESTS / "quickstart.yaml"
-    out, _ = sluice(broker, "apply", "-f", quickstart)
+    out, err = sluice(broker, "apply", "-f", quickstart)
+    assert err == "", "no progress output when stderr is not a terminal"
     assert out == ["topic/quickstart-in created", "topic/quickstart-out created",
                    "transform/uppercase created", "pipeline/quickstart created"]
     produce_all(producer(broker.bootstrap), "quickstart-in", [(b"k%d" % i, b"hello %d" % i) for i in range(20)])
@@ -329,3 +330,22 @@ def test_log_aggregation_pipeline_end_to_end(broker):
     assert sorted(m.key() for m in read_all(broker.bootstrap, "logs-alerts")) == [b"pay-1", b"web-1"]
     time.sleep(1)
     assert len(read_all(broker.bootstrap, "logs-clean")) == 4, "nothing beyond the expected records"
+
+
+def test_manifest_store_routes_refuse_bad_requests(broker):
+    doc = {"apiVersion": "sluice/v1", "kind": "Pipeline", "metadata": {"name": "p"}, "spec": {"transforms": []}}
+    status, body = request(broker, "PUT", "/v1/manifests/Pipeline/other", doc)
+    assert (status, body["error"]) == (400, "invalid_manifest"), body
+    status, body = request(broker, "PUT", "/v1/manifests/Gadget/p", doc)
+    assert (status, body["error"]) == (400, "invalid_kind"), body
+    status, body = request(broker, "PUT", "/v1/manifests/pipeline/p", b"{not json", "application/json")
+    assert (status, body["error"]) == (400, "invalid_body"), body
+    status, body = request(broker, "GET", "/v1/manifests/Pipeline/p")
+    assert (status, body["error"]) == (404, "unknown_manifest"), body
+    status, body = request(broker, "PUT", "/v1/manifests/pipeline/p", doc)
+    assert status == 200 and body == {"kind": "Pipeline", "name": "p", "document": doc}, body
+    assert manifests(broker, "Topic") == {} and manifests(broker, "Pipeline") == {("Pipeline", "p"): doc}
+    status, _ = request(broker, "DELETE", "/v1/manifests/Pipeline/p")
+    assert status == 204
+    status, body = request(broker, "DELETE", "/v1/manifests/Pipeline/p")
+    assert (status, body["error"]) == (404, "unknown_manifest"), body
