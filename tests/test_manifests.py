@@ -349,3 +349,10 @@ def test_manifest_store_routes_refuse_bad_requests(broker):
     assert status == 204
     status, body = request(broker, "DELETE", "/v1/manifests/Pipeline/p")
     assert (status, body["error"]) == (404, "unknown_manifest"), body
+
+
+def test_a_missing_file_is_one_clear_line_even_without_a_broker(tmp_path):
+    env = broker_env({"SLUICE_ADMIN": "http://127.0.0.1:1"})
+    r = subprocess.run([str(sluice_binary()), "apply", "-f", str(tmp_path / "nope.yaml")], capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 1 and r.stdout == ""
+    assert r.stderr == f"sluice apply: cannot read {tmp_path / 'nope.yaml'}: No such file or directory (os error 2)\n"

@@ -133,8 +133,10 @@ impl Progress {
 
 /// Loads, validates against the broker and plans. Problems → `ManifestError::Invalid`.
 fn load_and_fetch(files: &[PathBuf], admin: &dyn Admin) -> anyhow::Result<(Vec<Located>, Current)> {
+    // Files first: a wrong path is reported as such even when the broker is down.
+    let loaded = crate::manifest::load_all(files)?;
     let current = admin.current().context("cannot read the broker's state")?;
-    let docs = crate::manifest::load_checked(files, &current.topic_names())?;
+    let docs = crate::manifest::check(loaded, &current.topic_names())?;
     Ok((docs, current))
 }
 

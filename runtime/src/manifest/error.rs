@@ -35,7 +35,7 @@ impl fmt::Display for Problem {
 #[non_exhaustive]
 pub enum ManifestError {
     /// A file or directory could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io {
         /// What was being read.
         path: PathBuf,

@@ -35,7 +35,12 @@ use std::path::PathBuf;
 /// Loads `paths` and runs every check; `existing_topics` are the broker's. All problems, or
 /// none.
 pub fn load_checked(paths: &[PathBuf], existing_topics: &BTreeSet<String>) -> Result<Vec<Located>, ManifestError> {
-    let loaded = load_all(paths)?;
+    check(load_all(paths)?, existing_topics)
+}
+
+/// Runs the checks across documents on what [`load_all`] read (so files are read, and I/O
+/// errors reported, before the broker is asked for its topics).
+pub fn check(loaded: load::Loaded, existing_topics: &BTreeSet<String>) -> Result<Vec<Located>, ManifestError> {
     let mut problems = loaded.problems;
     problems.extend(validate::check(&loaded.docs, &loaded.headers, existing_topics));
     if !problems.is_empty() {
