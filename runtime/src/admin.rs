@@ -5,7 +5,7 @@
 //! Routes that need the broker answer 503 until it is open.
 //! The transform routes (`/v1/transforms…`) live in `admin_transforms` and answer 503 until the
 //! transform manager has started; the topic and group routes (`/v1/topics…`, `/v1/groups…`) live
-//! in `admin_topics`.
+//! in `admin_topics`; the manifest store (`/v1/manifests…`) in `admin_manifests`.
 
 use std::sync::{Arc, OnceLock};
 
@@ -40,8 +40,9 @@ pub async fn serve(listener: TcpListener, broker: BrokerCell, transforms: crate:
         .route("/v1/cluster", get(cluster))
         .route("/v1/tier", get(tier))
         .with_state(AdminState { broker: Arc::clone(&broker), readiness, addrs })
-        .merge(crate::admin_topics::routes(broker))
-        .merge(crate::admin_transforms::routes(transforms));
+        .merge(crate::admin_topics::routes(Arc::clone(&broker)))
+        .merge(crate::admin_transforms::routes(transforms))
+        .merge(crate::admin_manifests::routes(broker));
     let stop = async move {
         // Err means the sender is gone, which also means stop.
         let _ = shutdown.wait_for(|stop| *stop).await;

@@ -15,8 +15,10 @@
 //!   answer they share.
 //! - [`tier`]: tiered storage: closed segments offloaded to an object store and read back.
 //! - [`transform`]: WebAssembly transforms between topics (wasmtime host, runners, manager).
+//! - [`manifest`]: YAML manifests (topics, transforms, pipelines): loading, located validation,
+//!   plans for `sluice apply|diff|delete`; `admin_manifests`: the broker's store of applied ones.
 //! - [`cli`]: every command other than `serve` (`user`, `get`, `describe`, `topic`, `produce`,
-//!   `consume`, `transform …`): clients of the Kafka protocol and the admin HTTP API.
+//!   `consume`, `transform …`, `apply|diff|delete`): clients of the Kafka protocol and the admin HTTP API.
 //! - [`serve`]: starts everything and shuts it down on SIGINT/SIGTERM.
 
 #![warn(missing_docs)]
@@ -32,6 +34,8 @@ pub mod config;
 pub mod group;
 pub mod health;
 pub mod log;
+pub mod admin_manifests;
+pub mod manifest;
 pub mod metrics;
 pub mod protocol;
 pub mod security;

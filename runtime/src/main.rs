@@ -46,6 +46,9 @@ enum Command {
     ///   sluice transform reset uppercase --to-earliest --wait
     #[command(subcommand, verbatim_doc_comment)]
     Transform(sluice::cli::transform_ops::TransformCommand),
+    Apply(sluice::cli::apply::ApplyArgs),
+    Diff(sluice::cli::apply::DiffArgs),
+    Delete(sluice::cli::apply::DeleteArgs),
 }
 
 #[derive(clap::Args)]
@@ -106,6 +109,9 @@ fn main() -> std::process::ExitCode {
         Command::Produce(args) => sluice::cli::produce::main(args),
         Command::Consume(args) => sluice::cli::consume::main(args),
         Command::Transform(command) => sluice::cli::transform_ops::main(command),
+        Command::Apply(args) => sluice::cli::apply::main_apply(args),
+        Command::Diff(args) => sluice::cli::apply::main_diff(args),
+        Command::Delete(args) => sluice::cli::apply::main_delete(args),
     }
 }
 

@@ -64,6 +64,11 @@ pub enum MetadataRecord {
     },
     /// A user's SCRAM credential for one mechanism was removed.
     UserScramCredentialDeleted { user: String, mechanism: ScramMechanism },
+    /// A manifest document applied by `sluice apply`, as written (YAML as JSON), under
+    /// `Kind/name`. The broker stores it without knowing its fields (`manifest` owns them).
+    ManifestApplied { key: String, document: serde_json::Value },
+    /// The stored manifest document under `key` was deleted.
+    ManifestDeleted { key: String },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -110,6 +115,8 @@ pub struct MetadataImage {
     pub transforms: BTreeMap<String, TransformImage>,
     /// SCRAM credentials by user, then mechanism.
     pub scram_credentials: BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>,
+    /// Applied manifest documents by `Kind/name`.
+    pub manifests: BTreeMap<String, serde_json::Value>,
 }
 
 impl MetadataImage {
@@ -172,6 +179,12 @@ impl MetadataImage {
                 if credentials.is_empty() {
                     self.scram_credentials.remove(user);
                 }
+            }
+            MetadataRecord::ManifestApplied { key, document } => {
+                self.manifests.insert(key.clone(), document.clone());
+            }
+            MetadataRecord::ManifestDeleted { key } => {
+                self.manifests.remove(key).ok_or_else(|| format!("no manifest {key} to delete"))?;
             }
         }
         Ok(())

@@ -11,6 +11,7 @@
 //! - `tier_glue`: the tiered-storage loop (uploads, descriptors) and restore of topics from the store.
 //! - `producer_state`: idempotent-producer sequence tracking.
 //! - `users`: SCRAM credentials recorded in the metadata log, published to the credential store.
+//! - `manifests`: applied manifest documents recorded in the metadata log.
 //! - `error`: [`BrokerError`]; `protocol::error_code` maps it to Kafka codes.
 
 use std::collections::{BTreeMap, HashMap};
@@ -27,6 +28,7 @@ use crate::metrics::Metrics;
 
 mod error;
 pub(crate) mod fsutil;
+pub mod manifests;
 pub mod metadata_log;
 pub mod partition;
 pub mod producer_state;
@@ -84,6 +86,8 @@ pub struct Broker {
     stopping: tokio::sync::watch::Sender<bool>,
     /// Transforms as replayed at open; the transform manager takes them once at start.
     transforms_at_open: Mutex<BTreeMap<String, metadata_log::TransformImage>>,
+    /// Applied manifest documents (see `manifests`).
+    manifests: tokio::sync::Mutex<BTreeMap<String, serde_json::Value>>,
 }
 
 #[allow(dead_code)]
@@ -147,6 +151,7 @@ impl Broker {
             shutting_down: AtomicBool::new(false),
             stopping: tokio::sync::watch::channel(false).0,
             transforms_at_open: Mutex::new(image.transforms.clone()),
+            manifests: tokio::sync::Mutex::new(image.manifests.clone()),
         });
         broker.record_recovery(started.elapsed());
         broker.metrics.add_source(Box::new(crate::metrics::broker_state::BrokerSource::new(&broker)));

@@ -88,7 +88,7 @@ async fn get(args: GetArgs) -> anyhow::Result<()> {
                 table.render("no consumer groups")
             }
         }
-        Kind::Pipelines => anyhow::bail!("pipelines are not listed yet: they appear once the broker stores applied manifests (sluice apply)"),
+        Kind::Pipelines => super::get_pipelines::run(&client, args.format).await?,
     };
     out(&text)
 }

@@ -15,16 +15,22 @@
 //! - `transform_dev`: `sluice transform init|build|test`, the loop of writing a transform before
 //!   any broker is involved: `transform_scaffold` writes a crate, `transform_build` builds it for
 //!   wasm32-wasip1, `transform_local` runs the module on sample records with the broker's host.
+//! - `apply`, `apply_admin`: `sluice apply|diff|delete -f` (manifests, planned then applied
+//!   through [`apply::Admin`], implemented over the admin client); `get_pipelines`: `sluice get
+//!   pipelines` from the stored manifests.
 //!
 //! Architecture Invariant: the CLI never reaches into a broker's state; it speaks only the Kafka
 //! protocol and the admin HTTP API, like any other client. (`transform test` runs the wasm host
 //! in-process, with no broker at all.)
 
 pub mod admin_client;
+pub mod apply;
+pub mod apply_admin;
 pub mod args;
 pub mod consume;
 pub mod describe;
 pub mod get;
+pub mod get_pipelines;
 pub mod kafka_client;
 pub mod kafka_data;
 pub mod output;
