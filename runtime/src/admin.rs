@@ -5,6 +5,8 @@
 //! Routes that need the broker answer 503 until it is open.
 //! The transform routes (`/v1/transforms…`) live in `admin_transforms` and answer 503 until the
 //! transform manager has started.
+//! Authentication (HTTP Basic against the SCRAM users when Kafka listeners need SASL) wraps every
+//! route: see `admin_auth`.
 
 use std::sync::{Arc, OnceLock};
 
@@ -13,11 +15,15 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use axum::serve::ListenerExt;
+use std::net::SocketAddr;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::broker::Broker;
 use crate::health::Readiness;
+use crate::protocol::tls::TlsAcceptorSource;
 use crate::serve::BoundAddrs;
 
 /// The broker once it is open; empty while it recovers.
@@ -31,20 +37,33 @@ struct AdminState {
 }
 
 /// Serves the admin API until `shutdown` turns true.
-pub async fn serve(listener: TcpListener, broker: BrokerCell, transforms: crate::admin_transforms::TransformCell, readiness: Arc<Readiness>, addrs: BoundAddrs, mut shutdown: watch::Receiver<bool>) {
+/// With `tls`, HTTPS with the Kafka listeners' certificates (and that handshake deadline).
+#[allow(clippy::too_many_arguments)]
+pub async fn serve(listener: TcpListener, tls: Option<(Arc<TlsAcceptorSource>, Duration)>, broker: BrokerCell, transforms: crate::admin_transforms::TransformCell, readiness: Arc<Readiness>, addrs: BoundAddrs, mut shutdown: watch::Receiver<bool>) {
     let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/v1/cluster", get(cluster))
         .route("/v1/tier", get(tier))
-        .with_state(AdminState { broker, readiness, addrs })
-        .merge(crate::admin_transforms::routes(transforms));
+        .with_state(AdminState { broker: std::sync::Arc::clone(&broker), readiness, addrs })
+        .merge(crate::admin_transforms::routes(transforms))
+        .layer(axum::middleware::from_fn_with_state(broker, crate::admin_auth::authenticate));
     let stop = async move {
         // Err means the sender is gone, which also means stop.
         let _ = shutdown.wait_for(|stop| *stop).await;
     };
-    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+    // Connect info (the client address is the ACL host of admin requests) comes from `tap_io`,
+    // which gives it for any listener whose address is a SocketAddr, TCP or TLS alike.
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    let served = match tls {
+        None => axum::serve(listener.tap_io(|_| {}), app).with_graceful_shutdown(stop).await,
+        Some((tls, handshake_timeout)) => match crate::admin_tls::TlsListener::new(listener, tls, handshake_timeout) {
+            Ok(listener) => axum::serve(listener.tap_io(|_| {}), app).with_graceful_shutdown(stop).await,
+            Err(e) => Err(e),
+        },
+    };
+    if let Err(e) = served {
         tracing::error!("admin HTTP server failed: {e}");
     }
 }

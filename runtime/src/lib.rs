@@ -10,19 +10,26 @@
 //! - [`metrics`]: Prometheus metrics (one registry per broker; scrape-time sources).
 //! - [`health`]: readiness conditions behind `/readyz`.
 //! - [`admin`]: the admin HTTP API (`/healthz`, `/readyz`, `/v1/cluster`, `/v1/tier`, `/metrics`);
-//!   `admin_transforms`: its transform routes.
+//!   `admin_transforms`: its transform routes; `admin_auth`: its HTTP Basic authentication;
+//!   `admin_tls`: HTTPS for it.
+//! - [`security`]'s `acl/` and `protocol::authorize`: ACLs and the one authorization seam.
 //! - [`tier`]: tiered storage: closed segments offloaded to an object store and read back.
 //! - [`transform`]: WebAssembly transforms between topics (wasmtime host, runners, manager).
 //! - [`cli`]: `sluice user …`: a small Kafka admin client for commands other than `serve`.
+//! - `fuzzing`: fuzz target bodies shared by `fuzz/` (cargo fuzz) and stable tests.
 //! - [`serve`]: starts everything and shuts it down on SIGINT/SIGTERM.
 
 #![warn(missing_docs)]
 
 pub mod admin;
+mod admin_auth;
+mod admin_tls;
 mod admin_transforms;
 pub mod broker;
 pub mod cli;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod group;
 pub mod health;
 pub mod log;

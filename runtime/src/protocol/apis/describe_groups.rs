@@ -6,8 +6,10 @@ use std::sync::Arc;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
 
 use crate::broker::Broker;
+use crate::protocol::authorize::{allowed, Operation, Resource};
 use crate::protocol::RequestContext;
 
 /// Kafka's AclOperation codes READ (3), DELETE (6) and DESCRIBE (8) as a bit set: without ACLs
@@ -21,6 +23,9 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Describ
         .groups
         .into_iter()
         .map(|group_id| {
+            if !allowed(broker, ctx, Operation::Describe, Resource::Group(group_id.0.as_str())) {
+                return DescribedGroup::default().with_group_id(group_id).with_error_code(ResponseError::GroupAuthorizationFailed.code());
+            }
             let d = broker.groups.describe_group(group_id.0.as_str());
             let members = d
                 .members

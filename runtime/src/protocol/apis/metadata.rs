@@ -10,6 +10,7 @@ use kafka_protocol::ResponseError;
 
 use crate::broker::partition::LEADER_EPOCH;
 use crate::broker::{Broker, Topic};
+use crate::protocol::authorize::{allowed, may_create_topic, Operation, Resource};
 use crate::protocol::error_code;
 use crate::protocol::RequestContext;
 
@@ -30,11 +31,17 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Metadat
         _ => None,
     };
     let topics = match requested {
-        None => broker.topics().iter().map(|t| describe(t, node_id, version)).collect(),
+        // "Every topic" means every topic this principal may describe; the rest stay hidden.
+        None => broker
+            .topics()
+            .iter()
+            .filter(|t| allowed(broker, ctx, Operation::Describe, Resource::Topic(&t.name)))
+            .map(|t| describe(t, node_id, version))
+            .collect(),
         Some(requested) => {
             let mut out = Vec::with_capacity(requested.len());
             for wanted in requested {
-                out.push(lookup(broker, wanted.name.as_ref().map(|n| n.as_str()), wanted.topic_id, allow_auto_create, version).await);
+                out.push(lookup(broker, ctx, wanted.name.as_ref().map(|n| n.as_str()), wanted.topic_id, allow_auto_create).await);
             }
             out
         }
@@ -49,7 +56,9 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Metadat
     response
 }
 
-async fn lookup(broker: &Arc<Broker>, name: Option<&str>, topic_id: uuid::Uuid, auto_create: bool, version: i16) -> MetadataResponseTopic {
+async fn lookup(broker: &Arc<Broker>, ctx: &RequestContext, name: Option<&str>, topic_id: uuid::Uuid, auto_create: bool) -> MetadataResponseTopic {
+    let version = ctx.api_version;
+    let describable = |name: &str| allowed(broker, ctx, Operation::Describe, Resource::Topic(name));
     let unknown = |code: ResponseError| {
         MetadataResponseTopic::default()
             .with_error_code(code.code())
@@ -58,11 +67,18 @@ async fn lookup(broker: &Arc<Broker>, name: Option<&str>, topic_id: uuid::Uuid, 
     };
     let Some(name) = name else {
         // v12+ may ask by id only.
+        // An id the principal may not describe is answered as unknown, as Kafka does.
         return match broker.topic_by_id(topic_id) {
-            Some(t) => describe(&t, broker_node(broker), version),
-            None => unknown(ResponseError::UnknownTopicId),
+            Some(t) if describable(&t.name) => describe(&t, broker_node(broker), version),
+            _ => unknown(ResponseError::UnknownTopicId),
         };
     };
+    if !describable(name) {
+        return unknown(ResponseError::TopicAuthorizationFailed);
+    }
+    if auto_create && broker.topic(name).is_none() && !may_create_topic(broker, ctx, name) {
+        return unknown(ResponseError::TopicAuthorizationFailed);
+    }
     let found = if auto_create {
         match broker.auto_create_topic(name).await {
             Ok(t) => t,
