@@ -367,8 +367,8 @@ def test_admin_http_requires_scram_credentials_on_a_sasl_broker(broker_factory, 
 
 
 def test_transform_deploy_needs_topic_rights_when_the_authorizer_is_on(broker_factory, certs):
-    """alice may deploy a transform only with READ on its input and WRITE on its output; pausing
-    and deleting need the same rights; the super-user may always."""
+    """alice may deploy a transform only with READ on its input and WRITE on its output and
+    dead-letter topic; deleting needs the same rights; the super-user may always."""
     b = acl_broker(broker_factory, certs)
     admin = admin_client(b, certs)
     create_alice(admin)
@@ -382,6 +382,10 @@ def test_transform_deploy_needs_topic_rights_when_the_authorizer_is_on(broker_fa
     status, text, _ = admin_call(b, "POST", "/v1/transforms", ALICE, ALICE_PASSWORD, body, ctype)
     assert status == 403 and b"WRITE" in text, (status, text)
     grant(admin, topic_acl(out, AclOperation.WRITE))
+    # The default error policy dead-letters to `<name>.dlq`: an output too.
+    status, text, _ = admin_call(b, "POST", "/v1/transforms", ALICE, ALICE_PASSWORD, body, ctype)
+    assert status == 403 and f"{name}.dlq".encode() in text, (status, text)
+    grant(admin, topic_acl(f"{name}.dlq", AclOperation.WRITE))
     status, text, _ = admin_call(b, "POST", "/v1/transforms", ALICE, ALICE_PASSWORD, body, ctype)
     assert status == 200, (status, text)
 
