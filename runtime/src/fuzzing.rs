@@ -119,6 +119,10 @@ mod tests {
         let mut rng = Rng(0x5eed_1234_abcd_0001);
         let seeds = seed_frames();
         for seed in &seeds {
+            // The seeds must decode, or the mutations below would only exercise the header peek.
+            let (key, version, _) = peek_header(seed).unwrap();
+            assert!(apis::is_supported(key, version), "{key:?} v{version}");
+            decode_request(key, version, &mut Bytes::copy_from_slice(seed)).unwrap();
             request_decode(seed);
             for cut in 0..seed.len() {
                 request_decode(&seed[..cut]);
