@@ -17,7 +17,7 @@ import urllib.request
 import uuid
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicCollection
 from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, AclPermissionType,
                                    AdminClient, NewTopic, ResourcePatternType, ResourceType,
                                    ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion)
@@ -252,6 +252,12 @@ def test_deny_overrides_allow(broker_factory, certs):
     assert values == [] and errors == [KafkaError.TOPIC_AUTHORIZATION_FAILED], errors
     topics = AdminClient(alice).list_topics(timeout=10).topics
     assert public in topics and secret in topics
+    # Metadata's authorized operations (what describe_topics reports) follow the same ACLs.
+    alice_admin = AdminClient(alice)  # kept alive until the futures resolve
+    described = alice_admin.describe_topics(TopicCollection([public, secret]), include_authorized_operations=True)
+    ops = {t: set(f.result(timeout=30).authorized_operations) for t, f in described.items()}
+    assert ops[public] == {AclOperation.READ, AclOperation.DESCRIBE}, ops
+    assert ops[secret] == {AclOperation.DESCRIBE}, ops
     # An ALL deny for everyone beats alice's own allow.
     grant(admin, topic_acl(public, AclOperation.ALL, DENY, principal="User:*"))
     values, errors = consume(alice, public, unique("g"), want=2, timeout=20)

@@ -108,6 +108,36 @@ pub fn may_create_topic(broker: &Arc<Broker>, ctx: &RequestContext, name: &str) 
     allowed(broker, ctx, Operation::Create, Resource::Cluster) || allowed(broker, ctx, Operation::Create, Resource::Topic(name))
 }
 
+/// Kafka's `authorized_operations` bit set: bit `code` for each of `operations` the principal may
+/// perform on `resource` (DescribeGroups, Metadata when asked for them).
+pub fn authorized_operations(broker: &Arc<Broker>, ctx: &RequestContext, resource: Resource<'_>, operations: &[Operation]) -> i32 {
+    operations.iter().filter(|op| allowed(broker, ctx, **op, resource)).fold(0, |bits, op| bits | (1 << op.code()))
+}
+
+/// The operations a topic has (for [`authorized_operations`]).
+pub const TOPIC_OPERATIONS: [Operation; 8] = [
+    Operation::Read,
+    Operation::Write,
+    Operation::Create,
+    Operation::Delete,
+    Operation::Alter,
+    Operation::Describe,
+    Operation::DescribeConfigs,
+    Operation::AlterConfigs,
+];
+/// The operations a group has.
+pub const GROUP_OPERATIONS: [Operation; 3] = [Operation::Read, Operation::Delete, Operation::Describe];
+/// The operations the cluster has.
+pub const CLUSTER_OPERATIONS: [Operation; 7] = [
+    Operation::Create,
+    Operation::Alter,
+    Operation::Describe,
+    Operation::ClusterAction,
+    Operation::DescribeConfigs,
+    Operation::AlterConfigs,
+    Operation::IdempotentWrite,
+];
+
 fn policy(broker: &Broker) -> AuthorizerPolicy<'_> {
     AuthorizerPolicy {
         super_users: &broker.config.super_users,

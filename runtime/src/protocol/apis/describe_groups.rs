@@ -9,12 +9,8 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 
 use crate::broker::Broker;
-use crate::protocol::authorize::{allowed, Operation, Resource};
+use crate::protocol::authorize::{allowed, authorized_operations, Operation, Resource, GROUP_OPERATIONS};
 use crate::protocol::RequestContext;
-
-/// Kafka's AclOperation codes READ (3), DELETE (6) and DESCRIBE (8) as a bit set: without ACLs
-/// every client may do everything a group supports.
-const GROUP_AUTHORIZED_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
 
 /// Handles one DescribeGroups request. Errors are reported inside the response's error codes.
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: DescribeGroupsRequest) -> DescribeGroupsResponse {
@@ -47,7 +43,8 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Describ
                 .with_protocol_data(StrBytes::from_string(d.protocol))
                 .with_members(members);
             if version >= 3 && request.include_authorized_operations {
-                described.with_authorized_operations(GROUP_AUTHORIZED_OPERATIONS)
+                let bits = authorized_operations(broker, ctx, Resource::Group(described.group_id.0.as_str()), &GROUP_OPERATIONS);
+                described.with_authorized_operations(bits)
             } else {
                 described
             }

@@ -10,7 +10,7 @@ use kafka_protocol::ResponseError;
 
 use crate::broker::partition::LEADER_EPOCH;
 use crate::broker::{Broker, Topic};
-use crate::protocol::authorize::{allowed, may_create_topic, Operation, Resource};
+use crate::protocol::authorize::{allowed, authorized_operations, may_create_topic, Operation, Resource, CLUSTER_OPERATIONS, TOPIC_OPERATIONS};
 use crate::protocol::error_code;
 use crate::protocol::RequestContext;
 
@@ -26,6 +26,8 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Metadat
     // v0: an empty list means all topics (v1+ uses null for that). Before v4 there is no flag
     // and clients expect Kafka's default behaviour: auto-create.
     let allow_auto_create = version < 4 || request.allow_auto_topic_creation;
+    let topic_operations = version >= 8 && request.include_topic_authorized_operations;
+    let cluster_operations = (8..=10).contains(&version) && request.include_cluster_authorized_operations;
     let requested = match request.topics {
         Some(topics) if !(version == 0 && topics.is_empty()) => Some(topics),
         _ => None,
@@ -46,10 +48,21 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Metadat
             out
         }
     };
+    let mut topics: Vec<MetadataResponseTopic> = topics;
+    if topic_operations {
+        for t in topics.iter_mut().filter(|t| t.error_code == 0) {
+            if let Some(name) = &t.name {
+                t.topic_authorized_operations = authorized_operations(broker, ctx, Resource::Topic(name.0.as_str()), &TOPIC_OPERATIONS);
+            }
+        }
+    }
     let mut response = MetadataResponse::default()
         .with_brokers(vec![node])
         .with_controller_id(node_id)
         .with_topics(topics);
+    if cluster_operations {
+        response.cluster_authorized_operations = authorized_operations(broker, ctx, Resource::Cluster, &CLUSTER_OPERATIONS);
+    }
     if version >= 2 {
         response.cluster_id = Some(StrBytes::from_string(broker.cluster_id().to_string()));
     }
