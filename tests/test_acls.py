@@ -435,3 +435,43 @@ def test_admin_http_over_tls(broker_factory, certs):
     untrusting = ssl.create_default_context(cafile=str(certs / "rogue-ca.crt"))
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(f"https://{b.admin}/healthz", timeout=10, context=untrusting)
+
+
+def test_admin_topic_group_and_manifest_routes_check_acls(broker_factory, certs):
+    """The admin API's topic, group and manifest routes apply the same ACL rules as the Kafka APIs
+    that do the same thing: alice sees only topics she may describe, needs CREATE to create,
+    ALTER_CONFIGS / ALTER / DELETE to change one, DESCRIBE on a group to see it, and cluster
+    ALTER to store manifests; the super-user may do everything."""
+    b = acl_broker(broker_factory, certs)
+    admin = admin_client(b, certs)
+    create_alice(admin)
+    hidden, mine = unique("hidden"), unique("mine")
+    make_topic(admin, hidden)
+
+    def call(method, path, body=None, user=ALICE, password=ALICE_PASSWORD):
+        data = json.dumps(body).encode() if body is not None else None
+        status, text, _ = admin_call(b, method, path, user, password, data, "application/json" if data else None)
+        return status, (json.loads(text) if text else None)
+
+    status, listed = call("GET", "/v1/topics")
+    assert status == 200 and hidden not in [t["name"] for t in listed], listed
+    assert call("GET", f"/v1/topics/{hidden}")[0] == 403
+    status, err = call("POST", "/v1/topics", {"name": mine, "partitions": 1})
+    assert status == 403 and err["error"] == "forbidden", err
+    grant(admin, topic_acl(mine, AclOperation.CREATE), topic_acl(mine, AclOperation.DESCRIBE))
+    assert call("POST", "/v1/topics", {"name": mine, "partitions": 1})[0] == 201
+    assert mine in [t["name"] for t in call("GET", "/v1/topics")[1]]
+    assert call("PATCH", f"/v1/topics/{mine}", {"configs": {"retention.ms": "60000"}})[0] == 403
+    assert call("PATCH", f"/v1/topics/{mine}", {"partitions": 2})[0] == 403
+    assert call("DELETE", f"/v1/topics/{mine}")[0] == 403
+    grant(admin, topic_acl(mine, AclOperation.ALTER_CONFIGS), topic_acl(mine, AclOperation.ALTER),
+          topic_acl(mine, AclOperation.DELETE))
+    assert call("PATCH", f"/v1/topics/{mine}", {"configs": {"retention.ms": "60000"}, "partitions": 2})[0] == 200
+    assert call("DELETE", f"/v1/topics/{mine}")[0] == 204
+    assert call("GET", f"/v1/groups/{unique('g')}")[0] == 403
+    doc = {"apiVersion": "sluice/v1", "kind": "Topic", "metadata": {"name": "x"}, "spec": {}}
+    assert call("PUT", "/v1/manifests/Topic/x", doc)[0] == 403
+    assert call("GET", "/v1/manifests")[0] == 403
+    # The super-user passes every check.
+    assert call("GET", f"/v1/topics/{hidden}", user=ADMIN_USER, password=ADMIN_PASSWORD)[0] == 200
+    assert call("PUT", "/v1/manifests/Topic/x", doc, user=ADMIN_USER, password=ADMIN_PASSWORD)[0] == 200

@@ -51,18 +51,30 @@ impl AdminAuth {
 /// its input, WRITE on its output (and its dead-letter topic). Only asked when the authorizer is
 /// on; `None` (no authentication ran) is refused rather than trusted.
 pub fn may_manage_transform(auth: Option<&AdminAuth>, spec: &crate::transform::TransformSpec) -> Result<(), BrokerError> {
+    require(auth, Operation::Read, Resource::Topic(&spec.input))?;
+    require(auth, Operation::Write, Resource::Topic(&spec.output))?;
+    if let Some(dlq) = spec.dead_letter_topic() {
+        require(auth, Operation::Write, Resource::Topic(&dlq))?;
+    }
+    Ok(())
+}
+
+/// The admin principal's right to `operation` on `resource`, checked as the Kafka API that does
+/// the same thing checks it; granted when the authorizer is off. `None` (no authentication ran)
+/// is refused rather than trusted.
+pub fn require(auth: Option<&AdminAuth>, operation: Operation, resource: Resource<'_>) -> Result<(), BrokerError> {
     let Some(auth) = auth else {
         return Err(BrokerError::InvalidRequest { reason: "the admin request was not authenticated".into() });
     };
     if !auth.broker.config.authorizer {
         return Ok(());
     }
-    auth.authorize(Operation::Read, Resource::Topic(&spec.input))?;
-    auth.authorize(Operation::Write, Resource::Topic(&spec.output))?;
-    if let Some(dlq) = spec.dead_letter_topic() {
-        auth.authorize(Operation::Write, Resource::Topic(&dlq))?;
-    }
-    Ok(())
+    auth.authorize(operation, resource)
+}
+
+/// [`require`] as a filter for listings: whether the principal may see `resource`.
+pub fn may(auth: Option<&AdminAuth>, operation: Operation, resource: Resource<'_>) -> bool {
+    require(auth, operation, resource).is_ok()
 }
 
 /// The middleware: authenticates, then runs the route with an [`AdminAuth`] extension.
