@@ -7,6 +7,7 @@ attached to the report. Brokers still running at teardown are killed, and each b
 kernel to SIGKILL it if the pytest process dies, so a hang or a crash never leaves one behind.
 """
 
+import base64
 import ctypes
 import json
 import os
@@ -65,6 +66,8 @@ class Broker:
         self.proc = None
         self.kafka = self.admin = self.advertised = None
         self.starts = 0
+        # (user, password) for the admin API, which needs them when a Kafka listener uses SASL.
+        self.admin_credentials = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -166,8 +169,13 @@ class Broker:
 
     def http_get(self, path, timeout=10):
         """(status, body bytes) of GET http://admin{path}."""
+        headers = {}
+        if self.admin_credentials:
+            token = base64.b64encode(":".join(self.admin_credentials).encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
+        request = urllib.request.Request(f"http://{self.admin}{path}", headers=headers)
         try:
-            with urllib.request.urlopen(f"http://{self.admin}{path}", timeout=timeout) as r:
+            with urllib.request.urlopen(request, timeout=timeout) as r:
                 return r.status, r.read()
         except urllib.error.HTTPError as e:
             return e.code, e.read()

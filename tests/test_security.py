@@ -76,7 +76,9 @@ def secure_broker(broker_factory, certs, protocol="SASL_SSL", extra=()):
     """PLAINTEXT first (conftest's `kafka=`), then `SECURE` with `protocol`."""
     args = ["--listener", "PLAINTEXT=PLAINTEXT://127.0.0.1:0",
             "--listener", f"SECURE={protocol}://127.0.0.1:0", *tls_args(certs), *extra]
-    return broker_factory(args=args, env=sasl_env())
+    b = broker_factory(args=args, env=sasl_env())
+    b.admin_credentials = (ADMIN_USER, ADMIN_PASSWORD)  # the admin API requires them on a SASL broker
+    return b
 
 
 def client_conf(broker, certs, mechanism="SCRAM-SHA-512", user=ADMIN_USER, password=ADMIN_PASSWORD,

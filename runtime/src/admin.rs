@@ -6,6 +6,8 @@
 //! The transform routes (`/v1/transforms…`) live in `admin_transforms` and answer 503 until the
 //! transform manager has started; the topic and group routes (`/v1/topics…`, `/v1/groups…`) live
 //! in `admin_topics`; the manifest store (`/v1/manifests…`) in `admin_manifests`.
+//! Authentication (HTTP Basic against the SCRAM users when Kafka listeners need SASL) wraps every
+//! route: see `admin_auth`.
 
 use std::sync::{Arc, OnceLock};
 
@@ -14,11 +16,15 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use axum::serve::ListenerExt;
+use std::net::SocketAddr;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::broker::Broker;
 use crate::health::Readiness;
+use crate::protocol::tls::TlsAcceptorSource;
 use crate::serve::BoundAddrs;
 
 /// The broker once it is open; empty while it recovers.
@@ -32,7 +38,9 @@ struct AdminState {
 }
 
 /// Serves the admin API until `shutdown` turns true.
-pub async fn serve(listener: TcpListener, broker: BrokerCell, transforms: crate::admin_transforms::TransformCell, readiness: Arc<Readiness>, addrs: BoundAddrs, mut shutdown: watch::Receiver<bool>) {
+/// With `tls`, HTTPS with the Kafka listeners' certificates (and that handshake deadline).
+#[allow(clippy::too_many_arguments)]
+pub async fn serve(listener: TcpListener, tls: Option<(Arc<TlsAcceptorSource>, Duration)>, broker: BrokerCell, transforms: crate::admin_transforms::TransformCell, readiness: Arc<Readiness>, addrs: BoundAddrs, mut shutdown: watch::Receiver<bool>) {
     let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -42,12 +50,24 @@ pub async fn serve(listener: TcpListener, broker: BrokerCell, transforms: crate:
         .with_state(AdminState { broker: Arc::clone(&broker), readiness, addrs })
         .merge(crate::admin_topics::routes(Arc::clone(&broker)))
         .merge(crate::admin_transforms::routes(transforms))
-        .merge(crate::admin_manifests::routes(broker));
+        .merge(crate::admin_manifests::routes(Arc::clone(&broker)))
+        // Last, so it wraps every route above.
+        .layer(axum::middleware::from_fn_with_state(broker, crate::admin_auth::authenticate));
     let stop = async move {
         // Err means the sender is gone, which also means stop.
         let _ = shutdown.wait_for(|stop| *stop).await;
     };
-    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+    // Connect info (the client address is the ACL host of admin requests) comes from `tap_io`,
+    // which gives it for any listener whose address is a SocketAddr, TCP or TLS alike.
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    let served = match tls {
+        None => axum::serve(listener.tap_io(|_| {}), app).with_graceful_shutdown(stop).await,
+        Some((tls, handshake_timeout)) => match crate::admin_tls::TlsListener::new(listener, tls, handshake_timeout) {
+            Ok(listener) => axum::serve(listener.tap_io(|_| {}), app).with_graceful_shutdown(stop).await,
+            Err(e) => Err(e),
+        },
+    };
+    if let Err(e) = served {
         tracing::error!("admin HTTP server failed: {e}");
     }
 }

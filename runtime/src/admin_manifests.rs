@@ -17,13 +17,16 @@ use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
+use axum::Extension;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use crate::admin::BrokerCell;
+use crate::admin_auth::{require, AdminAuth};
 use crate::admin_error::ApiError;
+use crate::protocol::authorize::{Operation, Resource};
 use crate::broker::Broker;
 use crate::manifest::plan::store_key;
 use crate::manifest::Kind;
@@ -64,8 +67,9 @@ struct ListQuery {
     kind: Option<String>,
 }
 
-async fn list(State(cell): State<BrokerCell>, Query(q): Query<ListQuery>) -> Result<Json<Vec<StoredManifest>>, ApiError> {
+async fn list(State(cell): State<BrokerCell>, auth: Option<Extension<AdminAuth>>, Query(q): Query<ListQuery>) -> Result<Json<Vec<StoredManifest>>, ApiError> {
     let broker = opened(&cell)?;
+    cluster_right(&auth, Operation::Describe)?;
     let kind = q.kind.as_deref().map(kind_of).transpose()?;
     let mut out = Vec::new();
     for (key, document) in broker.manifests().await {
@@ -77,16 +81,18 @@ async fn list(State(cell): State<BrokerCell>, Query(q): Query<ListQuery>) -> Res
     Ok(Json(out))
 }
 
-async fn describe(State(cell): State<BrokerCell>, Path((kind, name)): Path<(String, String)>) -> Result<Json<StoredManifest>, ApiError> {
+async fn describe(State(cell): State<BrokerCell>, auth: Option<Extension<AdminAuth>>, Path((kind, name)): Path<(String, String)>) -> Result<Json<StoredManifest>, ApiError> {
     let broker = opened(&cell)?;
+    cluster_right(&auth, Operation::Describe)?;
     let kind = kind_of(&kind)?;
     let key = store_key(kind, &name);
     let document = broker.manifests().await.remove(&key).ok_or_else(|| not_found(&key))?;
     Ok(Json(StoredManifest { kind: kind.as_str().into(), name, document }))
 }
 
-async fn put(State(cell): State<BrokerCell>, Path((kind, name)): Path<(String, String)>, body: Result<Json<serde_json::Value>, JsonRejection>) -> Result<Json<StoredManifest>, ApiError> {
+async fn put(State(cell): State<BrokerCell>, auth: Option<Extension<AdminAuth>>, Path((kind, name)): Path<(String, String)>, body: Result<Json<serde_json::Value>, JsonRejection>) -> Result<Json<StoredManifest>, ApiError> {
     let broker = opened(&cell)?;
+    cluster_right(&auth, Operation::Alter)?;
     let Json(document) = body.map_err(|e| ApiError::bad_request("invalid_body", e.body_text()))?;
     let kind = kind_of(&kind)?;
     let own_kind = document.get("kind").and_then(|k| k.as_str());
@@ -100,12 +106,21 @@ async fn put(State(cell): State<BrokerCell>, Path((kind, name)): Path<(String, S
     Ok(Json(StoredManifest { kind: kind.as_str().into(), name, document }))
 }
 
-async fn delete(State(cell): State<BrokerCell>, Path((kind, name)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
+async fn delete(State(cell): State<BrokerCell>, auth: Option<Extension<AdminAuth>>, Path((kind, name)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
     let broker = opened(&cell)?;
+    cluster_right(&auth, Operation::Alter)?;
     let key = store_key(kind_of(&kind)?, &name);
     if broker.delete_manifest(&key).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(not_found(&key))
     }
+}
+
+/// Stored manifests describe the whole cluster's pipelines: reading them needs DESCRIBE on the
+/// cluster, changing them ALTER (what changing ACLs needs too). The objects a manifest declares
+/// are checked separately, by the routes that create them.
+fn cluster_right(auth: &Option<Extension<AdminAuth>>, operation: Operation) -> Result<(), ApiError> {
+    require(auth.as_ref().map(|e| &e.0), operation, Resource::Cluster)
+        .map_err(|e| ApiError { status: StatusCode::FORBIDDEN, kind: "forbidden", message: e.to_string() })
 }

@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
+use axum::Extension;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -28,6 +29,8 @@ use kafka_protocol::messages::ConsumerProtocolAssignment;
 use kafka_protocol::protocol::Decodable;
 
 use crate::admin::BrokerCell;
+use crate::admin_auth::{may, require, AdminAuth};
+use crate::protocol::authorize::{Operation, Resource};
 use crate::admin_api::{
     lag, AlterTopic, ConfigSource, ConfigValue, CreateTopic, GroupDetail, GroupOffset, GroupSummary, MemberInfo, PartitionInfo, TopicDetail,
     TopicPartitions, TopicSummary,
@@ -66,6 +69,7 @@ impl From<BrokerError> for ApiError {
             BrokerError::InvalidConfig { .. } => (StatusCode::BAD_REQUEST, "invalid_config"),
             BrokerError::InvalidRequest { .. } => (StatusCode::BAD_REQUEST, "invalid_request"),
             BrokerError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
+            BrokerError::AuthorizationFailed { .. } => (StatusCode::FORBIDDEN, "forbidden"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         ApiError { status, kind, message: e.to_string() }
@@ -81,11 +85,13 @@ fn is_internal(name: &str) -> bool {
     name.starts_with(INTERNAL_TOPIC_PREFIX)
 }
 
-async fn list_topics(State(cell): State<BrokerCell>) -> Result<Json<Vec<TopicSummary>>, ApiError> {
+async fn list_topics(State(cell): State<BrokerCell>, auth: Option<Extension<AdminAuth>>) -> Result<Json<Vec<TopicSummary>>, ApiError> {
     let broker = open(&cell)?;
+    // Like Metadata: topics the principal may not describe are left out.
     let topics = broker
         .topics()
         .iter()
+        .filter(|t| may(auth.as_ref().map(|e| &e.0), Operation::Describe, Resource::Topic(&t.name)))
         .map(|t| TopicSummary { name: t.name.clone(), partitions: t.partitions.len() as i32, configs: t.configs.clone(), internal: is_internal(&t.name) })
         .collect();
     Ok(Json(topics))
@@ -128,14 +134,19 @@ fn existing(broker: &Broker, name: &str) -> Result<Arc<Topic>, ApiError> {
     broker.topic(name).ok_or_else(|| BrokerError::UnknownTopic { topic: name.into() }.into())
 }
 
-async fn describe_topic(State(cell): State<BrokerCell>, Path(name): Path<String>) -> Result<Json<TopicDetail>, ApiError> {
+async fn describe_topic(State(cell): State<BrokerCell>, auth: Option<Extension<AdminAuth>>, Path(name): Path<String>) -> Result<Json<TopicDetail>, ApiError> {
     let broker = open(&cell)?;
+    require(auth.as_ref().map(|e| &e.0), Operation::Describe, Resource::Topic(&name))?;
     Ok(Json(detail(existing(&broker, &name)?.as_ref())))
 }
 
-async fn create_topic(State(cell): State<BrokerCell>, json: Result<Json<CreateTopic>, JsonRejection>) -> Result<(StatusCode, Json<TopicDetail>), ApiError> {
+async fn create_topic(State(cell): State<BrokerCell>, auth: Option<Extension<AdminAuth>>, json: Result<Json<CreateTopic>, JsonRejection>) -> Result<(StatusCode, Json<TopicDetail>), ApiError> {
     let broker = open(&cell)?;
     let req = body(json)?;
+    // CreateTopics' rule: CREATE on the cluster or on the topic.
+    if !may(auth.as_ref().map(|e| &e.0), Operation::Create, Resource::Cluster) {
+        require(auth.as_ref().map(|e| &e.0), Operation::Create, Resource::Topic(&req.name))?;
+    }
     // The same call CreateTopics makes: it validates the name, count and every config.
     let created = broker.create_topic(&req.name, req.partitions.unwrap_or(-1), -1, req.configs, req.validate_only).await?;
     if req.validate_only {
@@ -148,9 +159,16 @@ async fn create_topic(State(cell): State<BrokerCell>, json: Result<Json<CreateTo
     Ok((StatusCode::CREATED, Json(detail(&created))))
 }
 
-async fn alter_topic(State(cell): State<BrokerCell>, Path(name): Path<String>, json: Result<Json<AlterTopic>, JsonRejection>) -> Result<Json<TopicDetail>, ApiError> {
+async fn alter_topic(State(cell): State<BrokerCell>, auth: Option<Extension<AdminAuth>>, Path(name): Path<String>, json: Result<Json<AlterTopic>, JsonRejection>) -> Result<Json<TopicDetail>, ApiError> {
     let broker = open(&cell)?;
     let req = body(json)?;
+    // IncrementalAlterConfigs needs ALTER_CONFIGS, CreatePartitions ALTER.
+    if !req.configs.is_empty() {
+        require(auth.as_ref().map(|e| &e.0), Operation::AlterConfigs, Resource::Topic(&name))?;
+    }
+    if req.partitions.is_some() {
+        require(auth.as_ref().map(|e| &e.0), Operation::Alter, Resource::Topic(&name))?;
+    }
     let topic = existing(&broker, &name)?;
     if !req.configs.is_empty() {
         // IncrementalAlterConfigs' SET and DELETE, then the same broker call it makes.
@@ -180,18 +198,21 @@ async fn alter_topic(State(cell): State<BrokerCell>, Path(name): Path<String>, j
     Ok(Json(detail(existing(&broker, &name)?.as_ref())))
 }
 
-async fn delete_topic(State(cell): State<BrokerCell>, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+async fn delete_topic(State(cell): State<BrokerCell>, auth: Option<Extension<AdminAuth>>, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
     let broker = open(&cell)?;
+    require(auth.as_ref().map(|e| &e.0), Operation::Delete, Resource::Topic(&name))?;
     broker.delete_topic(&name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn list_groups(State(cell): State<BrokerCell>) -> Result<Json<Vec<GroupSummary>>, ApiError> {
+async fn list_groups(State(cell): State<BrokerCell>, auth: Option<Extension<AdminAuth>>) -> Result<Json<Vec<GroupSummary>>, ApiError> {
     let broker = open(&cell)?;
+    // Like ListGroups: only groups the principal may describe.
     let groups = broker
         .groups
         .list_groups(&[])
         .into_iter()
+        .filter(|g| may(auth.as_ref().map(|e| &e.0), Operation::Describe, Resource::Group(&g.group_id)))
         .map(|g| {
             let members = broker.groups.describe_group(&g.group_id).members.len();
             GroupSummary { group_id: g.group_id, state: g.state.as_str().to_string(), protocol: g.protocol_type, members }
@@ -217,8 +238,9 @@ fn decode_assignment(bytes: &[u8]) -> Vec<TopicPartitions> {
         .collect()
 }
 
-async fn describe_group(State(cell): State<BrokerCell>, Path(id): Path<String>) -> Result<Json<GroupDetail>, ApiError> {
+async fn describe_group(State(cell): State<BrokerCell>, auth: Option<Extension<AdminAuth>>, Path(id): Path<String>) -> Result<Json<GroupDetail>, ApiError> {
     let broker = open(&cell)?;
+    require(auth.as_ref().map(|e| &e.0), Operation::Describe, Resource::Group(&id))?;
     let d = broker.groups.describe_group(&id);
     if d.state == GroupState::Dead {
         return Err(ApiError { status: StatusCode::NOT_FOUND, kind: "unknown_group", message: format!("unknown consumer group {id}") });

@@ -11,16 +11,18 @@
 //! | `DELETE /v1/transforms/{name}` | | 204 |
 //!
 //! Errors are `{"error": "<kind>", "message": "<text>"}` with 400 (bad spec or module), 404
-//! (unknown transform) or 500.
+//! (unknown transform), 403 (the authorizer is on and the caller lacks READ on the input or
+//! WRITE on the outputs; see `admin_auth`) or 500.
 
 use std::sync::{Arc, OnceLock};
 
-use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
+use axum::extract::{DefaultBodyLimit, Extension, Multipart, Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use crate::admin_error::ApiError;
+use crate::admin_auth::{may_manage_transform, AdminAuth};
 use crate::transform::module::MODULE_BYTES_MAX;
 use crate::transform::{ResetTo, TransformError, TransformManager, TransformSpec, TransformStatus};
 
@@ -65,7 +67,17 @@ impl From<TransformError> for ApiError {
     }
 }
 
-async fn deploy(State(cell): State<TransformCell>, mut form: Multipart) -> Result<Json<TransformStatus>, ApiError> {
+/// 403 unless the principal has the ACL rights on the spec's topics.
+fn permitted(auth: &Option<Extension<AdminAuth>>, spec: &TransformSpec) -> Result<(), ApiError> {
+    may_manage_transform(auth.as_ref().map(|e| &e.0), spec).map_err(|e| ApiError { status: StatusCode::FORBIDDEN, kind: "forbidden", message: e.to_string() })
+}
+
+/// [`permitted`] for the deployed transform `name`.
+async fn permitted_on(manager: &TransformManager, auth: &Option<Extension<AdminAuth>>, name: &str) -> Result<(), ApiError> {
+    permitted(auth, &manager.describe(name).await?.spec)
+}
+
+async fn deploy(State(cell): State<TransformCell>, auth: Option<Extension<AdminAuth>>, mut form: Multipart) -> Result<Json<TransformStatus>, ApiError> {
     let (mut spec, mut wasm) = (None, None);
     while let Some(field) = form.next_field().await.map_err(|e| ApiError::bad_request("multipart", e.to_string()))? {
         let name = field.name().unwrap_or_default().to_string();
@@ -78,6 +90,7 @@ async fn deploy(State(cell): State<TransformCell>, mut form: Multipart) -> Resul
     }
     let spec = spec.ok_or_else(|| ApiError::bad_request("multipart", "missing form field spec"))?;
     let wasm = wasm.ok_or_else(|| ApiError::bad_request("multipart", "missing form field wasm"))?;
+    permitted(&auth, &spec)?;
     Ok(Json(started(&cell)?.deploy(spec, wasm).await?))
 }
 
@@ -89,19 +102,27 @@ async fn describe(State(cell): State<TransformCell>, Path(name): Path<String>) -
     Ok(Json(started(&cell)?.describe(&name).await?))
 }
 
-async fn pause(State(cell): State<TransformCell>, Path(name): Path<String>) -> Result<Json<TransformStatus>, ApiError> {
-    Ok(Json(started(&cell)?.pause(&name).await?))
+async fn pause(State(cell): State<TransformCell>, auth: Option<Extension<AdminAuth>>, Path(name): Path<String>) -> Result<Json<TransformStatus>, ApiError> {
+    let manager = started(&cell)?;
+    permitted_on(&manager, &auth, &name).await?;
+    Ok(Json(manager.pause(&name).await?))
 }
 
-async fn resume(State(cell): State<TransformCell>, Path(name): Path<String>) -> Result<Json<TransformStatus>, ApiError> {
-    Ok(Json(started(&cell)?.resume(&name).await?))
+async fn resume(State(cell): State<TransformCell>, auth: Option<Extension<AdminAuth>>, Path(name): Path<String>) -> Result<Json<TransformStatus>, ApiError> {
+    let manager = started(&cell)?;
+    permitted_on(&manager, &auth, &name).await?;
+    Ok(Json(manager.resume(&name).await?))
 }
 
-async fn reset(State(cell): State<TransformCell>, Path(name): Path<String>, Json(to): Json<ResetTo>) -> Result<Json<TransformStatus>, ApiError> {
-    Ok(Json(started(&cell)?.reset(&name, to).await?))
+async fn reset(State(cell): State<TransformCell>, auth: Option<Extension<AdminAuth>>, Path(name): Path<String>, Json(to): Json<ResetTo>) -> Result<Json<TransformStatus>, ApiError> {
+    let manager = started(&cell)?;
+    permitted_on(&manager, &auth, &name).await?;
+    Ok(Json(manager.reset(&name, to).await?))
 }
 
-async fn delete(State(cell): State<TransformCell>, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
-    started(&cell)?.delete(&name).await?;
+async fn delete(State(cell): State<TransformCell>, auth: Option<Extension<AdminAuth>>, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+    let manager = started(&cell)?;
+    permitted_on(&manager, &auth, &name).await?;
+    manager.delete(&name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -146,6 +146,22 @@ pub struct ServeArgs {
     /// Principals allowed every operation, e.g. `User:admin` (comma-separated).
     #[arg(long, env = "SLUICE_SUPER_USERS", value_delimiter = ',')]
     pub super_users: Vec<String>,
+    /// Enforce ACLs (Kafka's authorizer.class.name): CreateAcls/DescribeAcls/DeleteAcls work and
+    /// every request is checked. Off, every client may do everything except manage users on a
+    /// SASL broker. [default: false]
+    #[arg(long, env = "SLUICE_AUTHORIZER", num_args = 0..=1, default_missing_value = "true")]
+    pub authorizer: Option<bool>,
+    /// With the authorizer on, allow any request on a resource that no ACL names (Kafka's
+    /// allow.everyone.if.no.acl.found). [default: false]
+    #[arg(long, env = "SLUICE_ALLOW_EVERYONE_IF_NO_ACL_FOUND")]
+    pub allow_everyone_if_no_acl_found: Option<bool>,
+    /// Serve /metrics without authentication even when the admin API requires it (so
+    /// Prometheus scrapes keep working). [default: true]
+    #[arg(long, env = "SLUICE_ADMIN_METRICS_PUBLIC")]
+    pub admin_metrics_public: Option<bool>,
+    /// Serve the admin API over HTTPS with the `tls` certificate and key. [default: false]
+    #[arg(long, env = "SLUICE_ADMIN_TLS", num_args = 0..=1, default_missing_value = "true")]
+    pub admin_tls: Option<bool>,
     /// Connections served at once, all listeners together. [default: 10000]
     #[arg(long, env = "SLUICE_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
@@ -196,6 +212,10 @@ struct FileConfig {
     sasl_bootstrap_user: Option<String>,
     sasl_bootstrap_password: Option<String>,
     super_users: Option<Vec<String>>,
+    authorizer: Option<bool>,
+    allow_everyone_if_no_acl_found: Option<bool>,
+    admin_metrics_public: Option<bool>,
+    admin_tls: Option<bool>,
     max_connections: Option<usize>,
     max_connections_per_ip: Option<usize>,
     connection_idle_timeout_ms: Option<u64>,
@@ -219,6 +239,14 @@ pub struct BrokerConfig {
     pub sasl_bootstrap: Option<(String, String)>,
     /// Principals allowed every operation (the bootstrap user is one).
     pub super_users: Vec<Principal>,
+    /// Enforce ACLs (see `protocol::authorize`).
+    pub authorizer: bool,
+    /// With the authorizer on: allow requests on resources no ACL names.
+    pub allow_everyone_if_no_acl_found: bool,
+    /// `/metrics` needs no credentials even when the admin API does.
+    pub admin_metrics_public: bool,
+    /// Serve the admin API over TLS (the `tls` files).
+    pub admin_tls: bool,
     /// Connections from one IP address at once (more are closed at accept).
     pub max_connections_per_ip: usize,
     /// Close a connection with nothing in flight and nothing received for this long.
@@ -333,6 +361,10 @@ impl BrokerConfig {
             sasl_mechanisms,
             sasl_bootstrap,
             super_users,
+            authorizer: args.authorizer.or(file.authorizer).unwrap_or(false),
+            allow_everyone_if_no_acl_found: args.allow_everyone_if_no_acl_found.or(file.allow_everyone_if_no_acl_found).unwrap_or(false),
+            admin_metrics_public: args.admin_metrics_public.or(file.admin_metrics_public).unwrap_or(true),
+            admin_tls: args.admin_tls.or(file.admin_tls).unwrap_or(false),
             max_connections_per_ip: args.max_connections_per_ip.or(file.max_connections_per_ip).unwrap_or(defaults::MAX_CONNECTIONS_PER_IP),
             connection_idle_timeout_ms: args
                 .connection_idle_timeout_ms
@@ -391,6 +423,9 @@ impl BrokerConfig {
         }
         if self.remote_cache_bytes < 1024 * 1024 {
             return Err(ConfigError::Invalid { field: "remote_cache_bytes", reason: "must be at least 1048576 (1 MiB)".into() });
+        }
+        if self.admin_tls && self.tls.is_none() {
+            return Err(ConfigError::Invalid { field: "admin_tls", reason: "needs tls cert_file and key_file".into() });
         }
         if self.max_frame_bytes < 1024 {
             return Err(ConfigError::Invalid { field: "max_frame_bytes", reason: "must be at least 1024".into() });

@@ -51,7 +51,7 @@ pub struct BoundListener {
 /// `on_ready` receives the bound addresses once Kafka requests are being accepted.
 pub async fn run(config: BrokerConfig, on_ready: impl FnOnce(&BoundAddrs)) -> anyhow::Result<()> {
     let tls = match &config.tls {
-        Some(tls) if config.listeners.iter().any(|l| l.security_protocol.uses_tls()) => {
+        Some(tls) if config.admin_tls || config.listeners.iter().any(|l| l.security_protocol.uses_tls()) => {
             Some(Arc::new(TlsAcceptorSource::load(tls).context("cannot load the TLS certificates")?))
         }
         _ => None,
@@ -81,8 +81,10 @@ pub async fn run(config: BrokerConfig, on_ready: impl FnOnce(&BoundAddrs)) -> an
     let readiness = Arc::new(Readiness::new(&[RECOVERY, KAFKA_LISTENER]));
     let cell: BrokerCell = Arc::default();
     let transforms_cell: crate::admin_transforms::TransformCell = Arc::default();
+    let admin_tls = tls.clone().filter(|_| config.admin_tls).map(|t| (t, std::time::Duration::from_millis(config.sasl_auth_timeout_ms)));
     let admin_task = tokio::spawn(crate::admin::serve(
         admin_listener,
+        admin_tls,
         Arc::clone(&cell),
         Arc::clone(&transforms_cell),
         Arc::clone(&readiness),

@@ -79,8 +79,14 @@ pub enum BrokerError {
     UnsupportedSaslMechanism { mechanism: i8 },
     #[error("user {user} appears more than once in the request")]
     DuplicateUser { user: String },
-    #[error("{principal} may not {operation}")]
-    ClusterAuthorizationFailed { principal: String, operation: &'static str },
+    /// Refused by the authorizer; the Kafka code depends on `resource_type`.
+    #[error("{principal} may not {operation} {} {name}", .resource_type.name())]
+    AuthorizationFailed { principal: String, operation: &'static str, resource_type: crate::security::acl::ResourceType, name: String },
+    /// ACL APIs without an authorizer (Kafka's SECURITY_DISABLED).
+    #[error("no authorizer is configured on this broker (start it with --authorizer)")]
+    SecurityDisabled,
+    #[error("{source}")]
+    InvalidAcl { #[source] source: crate::security::acl::InvalidAcl },
 }
 
 impl BrokerError {

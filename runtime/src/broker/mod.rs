@@ -10,6 +10,7 @@
 //!   remote (tiered) side.
 //! - `tier_glue`: the tiered-storage loop (uploads, descriptors) and restore of topics from the store.
 //! - `producer_state`: idempotent-producer sequence tracking.
+//! - `acls`: ACL bindings recorded in the metadata log, published to the ACL store.
 //! - `users`: SCRAM credentials recorded in the metadata log, published to the credential store.
 //! - `manifests`: applied manifest documents recorded in the metadata log.
 //! - `error`: [`BrokerError`]; `protocol::error_code` maps it to Kafka codes.
@@ -26,6 +27,7 @@ use crate::config::BrokerConfig;
 use crate::group::GroupCoordinator;
 use crate::metrics::Metrics;
 
+mod acls;
 mod error;
 pub(crate) mod fsutil;
 pub mod manifests;
@@ -37,6 +39,7 @@ mod tier_glue;
 mod topics;
 pub mod users;
 
+pub use acls::ACL_CHANGES_PER_REQUEST_MAX;
 pub use error::BrokerError;
 use metadata_log::MetadataLog;
 pub use partition::Partition;
@@ -73,6 +76,8 @@ pub struct Broker {
     admin: tokio::sync::Mutex<()>,
     /// SCRAM credentials (published after they are durable; see `users`).
     credentials: crate::security::CredentialStore,
+    /// ACL bindings (published after they are durable; see `acls`).
+    acls: crate::security::acl::AclStore,
     /// `[next, end)` of the producer-id block being handed out.
     producer_ids: Mutex<(i64, i64)>,
     maintenance: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -144,6 +149,7 @@ impl Broker {
             metadata: Arc::new(metadata),
             admin: tokio::sync::Mutex::new(()),
             credentials: crate::security::CredentialStore::new(image.scram_credentials.clone()),
+            acls: crate::security::acl::AclStore::new(image.acls.clone()),
             producer_ids: Mutex::new((image.next_producer_id, image.next_producer_id)),
             maintenance: Mutex::new(None),
             tier_task: Mutex::new(None),

@@ -169,14 +169,9 @@ fn start_request(
     if session.expects_raw_token() {
         return ready(super::apis::sasl_authenticate::raw_token(broker, session, &frame));
     }
-    if frame.len() < HEADER_FIXED_BYTES {
-        return ready(Err(format!("request of {} bytes is shorter than a request header", frame.len())));
-    }
-    let key = i16::from_be_bytes([frame[0], frame[1]]);
-    let version = i16::from_be_bytes([frame[2], frame[3]]);
-    let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
-    let Ok(api_key) = ApiKey::try_from(key) else {
-        return ready(Err(format!("unknown API key {key} (correlation id {correlation_id})")));
+    let (api_key, version, correlation_id) = match peek_header(&frame) {
+        Ok(peeked) => peeked,
+        Err(e) => return ready(Err(e)),
     };
     if let Err(reason) = session.admits(api_key) {
         return ready(Err(reason));
@@ -190,13 +185,9 @@ fn start_request(
         // Kafka closes the connection on a version it does not support.
         return ready(Err(format!("unsupported {api_key:?} version {version} (correlation id {correlation_id})")));
     }
-    let header = match RequestHeader::decode(&mut frame, api_key.request_header_version(version)) {
-        Ok(h) => h,
-        Err(e) => return ready(Err(format!("cannot decode {api_key:?} v{version} request header: {e:#}"))),
-    };
-    let request = match RequestKind::decode(api_key, &mut frame, version) {
-        Ok(r) => r,
-        Err(e) => return ready(Err(format!("cannot decode {api_key:?} v{version} request: {e:#}"))),
+    let (header, request) = match decode_request(api_key, version, &mut frame) {
+        Ok(decoded) => decoded,
+        Err(e) => return ready(Err(e)),
     };
     let no_response = matches!(&request, RequestKind::Produce(p) if p.acks == 0);
     let append_turn = if matches!(request, RequestKind::Produce(_)) {
@@ -237,6 +228,28 @@ fn start_request(
             Err(e) => Err(format!("{api_key:?} handler failed: {e}")),
         }
     })
+}
+
+/// `(api key, version, correlation id)` from the fixed start of a request frame. Hostile input
+/// (fuzzed by `fuzz/`): an error, never a panic.
+pub fn peek_header(frame: &[u8]) -> Result<(ApiKey, i16, i32), String> {
+    let Some(fixed) = frame.get(..HEADER_FIXED_BYTES) else {
+        return Err(format!("request of {} bytes is shorter than a request header", frame.len()));
+    };
+    let key = i16::from_be_bytes([fixed[0], fixed[1]]);
+    let version = i16::from_be_bytes([fixed[2], fixed[3]]);
+    let correlation_id = i32::from_be_bytes([fixed[4], fixed[5], fixed[6], fixed[7]]);
+    let api_key = ApiKey::try_from(key).map_err(|_| format!("unknown API key {key} (correlation id {correlation_id})"))?;
+    Ok((api_key, version, correlation_id))
+}
+
+/// Decodes the header and body of a request whose key and (supported) version were peeked.
+/// Hostile input (fuzzed by `fuzz/`): an error, never a panic.
+pub fn decode_request(api_key: ApiKey, version: i16, frame: &mut Bytes) -> Result<(RequestHeader, RequestKind), String> {
+    let header = RequestHeader::decode(frame, api_key.request_header_version(version))
+        .map_err(|e| format!("cannot decode {api_key:?} v{version} request header: {e:#}"))?;
+    let request = RequestKind::decode(api_key, frame, version).map_err(|e| format!("cannot decode {api_key:?} v{version} request: {e:#}"))?;
+    Ok((header, request))
 }
 
 fn ready(outcome: Outcome) -> BoxFuture<'static, Outcome> {

@@ -10,6 +10,7 @@ use crate::group::GroupError;
 use crate::log::LogError;
 use crate::tier::TierError;
 use crate::protocol::session::{HandshakeRefusal, SessionAuthError};
+use crate::security::acl::ResourceType;
 use crate::security::sasl::AuthError;
 
 /// The Kafka error for a broker error.
@@ -43,7 +44,14 @@ pub fn response_error(e: &BrokerError) -> ResponseError {
         B::UnacceptableCredential { .. } => ResponseError::UnacceptableCredential,
         B::UnsupportedSaslMechanism { .. } => ResponseError::UnsupportedSaslMechanism,
         B::DuplicateUser { .. } => ResponseError::DuplicateResource,
-        B::ClusterAuthorizationFailed { .. } => ResponseError::ClusterAuthorizationFailed,
+        B::AuthorizationFailed { resource_type, .. } => match resource_type {
+            ResourceType::Topic => ResponseError::TopicAuthorizationFailed,
+            ResourceType::Group => ResponseError::GroupAuthorizationFailed,
+            ResourceType::Cluster => ResponseError::ClusterAuthorizationFailed,
+            ResourceType::TransactionalId => ResponseError::TransactionalIdAuthorizationFailed,
+        },
+        B::SecurityDisabled => ResponseError::SecurityDisabled,
+        B::InvalidAcl { .. } => ResponseError::InvalidRequest,
     }
 }
 

@@ -4,11 +4,13 @@
 //! - `principal`: [`Principal`], the identity a request runs as (`User:alice`, `User:ANONYMOUS`).
 //! - `credentials`: salted SCRAM credentials ([`ScramCredential`]) and the in-memory
 //!   [`CredentialStore`] the broker keeps in front of its metadata log.
+//! - `acl/`: ACLs in Kafka's model, their in-memory store and the authorization decision.
 //! - `sasl/`: the server side of the SASL mechanisms PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512.
 //!
 //! Nothing here knows the Kafka wire format: `protocol::apis::sasl_*` translate, and
 //! `protocol::error_code` maps [`sasl::AuthError`] to Kafka codes.
 
+pub mod acl;
 pub mod credentials;
 pub mod principal;
 pub mod sasl;

@@ -28,7 +28,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: AlterUs
         });
     }
     let users: Vec<String> = changes.iter().map(|c| c.user().to_string()).collect();
-    if let Err(e) = authorize(broker, &ctx.principal, Operation::Alter, Resource::Cluster) {
+    if let Err(e) = authorize(broker, ctx, Operation::Alter, Resource::Cluster) {
         let mut seen = std::collections::HashSet::new();
         let refused = users
             .into_iter()

@@ -8,12 +8,12 @@ use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse
 use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::{Broker, BrokerError};
+use crate::protocol::authorize::{authorize, Operation, Resource};
 use crate::protocol::error_code;
 use crate::protocol::RequestContext;
 
 /// Handles one CreatePartitions request. Errors are reported inside the response's error codes.
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
-    let _ = ctx;
     let me = broker.config.node_id;
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
@@ -22,7 +22,9 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: CreateP
             .assignments
             .as_ref()
             .is_some_and(|all| all.iter().any(|a| a.broker_ids.iter().map(|b| b.0).ne([me])));
-        let outcome = if bad_assignment {
+        let outcome = if let Err(e) = authorize(broker, ctx, Operation::Alter, Resource::Topic(name)) {
+            Err(e)
+        } else if bad_assignment {
             Err(BrokerError::InvalidReplicaAssignment { reason: format!("new partitions can only be placed on broker {me}") })
         } else {
             broker.create_partitions(name, topic.count, request.validate_only).await

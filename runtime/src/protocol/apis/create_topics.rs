@@ -10,6 +10,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::topic_config::{self, TopicConfigs};
 use crate::broker::{Broker, BrokerError};
+use crate::protocol::authorize::{denied, may_create_topic, Operation, Resource};
 use crate::protocol::error_code;
 use crate::protocol::RequestContext;
 
@@ -27,6 +28,9 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: CreateT
         let duplicate = request.topics.iter().enumerate().any(|(j, t)| j != i && t.name == topic.name);
         let outcome = if duplicate {
             Err(BrokerError::InvalidRequest { reason: format!("topic {name} appears more than once in the request") })
+        } else if !may_create_topic(broker, ctx, name) {
+            // CREATE on the cluster or the topic; the refusal names the topic.
+            Err(denied(ctx, Operation::Create, Resource::Topic(name)))
         } else {
             create(broker, topic, request.validate_only).await
         };

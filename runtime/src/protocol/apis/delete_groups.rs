@@ -9,14 +9,16 @@ use kafka_protocol::ResponseError;
 
 use crate::broker::Broker;
 use crate::group::GroupOpError;
+use crate::protocol::authorize::{allowed, Operation, Resource};
 use crate::protocol::{error_code, RequestContext};
 
 /// Handles one DeleteGroups request. Errors are reported inside the response's error codes.
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: DeleteGroupsRequest) -> DeleteGroupsResponse {
-    let _ = ctx;
     let mut results = Vec::with_capacity(request.groups_names.len());
     for group_id in request.groups_names {
-        let code = if group_id.0.is_empty() {
+        let code = if !allowed(broker, ctx, Operation::Delete, Resource::Group(group_id.0.as_str())) {
+            ResponseError::GroupAuthorizationFailed.code()
+        } else if group_id.0.is_empty() {
             ResponseError::InvalidGroupId.code()
         } else {
             match broker.groups.delete_group(group_id.0.as_str()).await {

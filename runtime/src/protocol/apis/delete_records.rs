@@ -9,18 +9,20 @@ use kafka_protocol::ResponseError;
 
 use crate::broker::partition::blocking;
 use crate::broker::Broker;
+use crate::protocol::authorize::{allowed, Operation, Resource};
 use crate::protocol::error_code;
 use crate::protocol::RequestContext;
 
 /// Handles one DeleteRecords request. Errors are reported inside the response's error codes.
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
-    let _ = ctx;
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
+        let deletable = allowed(broker, ctx, Operation::Delete, Resource::Topic(topic.name.0.as_str()));
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for p in &topic.partitions {
             let out = DeleteRecordsPartitionResult::default().with_partition_index(p.partition_index);
             let outcome = match broker.partition(topic.name.0.as_str(), p.partition_index) {
+                _ if !deletable => Err(ResponseError::TopicAuthorizationFailed),
                 None => Err(ResponseError::UnknownTopicOrPartition),
                 Some(partition) => {
                     let offset = p.offset;

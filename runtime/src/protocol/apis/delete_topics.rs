@@ -9,6 +9,7 @@ use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use crate::broker::{Broker, BrokerError};
+use crate::protocol::authorize::{authorize, Operation, Resource};
 use crate::protocol::error_code;
 use crate::protocol::RequestContext;
 
@@ -27,7 +28,10 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: DeleteT
             None => broker.topic_by_id(id).map(|t| t.name.clone()).ok_or(BrokerError::UnknownTopicId { topic_id: id }),
         };
         let outcome = match resolved {
-            Ok(n) => broker.delete_topic(&n).await.map(|deleted_id| (n, deleted_id)),
+            Ok(n) => match authorize(broker, ctx, Operation::Delete, Resource::Topic(&n)) {
+                Ok(()) => broker.delete_topic(&n).await.map(|deleted_id| (n, deleted_id)),
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         };
         let result = match outcome {

@@ -11,6 +11,7 @@ use kafka_protocol::ResponseError;
 use super::create_topics::{SOURCE_DEFAULT_CONFIG, SOURCE_TOPIC_CONFIG};
 use crate::broker::topic_config::{self, ConfigKind};
 use crate::broker::Broker;
+use crate::protocol::authorize::{allowed, Operation, Resource};
 use crate::protocol::RequestContext;
 
 /// Kafka's `ConfigResource.Type` code for a topic.
@@ -37,6 +38,12 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Describ
     for resource in &request.resources {
         let name = resource.resource_name.as_str();
         let entries = match resource.resource_type {
+            RESOURCE_TOPIC if !allowed(broker, ctx, Operation::DescribeConfigs, Resource::Topic(name)) => {
+                Err((ResponseError::TopicAuthorizationFailed, format!("{} may not DESCRIBE_CONFIGS topic {name}", ctx.principal)))
+            }
+            RESOURCE_BROKER if !allowed(broker, ctx, Operation::DescribeConfigs, Resource::Cluster) => {
+                Err((ResponseError::ClusterAuthorizationFailed, format!("{} may not DESCRIBE_CONFIGS the cluster", ctx.principal)))
+            }
             RESOURCE_TOPIC => match broker.topic(name) {
                 Some(topic) => Ok(topic_entries(&topic.configs)),
                 None => Err((ResponseError::UnknownTopicOrPartition, format!("unknown topic {name}"))),

@@ -6,13 +6,11 @@ use std::sync::Arc;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
 
 use crate::broker::Broker;
+use crate::protocol::authorize::{allowed, authorized_operations, Operation, Resource, GROUP_OPERATIONS};
 use crate::protocol::RequestContext;
-
-/// Kafka's AclOperation codes READ (3), DELETE (6) and DESCRIBE (8) as a bit set: without ACLs
-/// every client may do everything a group supports.
-const GROUP_AUTHORIZED_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
 
 /// Handles one DescribeGroups request. Errors are reported inside the response's error codes.
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: DescribeGroupsRequest) -> DescribeGroupsResponse {
@@ -21,6 +19,9 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Describ
         .groups
         .into_iter()
         .map(|group_id| {
+            if !allowed(broker, ctx, Operation::Describe, Resource::Group(group_id.0.as_str())) {
+                return DescribedGroup::default().with_group_id(group_id).with_error_code(ResponseError::GroupAuthorizationFailed.code());
+            }
             let d = broker.groups.describe_group(group_id.0.as_str());
             let members = d
                 .members
@@ -42,7 +43,8 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Describ
                 .with_protocol_data(StrBytes::from_string(d.protocol))
                 .with_members(members);
             if version >= 3 && request.include_authorized_operations {
-                described.with_authorized_operations(GROUP_AUTHORIZED_OPERATIONS)
+                let bits = authorized_operations(broker, ctx, Resource::Group(described.group_id.0.as_str()), &GROUP_OPERATIONS);
+                described.with_authorized_operations(bits)
             } else {
                 described
             }

@@ -13,7 +13,7 @@ use crate::protocol::{error_code, RequestContext};
 
 /// Handles one DescribeUserScramCredentials request. `users` null or empty: every user.
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: DescribeUserScramCredentialsRequest) -> DescribeUserScramCredentialsResponse {
-    if let Err(e) = authorize(broker, &ctx.principal, Operation::Describe, Resource::Cluster) {
+    if let Err(e) = authorize(broker, ctx, Operation::Describe, Resource::Cluster) {
         return DescribeUserScramCredentialsResponse::default()
             .with_error_code(error_code::code(&e))
             .with_error_message(Some(StrBytes::from_string(e.to_string())));

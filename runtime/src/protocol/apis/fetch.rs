@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use crate::broker::partition::{blocking, LEADER_EPOCH};
 use crate::broker::{Broker, Partition};
+use crate::protocol::authorize::{allowed, Operation, Resource};
 use crate::protocol::error_code;
 use crate::protocol::RequestContext;
 
@@ -40,8 +41,19 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FetchRe
     let mut topics_out: Vec<FetchableTopicResponse> = Vec::with_capacity(request.topics.len());
     let mut wanted = Vec::new();
     for topic in &request.topics {
+        // READ on the topic. By name the check comes first (an unauthorized client learns nothing
+        // of which topics exist); by id an unknown id is all a client can learn.
+        let readable = |name: &str| allowed(broker, ctx, Operation::Read, Resource::Topic(name));
         let resolved = if version >= 13 {
-            broker.topic_by_id(topic.topic_id).ok_or(ResponseError::UnknownTopicId)
+            broker.topic_by_id(topic.topic_id).ok_or(ResponseError::UnknownTopicId).and_then(|t| {
+                if readable(&t.name) {
+                    Ok(t)
+                } else {
+                    Err(ResponseError::TopicAuthorizationFailed)
+                }
+            })
+        } else if !readable(topic.topic.0.as_str()) {
+            Err(ResponseError::TopicAuthorizationFailed)
         } else {
             broker.topic(topic.topic.0.as_str()).ok_or(ResponseError::UnknownTopicOrPartition)
         };

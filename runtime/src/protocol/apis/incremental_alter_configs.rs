@@ -11,6 +11,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
 use crate::broker::topic_config::{self, TopicConfigs};
 use crate::broker::{Broker, BrokerError};
+use crate::protocol::authorize::{authorize, Operation, Resource};
 use crate::protocol::error_code;
 use crate::protocol::RequestContext;
 use kafka_protocol::messages::incremental_alter_configs_request::AlterConfigsResource;
@@ -22,10 +23,16 @@ const OP_SUBTRACT: i8 = 3;
 
 /// Handles one IncrementalAlterConfigs request. Errors are reported inside the response's error codes.
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
-    let _ = ctx;
     let mut responses = Vec::with_capacity(request.resources.len());
     for resource in &request.resources {
+        let name = resource.resource_name.as_str();
+        let checked = match resource.resource_type {
+            RESOURCE_TOPIC => authorize(broker, ctx, Operation::AlterConfigs, Resource::Topic(name)),
+            RESOURCE_BROKER => authorize(broker, ctx, Operation::AlterConfigs, Resource::Cluster),
+            _ => Ok(()),
+        };
         let outcome = match resource.resource_type {
+            _ if checked.is_err() => checked,
             RESOURCE_TOPIC => alter_topic(broker, resource, request.validate_only).await,
             RESOURCE_BROKER => Err(BrokerError::InvalidConfig {
                 name: "broker".into(),

@@ -7,14 +7,23 @@ use std::sync::Arc;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
 
 use crate::broker::Broker;
 use crate::group::JoinRequest;
+use crate::protocol::authorize::{allowed, Operation, Resource};
 use crate::protocol::RequestContext;
 
 /// Handles one JoinGroup request. Errors are reported inside the response's error codes.
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: JoinGroupRequest) -> JoinGroupResponse {
     let version = ctx.api_version;
+    if !allowed(broker, ctx, Operation::Read, Resource::Group(request.group_id.0.as_str())) {
+        return JoinGroupResponse::default()
+            .with_error_code(ResponseError::GroupAuthorizationFailed.code())
+            .with_generation_id(-1)
+            .with_protocol_name(if version < 7 { Some(StrBytes::default()) } else { None })
+            .with_member_id(request.member_id);
+    }
     let join = JoinRequest {
         group_id: request.group_id.0.to_string(),
         member_id: request.member_id.to_string(),

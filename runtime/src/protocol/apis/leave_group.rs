@@ -5,14 +5,19 @@ use std::sync::Arc;
 
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
+use kafka_protocol::ResponseError;
 
 use crate::broker::Broker;
 use crate::group::LeavingMember;
+use crate::protocol::authorize::{allowed, Operation, Resource};
 use crate::protocol::RequestContext;
 
 /// Handles one LeaveGroup request. Errors are reported inside the response's error codes.
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: LeaveGroupRequest) -> LeaveGroupResponse {
     let group_id = request.group_id.0.as_str();
+    if !allowed(broker, ctx, Operation::Read, Resource::Group(group_id)) {
+        return LeaveGroupResponse::default().with_error_code(ResponseError::GroupAuthorizationFailed.code());
+    }
     if ctx.api_version < 3 {
         let member = LeavingMember { member_id: request.member_id.to_string(), group_instance_id: None };
         let code = match broker.groups.leave_group(group_id, std::slice::from_ref(&member)) {

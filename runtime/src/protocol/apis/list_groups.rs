@@ -8,15 +8,19 @@ use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::broker::Broker;
+use crate::protocol::authorize::{allowed, Operation, Resource};
 use crate::protocol::RequestContext;
 
 /// Handles one ListGroups request. Errors are reported inside the response's error codes.
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ListGroupsRequest) -> ListGroupsResponse {
     let states: Vec<String> = request.states_filter.iter().map(|s| s.to_string()).collect();
+    // DESCRIBE on the cluster lists every group; otherwise only those the principal may describe.
+    let everything = allowed(broker, ctx, Operation::Describe, Resource::Cluster);
     let groups = broker
         .groups
         .list_groups(&states)
         .into_iter()
+        .filter(|g| everything || allowed(broker, ctx, Operation::Describe, Resource::Group(&g.group_id)))
         .map(|g| {
             let listed = ListedGroup::default()
                 .with_group_id(GroupId(StrBytes::from_string(g.group_id)))

@@ -9,6 +9,7 @@ use kafka_protocol::ResponseError;
 
 use crate::broker::partition::{blocking, LEADER_EPOCH};
 use crate::broker::{Broker, BrokerError, Partition};
+use crate::protocol::authorize::{allowed, Operation, Resource};
 use crate::protocol::error_code;
 use crate::protocol::RequestContext;
 
@@ -22,10 +23,12 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ListOff
     let version = ctx.api_version;
     let mut topics = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
+        let describable = allowed(broker, ctx, Operation::Describe, Resource::Topic(topic.name.0.as_str()));
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for p in &topic.partitions {
             let out = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
             let result = match broker.partition(topic.name.0.as_str(), p.partition_index) {
+                _ if !describable => Err(ResponseError::TopicAuthorizationFailed),
                 None => Err(ResponseError::UnknownTopicOrPartition),
                 Some(_) if p.current_leader_epoch > LEADER_EPOCH => Err(ResponseError::UnknownLeaderEpoch),
                 Some(partition) => lookup(partition, p.timestamp).await.map_err(|e| error_code::response_error(&e)),

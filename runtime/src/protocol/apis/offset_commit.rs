@@ -10,6 +10,7 @@ use kafka_protocol::ResponseError;
 
 use crate::broker::Broker;
 use crate::group::{CommitEntry, Committer, GroupOpError};
+use crate::protocol::authorize::{allowed, Operation, Resource};
 use crate::protocol::{error_code, RequestContext};
 
 /// Handles one OffsetCommit request. Errors are reported inside the response's error codes.
@@ -23,10 +24,17 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: OffsetC
     // Per partition, in request order: Some(code) decided here, None handed to the coordinator.
     let mut codes: Vec<Vec<Option<i16>>> = Vec::with_capacity(request.topics.len());
     let mut entries = Vec::new();
+    // READ on the group, then READ on each topic (Kafka's order: a refused group refuses all).
+    let group_readable = allowed(broker, ctx, Operation::Read, Resource::Group(&who.group_id));
     for topic in &request.topics {
         let mut topic_codes = Vec::with_capacity(topic.partitions.len());
+        let topic_readable = group_readable && allowed(broker, ctx, Operation::Read, Resource::Topic(topic.name.0.as_str()));
         for p in &topic.partitions {
-            if broker.partition_exists(topic.name.0.as_str(), p.partition_index) {
+            if !group_readable {
+                topic_codes.push(Some(ResponseError::GroupAuthorizationFailed.code()));
+            } else if !topic_readable {
+                topic_codes.push(Some(ResponseError::TopicAuthorizationFailed.code()));
+            } else if broker.partition_exists(topic.name.0.as_str(), p.partition_index) {
                 topic_codes.push(None);
                 entries.push(CommitEntry {
                     topic: topic.name.0.to_string(),

@@ -11,6 +11,7 @@ use kafka_protocol::ResponseError;
 
 use crate::broker::partition::Appended;
 use crate::broker::{Broker, BrokerError, Partition};
+use crate::protocol::authorize::{allowed, denied, may_create_topic, Operation, Resource};
 use crate::protocol::error_code;
 use crate::protocol::RequestContext;
 
@@ -35,9 +36,16 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Produce
     };
     let transactional = request.transactional_id.is_some();
 
-    // Like Metadata, Produce creates unknown topics when `auto.create.topics.enable` is on; a
-    // name that cannot be created is answered per partition below as an unknown topic.
-    for topic in &request.topic_data {
+    // WRITE on each topic, decided once per topic; refused topics are neither created nor written.
+    let writable: Vec<bool> = request.topic_data.iter().map(|t| allowed(broker, ctx, Operation::Write, Resource::Topic(t.name.0.as_str()))).collect();
+
+    // Like Metadata, Produce creates unknown topics when `auto.create.topics.enable` is on (and
+    // the principal may create them); a name that cannot be created is answered per partition
+    // below as an unknown topic.
+    for (topic, _) in request.topic_data.iter().zip(&writable).filter(|(_, w)| **w) {
+        if broker.topic(topic.name.0.as_str()).is_some() || !may_create_topic(broker, ctx, topic.name.0.as_str()) {
+            continue;
+        }
         if let Err(e) = broker.auto_create_topic(topic.name.0.as_str()).await {
             tracing::debug!(topic = topic.name.0.as_str(), "produce could not auto-create the topic: {e}");
         }
@@ -46,12 +54,16 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Produce
     ctx.append_turn.wait().await;
     // Phase 1, in request order: resolve and append every partition (partitions in parallel).
     let mut appends = Vec::new();
-    for topic in &request.topic_data {
+    for (topic, &writable) in request.topic_data.iter().zip(&writable) {
         let name = topic.name.0.as_str();
         for data in &topic.partition_data {
-            let partition = broker.partition(name, data.index);
+            let refused_write = if writable { None } else { Some(denied(ctx, Operation::Write, Resource::Topic(name))) };
+            let partition = if writable { broker.partition(name, data.index) } else { None };
             let records = data.records.clone();
             appends.push(async move {
+                if let Some(e) = refused_write {
+                    return (None, Err(e));
+                }
                 if let Some(refusal) = refuse(transactional) {
                     return (partition, Err(refusal));
                 }

@@ -5,13 +5,18 @@ use std::sync::Arc;
 
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
 
 use crate::broker::Broker;
 use crate::group::SyncRequest;
+use crate::protocol::authorize::{allowed, Operation, Resource};
 use crate::protocol::RequestContext;
 
 /// Handles one SyncGroup request. Errors are reported inside the response's error codes.
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: SyncGroupRequest) -> SyncGroupResponse {
+    if !allowed(broker, ctx, Operation::Read, Resource::Group(request.group_id.0.as_str())) {
+        return SyncGroupResponse::default().with_error_code(ResponseError::GroupAuthorizationFailed.code());
+    }
     let sync = SyncRequest {
         group_id: request.group_id.0.to_string(),
         generation_id: request.generation_id,
