@@ -14,7 +14,6 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-import uuid
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicCollection
@@ -28,7 +27,7 @@ from kafka.admin import (ACLFilter, ACLOperation, ACLPermissionType, ACLResource
 from kafka.admin import ResourceType as KResourceType
 
 from helpers import unique
-from transforms import plugin
+from transforms import multipart, plugin
 from test_security import ADMIN_PASSWORD, ADMIN_USER, certs, client_conf, secure_broker  # noqa: F401
 
 ALICE, ALICE_PASSWORD = "alice", "alice-pw-7"
@@ -334,16 +333,6 @@ def admin_call(b, method, path, user=None, password=None, body=None, content_typ
             return r.status, r.read(), r.headers
     except urllib.error.HTTPError as e:
         return e.code, e.read(), e.headers
-
-
-def multipart(spec, wasm):
-    boundary = uuid.uuid4().hex
-    body = b""
-    for name, content, ctype in (("spec", json.dumps(spec).encode(), "application/json"), ("wasm", wasm, "application/wasm")):
-        body += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}\"\r\n"
-                 f"Content-Type: {ctype}\r\n\r\n").encode() + content + b"\r\n"
-    body += f"--{boundary}--\r\n".encode()
-    return body, f"multipart/form-data; boundary={boundary}"
 
 
 def test_admin_http_requires_scram_credentials_on_a_sasl_broker(broker_factory, certs):

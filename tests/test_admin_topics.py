@@ -3,28 +3,12 @@ drive /v1/topics and /v1/groups with urllib against a real broker and check ever
 confluent-kafka's AdminClient, Producer and Consumer (and the reverse: Kafka-side changes show in
 the routes)."""
 
-import json
-import urllib.request
-
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import ConfigResource
 
 from helpers import (admin, close_consumers, consumer, create_topic, produce_all, producer, unique,
                      wait_for_partitions, wait_until)
-
-
-def call(broker, method, path, body=None, timeout=30):
-    """(status, parsed JSON or None) of an admin request."""
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(f"http://{broker.admin}{path}", data=data, method=method,
-                                 headers={"Content-Type": "application/json"} if data else {})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            raw = r.read()
-            return r.status, (json.loads(raw) if raw else None)
-    except urllib.error.HTTPError as e:
-        raw = e.read()
-        return e.code, (json.loads(raw) if raw else None)
+from transforms import request as call  # (status, parsed JSON) of an admin request
 
 
 def kafka_configs(bootstrap, topic):

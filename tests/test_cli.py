@@ -10,7 +10,7 @@ import subprocess
 import time
 
 import pytest
-from confluent_kafka import Producer, TopicPartition
+from confluent_kafka import TopicPartition
 from confluent_kafka.admin import ConfigResource
 
 from conftest import broker_env, sluice_binary

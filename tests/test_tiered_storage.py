@@ -4,7 +4,6 @@ segments and tight local retention, real clients (confluent-kafka), a real S3 AP
 and the default file:// store, observed through the admin API's /v1/tier counters, the segment
 files on disk and the objects in the store."""
 
-import os
 import time
 from pathlib import Path
 

@@ -14,8 +14,8 @@ import uuid
 import pytest
 
 from conftest import REPO, sluice_binary
-from helpers import create_topic, producer, read_all, unique
-from transforms import deploy_ok, plugin, wait_caught_up
+from helpers import producer, read_all, unique
+from transforms import plugin, wait_caught_up
 
 SCAFFOLD_TARGET = REPO / "target" / "scaffold-tests"
 
@@ -150,16 +150,31 @@ def test_build_names_the_missing_wasm_target(tmp_path):
     assert text(result)[1].strip() == "sluice transform: the wasm32-wasip1 target is not installed; run: rustup target add wasm32-wasip1"
 
 
-def test_scaffolded_module_runs_in_the_broker(scaffolded, broker):
-    # The module built from the scaffold deploys as is and transforms records produced by a real
-    # Kafka client: upper-cased values in the output topic, alerts copied to the alerts topic.
+def test_scaffolded_module_runs_in_the_broker(scaffolded, broker, tmp_path):
+    # The last step of the loop: the module built from the scaffold, declared in a manifest next
+    # to its topics and deployed with `sluice apply`, transforms records produced by a real Kafka
+    # client: upper-cased values in the output topic, alerts copied to the alerts topic.
     source, sink, alerts = unique("in"), unique("out"), unique("alerts")
-    for topic in (source, sink, alerts):
-        create_topic(broker.bootstrap, topic)
-    wasm = (SCAFFOLD_TARGET / "wasm32-wasip1" / "release" / "alerts.wasm").read_bytes()
     name = f"alerts-{uuid.uuid4().hex[:8]}"
-    deploy_ok(broker, {"name": name, "input": source, "output": sink,
-                       "config": {"alerts_topic": alerts}}, wasm)
+    module = SCAFFOLD_TARGET / "wasm32-wasip1" / "release" / "alerts.wasm"
+    topics = "".join(f"apiVersion: sluice/v1\nkind: Topic\nmetadata:\n  name: {t}\nspec:\n  partitions: 1\n---\n"
+                     for t in (source, sink, alerts))
+    manifest = tmp_path / "pipeline.yaml"
+    manifest.write_text(topics + f"""apiVersion: sluice/v1
+kind: Transform
+metadata:
+  name: {name}
+spec:
+  wasm: {module}
+  input: {source}
+  outputs: [{sink}, {alerts}]
+  config:
+    alerts_topic: {alerts}
+""")
+    applied = sluice("apply", "-f", str(manifest), "--admin", f"http://{broker.admin}")
+    out, err = text(applied)
+    assert applied.returncode == 0, err
+    assert f"transform/{name} created" in out, out
     p = producer(broker.bootstrap)
     for line in ["service started", "disk ERROR: 98% full", "done"]:
         p.produce(source, line.encode())

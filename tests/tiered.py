@@ -2,7 +2,6 @@
 in front of it whose outages the tests control, the broker's tier counters, and a raw Fetch."""
 
 import json
-import os
 import socket
 import struct
 import subprocess

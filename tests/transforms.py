@@ -34,15 +34,21 @@ def request(broker, method, path, body=None, content_type="application/json", ti
         return e.code, (json.loads(raw) if raw else None)
 
 
-def deploy(broker, spec, wasm):
-    """POST /v1/transforms as multipart (spec JSON + module bytes)."""
+def multipart(spec, wasm):
+    """(body, content type) of a deploy request: the spec JSON and the module bytes."""
     boundary = uuid.uuid4().hex
     body = b""
     for name, content, ctype in (("spec", json.dumps(spec).encode(), "application/json"), ("wasm", wasm, "application/wasm")):
         body += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}\"\r\n"
                  f"Content-Type: {ctype}\r\n\r\n").encode() + content + b"\r\n"
     body += f"--{boundary}--\r\n".encode()
-    return request(broker, "POST", "/v1/transforms", body, f"multipart/form-data; boundary={boundary}")
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def deploy(broker, spec, wasm):
+    """POST /v1/transforms as multipart (spec JSON + module bytes)."""
+    body, content_type = multipart(spec, wasm)
+    return request(broker, "POST", "/v1/transforms", body, content_type)
 
 
 def deploy_ok(broker, spec, wasm):
