@@ -169,9 +169,9 @@ fn state_limits_problems_located() {
         problems(&path, &["in", "out"]),
         [
             "10:15: spec.state.bytesMax: expected an integer, found a string",
-            "20:15: spec.state.bytesMax: must be at least 1",
-            "30:5: spec.state.maxBytes: unknown field `maxBytes`, expected one of: bytesMax",
-            "39:10: spec.state: expected a mapping, found an integer",
+            "21:15: spec.state.bytesMax: must be at least 1",
+            "32:5: spec.state.maxBytes: unknown field `maxBytes`, expected one of: bytesMax",
+            "42:10: spec.state: expected a mapping, found an integer",
         ]
     );
     let (_dir, path) = fixture(&doc("e", ""));
