@@ -332,6 +332,82 @@ def test_log_aggregation_pipeline_end_to_end(broker):
     assert len(read_all(broker.bootstrap, "logs-clean")) == 4, "nothing beyond the expected records"
 
 
+# An epoch-aligned minute: the clickstream test's event times are T0 + seconds.
+T0 = 1_700_000_040_000
+
+
+def produce_clicks(broker, topic, clicks):
+    """Produces (user, seconds after T0) in order to partition 0, the timestamp explicit (event
+    time is what sessionize reads), and waits for every acknowledgement."""
+    p = producer(broker.bootstrap, **{"enable.idempotence": True})
+    errors = []
+    for user, sec in clicks:
+        p.produce(topic, key=user.encode(), value=json.dumps({"page": f"/p{sec}"}).encode(), partition=0,
+                  timestamp=T0 + sec * 1000, on_delivery=lambda err, msg: errors.append(err) if err else None)
+    assert p.flush(60) == 0
+    assert not errors, errors[:3]
+
+
+def sessions_of(msgs):
+    """[(user, start s, end s, clicks)] of sessionize outputs, sorted; checks key and timestamp."""
+    out = []
+    for m in msgs:
+        v = json.loads(m.value())
+        assert m.key() == v["user"].encode(), (m.key(), v)
+        assert m.timestamp()[1] == v["end"] - 30_000, "timestamp = the session's last click"
+        out.append((v["user"], (v["start"] - T0) / 1000, (v["end"] - T0) / 1000, v["clicks"]))
+    return sorted(out)
+
+
+def test_clickstream_pipeline_sessionizes_per_user_and_keeps_state_across_a_redeploy(broker, tmp_path):
+    built_plugins()
+    clickstream = MANIFESTS / "clickstream.yaml"
+    out, _ = sluice(broker, "apply", "-f", clickstream)
+    assert out == ["topic/clicks created", "topic/sessions created", "transform/sessionize created",
+                   "pipeline/clickstream created"]
+    # The manifest's state cap reached the broker's spec (4 MiB, not the 8 MiB default).
+    spec = describe(broker, "sessionize")["spec"]
+    assert spec["state"] == {"bytes_max": 4 << 20}, spec
+    assert spec["config"] == {"gap_ms": 30000, "allowed_lateness_ms": 0}
+    assert manifests(broker)[("Transform", "sessionize")]["spec"]["state"] == {"bytesMax": 4194304}
+
+    first = [
+        ("u1", 0), ("u2", 3), ("u1", 10), ("u2", 20), ("u1", 25),
+        # 45 s after u1's last click (> 30 s gap): a new session. The watermark is now 70 s,
+        # past u1's [0, 55) and u2's [3, 50): both close.
+        ("u1", 70),
+    ]
+    produce_clicks(broker, "clicks", first)
+    wait_caught_up(broker, "sessionize", len(first))
+    assert sessions_of(wait_records(broker, "sessions", 2)) == [("u1", 0, 55, 3), ("u2", 3, 50, 2)]
+
+    # Raising the cap redeploys the transform; its open sessions (u1 since 70 s) are kept.
+    copy = tmp_path / "clickstream.yaml"
+    wasm = built_plugins() / "sessionize.wasm"
+    copy.write_text(clickstream.read_text()
+                    .replace("../plugins/target/wasm32-wasip1/release/sessionize.wasm", str(wasm))
+                    .replace("bytesMax: 4194304", "bytesMax: 16777216"))
+    out, _ = sluice(broker, "apply", "-f", copy)
+    assert out == ["topic/clicks unchanged", "topic/sessions unchanged",
+                   "transform/sessionize updated (state changed)", "pipeline/clickstream unchanged"]
+    after = describe(broker, "sessionize")
+    assert (after["version"], after["spec"]["state"]) == (2, {"bytes_max": 16 << 20})
+
+    rest = [
+        ("u3", 80),
+        ("u1", 95),   # 25 s after 70 s: the same session as the click before the redeploy
+        # Advances the watermark to 300 s: closes u1's [70, 125) and u3's [80, 110); zz's own
+        # session stays open.
+        ("zz", 300),
+    ]
+    produce_clicks(broker, "clicks", rest)
+    wait_caught_up(broker, "sessionize", len(first) + len(rest))
+    got = sessions_of(wait_records(broker, "sessions", 4))
+    assert got == [("u1", 0, 55, 3), ("u1", 70, 125, 2), ("u2", 3, 50, 2), ("u3", 80, 110, 1)]
+    time.sleep(1)
+    assert len(read_all(broker.bootstrap, "sessions")) == 4, "zz's session is still open: nothing more"
+
+
 def test_manifest_store_routes_refuse_bad_requests(broker):
     doc = {"apiVersion": "sluice/v1", "kind": "Pipeline", "metadata": {"name": "p"}, "spec": {"transforms": []}}
     status, body = request(broker, "PUT", "/v1/manifests/Pipeline/other", doc)

@@ -244,7 +244,7 @@ fn config_reason(e: &crate::broker::BrokerError) -> String {
     }
 }
 
-const TRANSFORM_FIELDS: &[&str] = &["wasm", "input", "outputs", "config", "start", "partitioning", "errorPolicy", "limits"];
+const TRANSFORM_FIELDS: &[&str] = &["wasm", "input", "outputs", "config", "start", "partitioning", "errorPolicy", "limits", "state"];
 
 fn transform(ctx: &mut Ctx, v: &Value, path: FieldPath, name: &str, origin: &Origin) -> Option<TransformDef> {
     let f = Fields::new(ctx, v, path.clone(), TRANSFORM_FIELDS)?;
@@ -278,6 +278,9 @@ fn transform(ctx: &mut Ctx, v: &Value, path: FieldPath, name: &str, origin: &Ori
     let memory_bytes = limits.as_ref().and_then(|l| integer(ctx, l.get("memoryBytes"), 0, i64::MAX));
     let batch_time_ms = limits.as_ref().and_then(|l| integer(ctx, l.get("batchTimeMs"), 0, i64::MAX));
     let batch_records_max = limits.as_ref().and_then(|l| integer(ctx, l.get("batchRecordsMax"), 0, i64::MAX));
+    // Keyed-state limits of a stateful module (a stateless module ignores them).
+    let state = f.get("state").and_then(|(v, p)| Fields::new(ctx, v, p, &["bytesMax"]));
+    let state_bytes_max = state.as_ref().and_then(|s| integer(ctx, s.get("bytesMax"), 0, i64::MAX));
     let outputs = outputs?;
     // Start from the broker type's own defaults, then set what the manifest says.
     let (input, output) = (input?, outputs.first()?.clone());
@@ -289,6 +292,7 @@ fn transform(ctx: &mut Ctx, v: &Value, path: FieldPath, name: &str, origin: &Ori
     spec.error_policy = error_policy.unwrap_or(spec.error_policy);
     spec.limits.memory_bytes = memory_bytes.map_or(spec.limits.memory_bytes, |n| n.unsigned_abs());
     spec.limits.batch_time_ms = batch_time_ms.map_or(spec.limits.batch_time_ms, |n| n.unsigned_abs());
+    spec.state.bytes_max = state_bytes_max.map_or(spec.state.bytes_max, |n| n.unsigned_abs());
     spec.batch_records_max = batch_records_max.and_then(|n| usize::try_from(n).ok()).unwrap_or(spec.batch_records_max);
     // The broker's checks (names, ranges, output != input); its memory ceiling is the broker's
     // config, so only the floor is checked here and the deploy enforces the rest.
@@ -315,6 +319,7 @@ fn spec_field_path(spec: &FieldPath, field: &str) -> FieldPath {
         "limits.memory_bytes" => spec.key("limits").key("memoryBytes"),
         "limits.batch_time_ms" => spec.key("limits").key("batchTimeMs"),
         "batch_records_max" => spec.key("limits").key("batchRecordsMax"),
+        "state.bytes_max" => spec.key("state").key("bytesMax"),
         other => spec.key(other),
     }
 }

@@ -42,6 +42,8 @@ spec:
   limits:
     memoryBytes: 16777216
     batchRecordsMax: 50
+  state:
+    bytesMax: 1048576
 ---
 apiVersion: sluice/v1
 kind: Pipeline
@@ -94,6 +96,7 @@ fn good_manifest_decodes() {
     assert_eq!(spec.error_policy.action, crate::transform::spec::ErrorAction::Skip);
     assert_eq!((spec.error_policy.retries, spec.error_policy.backoff_ms), (3, 100));
     assert_eq!((spec.limits.memory_bytes, spec.limits.batch_time_ms, spec.batch_records_max), (16 << 20, 2000, 50));
+    assert_eq!(spec.state.bytes_max, 1 << 20);
     assert_eq!(docs[2].doc.origin.line, 16);
     assert_eq!(docs[3].doc.raw["spec"]["transforms"], serde_json::json!(["up"]));
 }
@@ -145,6 +148,36 @@ spec: {}
             "23:11: metadata.name: missing field",
         ]
     );
+}
+
+/// `state` (keyed-state limits): a wrong type, an unknown field and the broker's floor are each
+/// reported at the field; leaving it out keeps the broker's default cap.
+#[test]
+fn state_limits_problems_located() {
+    let doc = |name: &str, state: &str| {
+        format!("apiVersion: sluice/v1\nkind: Transform\nmetadata:\n  name: {name}\nspec:\n  wasm: m.wasm\n  input: in\n  outputs: [out]\n{state}")
+    };
+    let text = [
+        doc("a", "  state:\n    bytesMax: lots\n"),
+        doc("b", "  state:\n    bytesMax: 0\n"),
+        doc("c", "  state:\n    maxBytes: 5\n"),
+        doc("d", "  state: 1048576\n"),
+    ]
+    .join("---\n");
+    let (_dir, path) = fixture(&text);
+    assert_eq!(
+        problems(&path, &["in", "out"]),
+        [
+            "10:15: spec.state.bytesMax: expected an integer, found a string",
+            "21:15: spec.state.bytesMax: must be at least 1",
+            "32:5: spec.state.maxBytes: unknown field `maxBytes`, expected one of: bytesMax",
+            "42:10: spec.state: expected a mapping, found an integer",
+        ]
+    );
+    let (_dir, path) = fixture(&doc("e", ""));
+    let docs = load_checked(&[path], &["in".to_string(), "out".to_string()].into()).unwrap();
+    let Object::Transform(x) = &docs[0].doc.object else { panic!("transform") };
+    assert_eq!(x.to_spec().state, crate::transform::spec::StateLimits::default());
 }
 
 /// Cross-document problems: duplicates, unknown topics, undeclared pipeline members, cycles.
