@@ -174,18 +174,7 @@ async fn alter_topic(State(cell): State<BrokerCell>, auth: Option<Extension<Admi
         // IncrementalAlterConfigs' SET and DELETE, then the same broker call it makes.
         let mut configs = topic.configs.clone();
         for (key, value) in req.configs {
-            match value {
-                Some(value) => {
-                    topic_config::validate(&key, &value)?;
-                    configs.insert(key, value);
-                }
-                None => {
-                    if topic_config::lookup(&key).is_none() {
-                        return Err(BrokerError::InvalidConfig { name: key, value: String::new(), reason: "unknown topic config".into() }.into());
-                    }
-                    configs.remove(&key);
-                }
-            }
+            topic_config::set_or_reset(&mut configs, key, value)?;
         }
         broker.set_topic_configs(&name, configs, false).await?;
     }

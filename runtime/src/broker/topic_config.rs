@@ -124,6 +124,24 @@ pub fn validate(name: &str, value: &str) -> Result<(), BrokerError> {
     }
 }
 
+/// One override changed, as IncrementalAlterConfigs' SET (`Some`) and DELETE (`None`) do it: a
+/// value is validated before it is kept; a reset to the default needs a known key.
+pub fn set_or_reset(configs: &mut TopicConfigs, key: String, value: Option<String>) -> Result<(), BrokerError> {
+    match value {
+        Some(value) => {
+            validate(&key, &value)?;
+            configs.insert(key, value);
+        }
+        None => {
+            if lookup(&key).is_none() {
+                return Err(BrokerError::InvalidConfig { name: key, value: String::new(), reason: "unknown topic config".into() });
+            }
+            configs.remove(&key);
+        }
+    }
+    Ok(())
+}
+
 /// Validates every override.
 pub fn validate_all(configs: &TopicConfigs) -> Result<(), BrokerError> {
     configs.iter().try_for_each(|(n, v)| validate(n, v))

@@ -5,11 +5,13 @@
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 
 use super::apply_admin::HttpAdmin;
 use super::args::AdminArgs;
+use super::progress::Progress;
 use crate::manifest::model::{Object, WasmSource};
 use crate::manifest::plan::{self, Action, Current, Removal};
 use crate::manifest::{Kind, Located, ManifestError};
@@ -106,29 +108,14 @@ pub fn main_delete(args: DeleteArgs) -> std::process::ExitCode {
     report("delete", result)
 }
 
-/// Shows `[i/n] kind/name` on stderr when it is a terminal and there are many objects.
-struct Progress {
-    total: usize,
-    show: bool,
+/// `[i/n] kind/name` on stderr (the shared progress line), when it is a terminal and there are
+/// many objects.
+fn progress(total: usize) -> Progress {
+    Progress::new(total >= PROGRESS_OBJECTS_MIN && std::io::stderr().is_terminal(), Duration::ZERO)
 }
 
-impl Progress {
-    fn new(total: usize) -> Progress {
-        Progress { total, show: total >= PROGRESS_OBJECTS_MIN && std::io::stderr().is_terminal() }
-    }
-
-    fn step(&self, i: usize, id: &str) {
-        if self.show {
-            eprint!("\r\x1b[K[{}/{}] {id}", i + 1, self.total);
-            let _ = std::io::stderr().flush();
-        }
-    }
-
-    fn clear(&self) {
-        if self.show {
-            eprint!("\r\x1b[K");
-        }
-    }
+fn show_step(progress: &mut Progress, i: usize, total: usize, id: &str) {
+    progress.update(|| format!("[{}/{total}] {id}", i + 1));
 }
 
 /// Loads, validates against the broker and plans. Problems → `ManifestError::Invalid`.
@@ -160,11 +147,12 @@ pub fn apply(files: &[PathBuf], admin: &dyn Admin, dry_run: bool, out: &mut dyn 
     let modules = modules(&docs)?;
     let shas: BTreeMap<String, String> = modules.iter().map(|(k, (_, sha))| (k.clone(), sha.clone())).collect();
     let steps = plan::apply(&docs, &current, &shas).map_err(ManifestError::Invalid)?;
-    let progress = Progress::new(if dry_run { 0 } else { steps.len() });
+    let total = steps.len();
+    let mut progress = progress(if dry_run { 0 } else { total });
     for (i, step) in steps.iter().enumerate() {
         let doc = step.doc;
         if !dry_run {
-            progress.step(i, &doc.id());
+            show_step(&mut progress, i, total, &doc.id());
             let result = execute(step, &current, &modules, admin).and_then(|()| {
                 let key = plan::store_key(doc.object.kind(), &doc.name);
                 if current.manifests.get(&key) != Some(&doc.raw) {
@@ -215,9 +203,10 @@ pub fn delete(files: &[PathBuf], admin: &dyn Admin, include_topics: bool, out: &
     let docs = crate::manifest::load(files)?;
     let current = admin.current().context("cannot read the broker's state")?;
     let plan = plan::delete(&docs, &current, include_topics);
-    let progress = Progress::new(plan.len());
+    let total = plan.len();
+    let mut progress = progress(total);
     for (i, (doc, removal)) in plan.iter().enumerate() {
-        progress.step(i, &doc.id());
+        show_step(&mut progress, i, total, &doc.id());
         let kind = doc.object.kind();
         let result = match removal {
             Removal::Delete => match kind {

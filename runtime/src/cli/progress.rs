@@ -32,6 +32,16 @@ impl Progress {
         let _ = stderr.flush();
     }
 
+    /// Erases the line, if one was drawn, so the next stdout line starts clean.
+    pub fn clear(&mut self) {
+        if self.shown {
+            let mut stderr = std::io::stderr().lock();
+            let _ = write!(stderr, "\r\x1b[K");
+            let _ = stderr.flush();
+            self.shown = false;
+        }
+    }
+
     /// Replaces the line with a final message (only on a terminal).
     pub fn finish(&mut self, message: &str) {
         if !self.enabled {

@@ -62,12 +62,9 @@ async fn alter_topic(broker: &Arc<Broker>, resource: &AlterConfigsResource, vali
         match change.config_operation {
             OP_SET => {
                 let value = value.clone().ok_or_else(|| invalid("SET needs a value"))?;
-                topic_config::validate(&key, &value)?;
-                configs.insert(key, value);
+                topic_config::set_or_reset(&mut configs, key, Some(value))?;
             }
-            OP_DELETE => {
-                configs.remove(&key);
-            }
+            OP_DELETE => topic_config::set_or_reset(&mut configs, key, None)?,
             OP_APPEND | OP_SUBTRACT if known.kind == topic_config::ConfigKind::List => {
                 let value = value.clone().ok_or_else(|| invalid("APPEND/SUBTRACT need a value"))?;
                 let current = topic_config::effective(&configs, known).to_string();
