@@ -121,9 +121,9 @@ def iperf3_ceiling(seconds):
         server.wait()
 
 
-def create_topic(bootstrap, name, partitions):
+def create_topic(bootstrap, name, partitions, config=None):
     a = AdminClient({"bootstrap.servers": bootstrap})  # alive until the future resolves
-    a.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])[name].result(30)
+    a.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {})])[name].result(30)
     # Metadata must show the partitions before producing to them explicitly.
     for _ in range(100):
         t = a.list_topics(name, timeout=10).topics.get(name)
@@ -403,6 +403,9 @@ def main():
     ap.add_argument("--driver", default=os.environ.get("SLUICE_BENCH_DRIVER", REPO / "target" / "release" / "sluice-bench-driver"),
                     help="path of the sluice-bench-driver binary (cargo build --release -p sluice-bench-driver)")
     ap.add_argument("--only", default=None, help="run only rows matching PARTITIONS/ACKS/CODEC, e.g. 1/1/none")
+    ap.add_argument("--topic-config", action="append", default=[], metavar="KEY=VALUE",
+                    help="topic config for the benchmark topics, e.g. flush.policy=os to take the fsync out "
+                         "of the end-to-end latency (printed with the results)")
     args = ap.parse_args()
     if args.client == "rust" and not Path(args.driver).exists():
         sys.exit(f"{args.driver} missing: cargo build --release -p sluice-bench-driver, or pass --client python")
@@ -428,13 +431,14 @@ def main():
         idle_rss = broker.rss_kib()
         rows = []
         settings = python_settings() if args.client == "python" else {}
+        topic_config = dict(kv.split("=", 1) for kv in args.topic_config)
         for partitions in (1, 8):
             for acks in ("1", "all"):
                 for codec in ("none", "lz4"):
                     if args.only and args.only != f"{partitions}/{acks}/{codec}":
                         continue
                     topic = f"bench-p{partitions}-acks{acks}-{codec}"
-                    create_topic(broker.bootstrap, topic, partitions)
+                    create_topic(broker.bootstrap, topic, partitions, topic_config)
                     cpu_before = broker.cpu_seconds()
                     if args.client == "rust":
                         prod_mb, prod_rps, settings["produce"] = driver_produce(args, broker.bootstrap, topic, partitions, acks, codec)
@@ -464,6 +468,7 @@ def main():
     print(f"loopback TCP ceiling (iperf3, 1 stream, {args.iperf_seconds}s): "
           + (f"{gbit:.1f} Gbit/s = {gbit * 1000 / 8:.0f} MB/s" if gbit else "n/a (iperf3 missing or failed)"))
     print(f"broker RSS: idle {idle_rss / 1024:.1f} MiB, after the runs {loaded_rss / 1024:.1f} MiB")
+    print(f"topic configs: {json.dumps(topic_config) if topic_config else 'defaults (flush.policy=batch: visible to consumers once fsynced)'}")
     print(f"client: {'sluice-bench-driver (librdkafka via the rdkafka crate)' if args.client == 'rust' else 'confluent-kafka (Python)'}; "
           "settings (ACKS/CODEC per row):")
     for phase in ("produce", "consume", "latency"):
