@@ -1,15 +1,20 @@
 #!/usr/bin/env python3
-"""Broker benchmark: drives a real `sluice serve` with confluent-kafka (librdkafka) and prints a table.
+"""Broker benchmark: drives a real `sluice serve` with librdkafka and prints a table.
 
 For 1 KiB records, 1 and 8 partitions, acks=1 and acks=all, uncompressed and lz4, it measures
-  - produce MB/s and records/s (fixed record count, timed from first send to the last ack),
+  - produce MB/s and records/s (fixed record count, timed from first send to the last ack), and
+    the broker's CPU time per MB produced (user + system from /proc/PID/stat, load-independent),
   - consume MB/s (the same records read back by partition assignment),
-  - end-to-end latency p50/p99 at a fixed produce rate (send time in the record value; a consumer
-    in a separate process subtracts it from its receive time, both on CLOCK_MONOTONIC),
+  - end-to-end latency p50/p99 at a fixed produce rate (send time in the record value, subtracted
+    from the receive time on the same monotonic clock), and the producer's send-to-ack p50/p99,
 and, in the same run, the loopback TCP ceiling (iperf3) and the broker's idle RSS.
 
-The broker runs on one core and the clients on the other (taskset / sched_setaffinity), loopback
-only. Figures, not assertions: the machines are shared and noisy, so compare runs, not numbers.
+The client is `sluice-bench-driver` (bench/driver: librdkafka through the `rdkafka` crate) by
+default, or confluent-kafka in Python with `--client python` (the Python client costs about as much
+CPU per record as the broker, so it caps the produce figure; its `consume(n, timeout)` also waits
+to fill a batch, which inflates latency). The broker runs on one core and the client on the
+other (taskset / sched_setaffinity), loopback only. Figures, not assertions: the machines are
+shared and noisy, so compare runs, not numbers.
 """
 
 import argparse
@@ -116,9 +121,9 @@ def iperf3_ceiling(seconds):
         server.wait()
 
 
-def create_topic(bootstrap, name, partitions):
+def create_topic(bootstrap, name, partitions, config=None):
     a = AdminClient({"bootstrap.servers": bootstrap})  # alive until the future resolves
-    a.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])[name].result(30)
+    a.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1, config=config or {})])[name].result(30)
     # Metadata must show the partitions before producing to them explicitly.
     for _ in range(100):
         t = a.list_topics(name, timeout=10).topics.get(name)
@@ -242,6 +247,64 @@ def e2e_latency(bootstrap, topic, partitions, acks, codec, rate_mb, seconds):
     return statistics.median(lat), lat[int(len(lat) * 0.99) - 1], achieved
 
 
+# ---------------------------------------------------------------- the Rust (librdkafka) driver
+
+# Latency runs: what a latency-sensitive application sets. linger.ms=1 lets librdkafka batch what
+# arrives within a millisecond (at 50 MB/s that is ~50 records) instead of one request per record;
+# fetch.wait.max.ms is librdkafka's default: with a broker that answers a parked fetch as soon as
+# data arrives it bounds only idle fetches, so it does not enter the latency.
+LATENCY_LINGER_MS = 1
+LATENCY_FETCH_WAIT_MAX_MS = 500
+THROUGHPUT_LINGER_MS = 5
+
+
+def run_driver(args, *argv):
+    """Runs the driver pinned to the client core; returns its JSON output."""
+    r = subprocess.run(pinned(CLIENT_CPU) + [str(args.driver), *argv], capture_output=True, timeout=600)
+    if r.returncode != 0:
+        raise RuntimeError(f"driver {argv[0]} failed: {r.stderr.decode(errors='replace')[-2000:]}")
+    return json.loads(r.stdout)
+
+
+def driver_target(bootstrap, topic, partitions):
+    return ["--bootstrap", bootstrap, "--topic", topic, "--partitions", str(partitions),
+            "--record-bytes", str(RECORD_BYTES)]
+
+
+def driver_produce(args, bootstrap, topic, partitions, acks, codec):
+    out = run_driver(args, "produce", *driver_target(bootstrap, topic, partitions), "--acks", acks,
+                     "--codec", codec, "--linger-ms", str(THROUGHPUT_LINGER_MS), "--records", str(args.records))
+    return out["mb_s"], out["rec_s"], out["client_conf"]
+
+
+def driver_consume(args, bootstrap, topic, partitions):
+    out = run_driver(args, "consume", *driver_target(bootstrap, topic, partitions), "--records", str(args.records))
+    return out["mb_s"], out["client_conf"]
+
+
+def driver_latency(args, bootstrap, topic, partitions, acks, codec):
+    out = run_driver(args, "latency", *driver_target(bootstrap, topic, partitions), "--acks", acks, "--codec", codec,
+                     "--linger-ms", str(LATENCY_LINGER_MS), "--fetch-wait-max-ms", str(LATENCY_FETCH_WAIT_MAX_MS),
+                     "--rate-mb", str(args.rate_mb), "--seconds", str(args.latency_seconds))
+    if out["received"] < out["sent"] * 0.99:
+        return float("nan"), float("nan"), out["ack_p50_ms"], out["ack_p99_ms"], out["achieved_mb_s"], out["client_conf"]
+    return out["p50_ms"], out["p99_ms"], out["ack_p50_ms"], out["ack_p99_ms"], out["achieved_mb_s"], out["client_conf"]
+
+
+def per_row_stripped(conf):
+    """Client settings without those that vary per row (address, acks, codec), nested or not."""
+    if not isinstance(conf, dict):
+        return conf
+    return {k: per_row_stripped(v) for k, v in conf.items() if k not in ("bootstrap.servers", "acks", "compression.type")}
+
+
+def python_settings():
+    return {"produce": producer_conf("BOOTSTRAP", "ACKS", "CODEC"),
+            "consume": {"fetch.max.bytes": 52_428_800, "max.partition.fetch.bytes": 10_485_760},
+            "latency": {"producer": producer_conf("BOOTSTRAP", "ACKS", "CODEC"),
+                        "consumer": "librdkafka defaults; consume(num_messages=1000, timeout=0.2)"}}
+
+
 # ---------------------------------------------------------------- metrics on vs off
 
 # (label, partitions, acks, record bytes, producer overrides). The last one sends many small
@@ -335,7 +398,17 @@ def main():
     ap.add_argument("--metrics-overhead", action="store_true",
                     help="only compare produce rates with metrics on and --metrics=false")
     ap.add_argument("--rounds", type=int, default=7, help="alternating rounds per scenario (--metrics-overhead)")
+    ap.add_argument("--client", choices=["rust", "python"], default="rust",
+                    help="load driver: sluice-bench-driver (librdkafka from Rust, default) or confluent-kafka in Python")
+    ap.add_argument("--driver", default=os.environ.get("SLUICE_BENCH_DRIVER", REPO / "target" / "release" / "sluice-bench-driver"),
+                    help="path of the sluice-bench-driver binary (cargo build --release -p sluice-bench-driver)")
+    ap.add_argument("--only", default=None, help="run only rows matching PARTITIONS/ACKS/CODEC, e.g. 1/1/none")
+    ap.add_argument("--topic-config", action="append", default=[], metavar="KEY=VALUE",
+                    help="topic config for the benchmark topics, e.g. flush.policy=os to take the fsync out "
+                         "of the end-to-end latency (printed with the results)")
     args = ap.parse_args()
+    if args.client == "rust" and not Path(args.driver).exists():
+        sys.exit(f"{args.driver} missing: cargo build --release -p sluice-bench-driver, or pass --client python")
 
     if os.cpu_count() > 1:
         os.sched_setaffinity(0, {CLIENT_CPU})
@@ -357,16 +430,31 @@ def main():
         time.sleep(1)
         idle_rss = broker.rss_kib()
         rows = []
+        settings = python_settings() if args.client == "python" else {}
+        topic_config = dict(kv.split("=", 1) for kv in args.topic_config)
         for partitions in (1, 8):
             for acks in ("1", "all"):
                 for codec in ("none", "lz4"):
+                    if args.only and args.only != f"{partitions}/{acks}/{codec}":
+                        continue
                     topic = f"bench-p{partitions}-acks{acks}-{codec}"
-                    create_topic(broker.bootstrap, topic, partitions)
-                    prod_mb, prod_rps = produce_throughput(broker.bootstrap, topic, partitions, acks, codec, args.records)
-                    cons_mb = consume_throughput(broker.bootstrap, topic, partitions, args.records)
-                    p50, p99, at_mb = e2e_latency(broker.bootstrap, topic, partitions, acks, codec,
-                                                  args.rate_mb, args.latency_seconds)
-                    rows.append((partitions, acks, codec, prod_mb, prod_rps, cons_mb, p50, p99, at_mb))
+                    create_topic(broker.bootstrap, topic, partitions, topic_config)
+                    cpu_before = broker.cpu_seconds()
+                    if args.client == "rust":
+                        prod_mb, prod_rps, settings["produce"] = driver_produce(args, broker.bootstrap, topic, partitions, acks, codec)
+                    else:
+                        prod_mb, prod_rps = produce_throughput(broker.bootstrap, topic, partitions, acks, codec, args.records)
+                    cpu_ms_per_mb = (broker.cpu_seconds() - cpu_before) * 1e3 / (args.records * RECORD_BYTES / 1e6)
+                    if args.client == "rust":
+                        cons_mb, settings["consume"] = driver_consume(args, broker.bootstrap, topic, partitions)
+                        p50, p99, ack50, ack99, at_mb, settings["latency"] = driver_latency(
+                            args, broker.bootstrap, topic, partitions, acks, codec)
+                    else:
+                        cons_mb = consume_throughput(broker.bootstrap, topic, partitions, args.records)
+                        p50, p99, at_mb = e2e_latency(broker.bootstrap, topic, partitions, acks, codec,
+                                                      args.rate_mb, args.latency_seconds)
+                        ack50 = ack99 = float("nan")
+                    rows.append((partitions, acks, codec, prod_mb, prod_rps, cpu_ms_per_mb, cons_mb, p50, p99, ack50, ack99, at_mb))
                     print(f"  done: {partitions} partitions, acks={acks}, {codec}", file=sys.stderr, flush=True)
         loaded_rss = broker.rss_kib()
     finally:
@@ -380,12 +468,22 @@ def main():
     print(f"loopback TCP ceiling (iperf3, 1 stream, {args.iperf_seconds}s): "
           + (f"{gbit:.1f} Gbit/s = {gbit * 1000 / 8:.0f} MB/s" if gbit else "n/a (iperf3 missing or failed)"))
     print(f"broker RSS: idle {idle_rss / 1024:.1f} MiB, after the runs {loaded_rss / 1024:.1f} MiB")
+    print(f"topic configs: {json.dumps(topic_config) if topic_config else 'defaults (flush.policy=batch: visible to consumers once fsynced)'}")
+    print(f"client: {'sluice-bench-driver (librdkafka via the rdkafka crate)' if args.client == 'rust' else 'confluent-kafka (Python)'}; "
+          "settings (ACKS/CODEC per row):")
+    for phase in ("produce", "consume", "latency"):
+        print(f"  {phase}: {json.dumps(per_row_stripped(settings.get(phase)))}")
     print()
-    print("| partitions | acks | codec | produce MB/s | produce rec/s | consume MB/s | e2e p50 ms | e2e p99 ms | latency run at MB/s |")
-    print("|---:|---|---|---:|---:|---:|---:|---:|---:|")
-    for partitions, acks, codec, prod_mb, prod_rps, cons_mb, p50, p99, at_mb in rows:
-        print(f"| {partitions} | {acks} | {codec} | {prod_mb:.1f} | {prod_rps:,.0f} | {cons_mb:.1f} | "
-              f"{p50:.2f} | {p99:.2f} | {at_mb:.1f} |")
+    print("| partitions | acks | codec | produce MB/s | produce rec/s | broker CPU ms/MB | consume MB/s "
+          "| e2e p50 ms | e2e p99 ms | ack p50 ms | ack p99 ms | latency run at MB/s |")
+    print("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for partitions, acks, codec, prod_mb, prod_rps, cpu_mb, cons_mb, p50, p99, ack50, ack99, at_mb in rows:
+        print(f"| {partitions} | {acks} | {codec} | {prod_mb:.1f} | {prod_rps:,.0f} | {cpu_mb:.2f} | {cons_mb:.1f} | "
+              f"{p50:.2f} | {p99:.2f} | {ack50:.2f} | {ack99:.2f} | {at_mb:.1f} |")
+    print()
+    print("broker CPU ms/MB: the broker's user+system CPU during the produce run per MB produced "
+          "(1000 / this = the MB/s one saturated broker core could take). e2e: send to receive; "
+          "ack: send to delivery report (producer linger + broker append + acks).")
     print()
     print(f"total benchmark time {time.monotonic() - started:.0f}s; broker log: {log_path}")
     if not args.data_dir:

@@ -316,7 +316,7 @@ impl MetadataLog {
         let mut buf = BytesMut::new();
         let options = RecordEncodeOptions { version: 2, compression: Compression::None };
         RecordBatchEncoder::encode(&mut buf, &batch, &options).map_err(|e| encode_error(format!("{e:#}")))?;
-        let info = self.log.append(&mut buf, 0, now).map_err(|source| BrokerError::MetadataLog { source })?;
+        let info = self.log.append(&buf, 0, now).map_err(|source| BrokerError::MetadataLog { source })?;
         self.log.flush_to(info.last_offset + 1).map_err(|source| BrokerError::MetadataLog { source })?;
         self.log.set_high_watermark(info.last_offset + 1);
         Ok(())

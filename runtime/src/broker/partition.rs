@@ -159,10 +159,9 @@ impl Partition {
             return Err(BrokerError::TransactionsUnsupported);
         }
         // compression.type: recompressing is CPU work, done before taking the producer lock.
-        let mut buf = match self.log.recompress(&records).map_err(|e| self.log_error(e))? {
-            Some(rebuilt) => rebuilt,
-            None => records.to_vec(),
-        };
+        // Otherwise the request's bytes are written as they are, without a copy.
+        let rebuilt = self.log.recompress(&records).map_err(|e| self.log_error(e))?;
+        let stored: &[u8] = rebuilt.as_deref().unwrap_or(&records);
         let mut producers = self.producers.lock();
         for batch in batches.iter().filter(|b| b.producer_id >= 0) {
             if let Check::Duplicate(original) = producers.check(batch)? {
@@ -174,7 +173,7 @@ impl Partition {
             }
         }
         let now = now_ms();
-        let info = self.log.append(&mut buf, LEADER_EPOCH, now).map_err(|e| self.log_error(e))?;
+        let info = self.log.append(stored, LEADER_EPOCH, now).map_err(|e| self.log_error(e))?;
         // Bytes as the producer sent them (before any compression.type rewrite), like Kafka's BytesIn.
         self.traffic.appended(records.len() as u64, u64::try_from(info.last_offset - info.base_offset + 1).unwrap_or(0));
         let mut next = info.base_offset;

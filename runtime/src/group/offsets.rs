@@ -178,8 +178,8 @@ impl OffsetStore {
         let log = Arc::clone(&self.log);
         let count = records.len();
         let task = tokio::task::spawn_blocking(move || {
-            let mut batches = format::write_batches(&records, now_ms);
-            let info = log.append(&mut batches, 0, now_ms)?;
+            let batches = format::write_batches(&records, now_ms);
+            let info = log.append(&batches, 0, now_ms)?;
             log.flush_to(info.last_offset + 1)?;
             log.set_high_watermark(info.last_offset + 1);
             Ok(info.base_offset)

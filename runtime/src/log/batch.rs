@@ -143,8 +143,12 @@ pub(crate) fn validate(b: &[u8]) -> Result<(BatchHeader, usize), BatchProblem> {
     Ok((header, size))
 }
 
+/// The bytes [`rewrite_offset_and_epoch`] may change: baseOffset, batchLength, partitionLeaderEpoch.
+pub(crate) const REWRITTEN_PREFIX_BYTES: usize = 16;
+const _: () = assert!(REWRITTEN_PREFIX_BYTES <= CRC_START && REWRITTEN_PREFIX_BYTES <= BATCH_HEADER_BYTES);
+
 /// Rewrites baseOffset and partitionLeaderEpoch of the batch at the start of `b` (not covered by
-/// the CRC).
+/// the CRC); `b` holds at least [`REWRITTEN_PREFIX_BYTES`].
 pub(crate) fn rewrite_offset_and_epoch(b: &mut [u8], base_offset: i64, leader_epoch: i32) {
     b[0..8].copy_from_slice(&base_offset.to_be_bytes());
     b[12..16].copy_from_slice(&leader_epoch.to_be_bytes());

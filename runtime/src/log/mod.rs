@@ -230,13 +230,15 @@ impl PartitionLog {
     }
 
     /// Validates every batch in `records` (magic, lengths, CRC, size limit), assigns offsets from
-    /// the log end offset (rewriting base offset and partition leader epoch in place; the CRC does
-    /// not cover them) and appends them. Rolls the segment first if size or age says so.
+    /// the log end offset and appends them with base offset and partition leader epoch rewritten
+    /// as they are written (the CRC does not cover them; `records` itself is not changed, so a
+    /// Produce request's bytes are written without a copy). Rolls the segment first if size or age
+    /// says so.
     /// Does not fsync: see [`PartitionLog::flush_to`].
     ///
     /// Errors: `CorruptBatch`/`BatchTooLarge` (nothing written), `Poisoned` after a failed fsync,
     /// `StorageFull` when the disk is full (nothing written, the log stays writable).
-    pub fn append(&self, records: &mut [u8], leader_epoch: i32, now_ms: i64) -> Result<AppendInfo, LogError> {
+    pub fn append(&self, records: &[u8], leader_epoch: i32, now_ms: i64) -> Result<AppendInfo, LogError> {
         self.append_batches(records, leader_epoch, now_ms)
     }
 

@@ -91,8 +91,20 @@ pub(crate) fn headers_of(bytes: &[u8]) -> Vec<BatchHeader> {
     out
 }
 
-fn append(log: &PartitionLog, mut b: Vec<u8>) -> AppendInfo {
-    log.append(&mut b, 7, 1000).unwrap()
+/// `records` as the log should store them from `base_offset` on: each batch's base offset and
+/// leader epoch rewritten, nothing else changed.
+fn rewritten(records: &[u8], base_offset: i64, leader_epoch: i32) -> Vec<u8> {
+    let mut out = records.to_vec();
+    let mut next = base_offset;
+    for (h, pos, size) in batch::whole_batches(records).collect::<Vec<_>>() {
+        batch::rewrite_offset_and_epoch(&mut out[pos..pos + size], next, leader_epoch);
+        next += i64::from(h.last_offset_delta) + 1;
+    }
+    out
+}
+
+fn append(log: &PartitionLog, b: Vec<u8>) -> AppendInfo {
+    log.append(&b, 7, 1000).unwrap()
 }
 
 /// Everything from `from` to the end, one read per segment.
@@ -113,18 +125,39 @@ fn file_len(dir: &Path, base: i64, suffix: &str) -> u64 {
 }
 
 #[test]
+fn large_and_small_batches_of_one_request_are_stored_rewritten() {
+    // Goal: the copy-free write path (large batches written from the request, small ones staged)
+    // stores every byte of a mixed request in order, rewritten, with valid CRCs; a later append
+    // lands right after it. Method: compare the stored bytes with the expected rewrite.
+    let dir = tempfile::tempdir().unwrap();
+    let log = PartitionLog::open(dir.path(), config(), 0).unwrap();
+    let large = 40_000; // above DIRECT_WRITE_BYTES_MIN
+    let input = [batch_of(2, 10, 1), batch_of(1, large, 2), batch_of(1, large, 3), batch_of(3, 10, 4), batch_of(2, large, 5)].concat();
+    let info = log.append(&input, 9, 1000).unwrap();
+    assert_eq!((info.base_offset, info.last_offset), (0, 8));
+    let tail = batch_of(1, 10, 6);
+    assert_eq!(log.append(&tail, 9, 1000).unwrap().base_offset, 9);
+    let all = read_all(&log, 0);
+    let expected = [rewritten(&input, 0, 9), rewritten(&tail, 9, 9)].concat();
+    assert_eq!(all.len(), expected.len());
+    assert!(all == expected, "stored bytes differ from the rewritten request");
+    let bases: Vec<i64> = headers_of(&all).iter().map(|h| h.base_offset).collect();
+    assert_eq!(bases, vec![0, 2, 3, 4, 7, 9]);
+}
+
+#[test]
 fn append_read_round_trip_with_multi_batch_input() {
     // Goal: offsets are assigned across several batches of one request and read back unchanged.
     let dir = tempfile::tempdir().unwrap();
     let log = PartitionLog::open(dir.path(), config(), 0).unwrap();
-    let mut input = [batch_of(3, 10, 100), batch_of(2, 10, 101), batch_of(1, 10, 102)].concat();
-    let info = log.append(&mut input, 5, 1000).unwrap();
+    let input = [batch_of(3, 10, 100), batch_of(2, 10, 101), batch_of(1, 10, 102)].concat();
+    let info = log.append(&input, 5, 1000).unwrap();
     assert_eq!((info.base_offset, info.last_offset), (0, 5));
     let info = append(&log, batch_of(4, 10, 103));
     assert_eq!((info.base_offset, info.last_offset), (6, 9));
     assert_eq!(log.log_end_offset(), 10);
     let all = log.read(0, 1 << 20, i64::MAX).unwrap();
-    assert_eq!(&all.records[..input.len()], &input[..], "stored bytes are the rewritten input");
+    assert_eq!(&all.records[..input.len()], &rewritten(&input, 0, 5)[..], "stored bytes are the input with offsets and epoch rewritten");
     let bases: Vec<i64> = headers_of(&all.records).iter().map(|h| h.base_offset).collect();
     assert_eq!(bases, vec![0, 3, 5, 6]);
     assert!(headers_of(&all.records).iter().all(|h| h.partition_leader_epoch == 5 || h.base_offset == 6));
@@ -147,15 +180,15 @@ fn corrupt_and_oversize_batches_are_rejected() {
     let mut bad = batch_of(1, 10, 0);
     let last = bad.len() - 1;
     bad[last] ^= 1;
-    assert!(matches!(log.append(&mut bad, 0, 0), Err(LogError::CorruptBatch { .. })));
+    assert!(matches!(log.append(&bad, 0, 0), Err(LogError::CorruptBatch { .. })));
     let mut magic = batch_of(1, 10, 0);
     magic[16] = 1;
-    assert!(matches!(log.append(&mut magic, 0, 0), Err(LogError::CorruptBatch { .. })));
-    let mut big = batch_of(1, 300, 0);
-    assert!(matches!(log.append(&mut big, 0, 0), Err(LogError::BatchTooLarge { .. })));
+    assert!(matches!(log.append(&magic, 0, 0), Err(LogError::CorruptBatch { .. })));
+    let big = batch_of(1, 300, 0);
+    assert!(matches!(log.append(&big, 0, 0), Err(LogError::BatchTooLarge { .. })));
     let mut torn = batch_of(1, 10, 0);
     torn.pop();
-    assert!(matches!(log.append(&mut torn, 0, 0), Err(LogError::CorruptBatch { .. })));
+    assert!(matches!(log.append(&torn, 0, 0), Err(LogError::CorruptBatch { .. })));
     assert_eq!(log.log_end_offset(), 0);
     assert_eq!(log.size_bytes(), 0);
 }
@@ -403,8 +436,8 @@ fn disk_full_fails_the_append_without_damage_and_writes_resume() {
     append(&log, batch_of(2, 100, 0));
     let before = file_len(dir.path(), 0, LOG_SUFFIX);
     *log.faults.write.lock() = Some((50, io::Error::from_raw_os_error(28)));
-    let mut b = batch_of(2, 100, 1);
-    assert!(matches!(log.append(&mut b, 0, 0), Err(LogError::StorageFull { .. })));
+    let b = batch_of(2, 100, 1);
+    assert!(matches!(log.append(&b, 0, 0), Err(LogError::StorageFull { .. })));
     assert_eq!(file_len(dir.path(), 0, LOG_SUFFIX), before);
     assert_eq!(log.log_end_offset(), 2);
     assert_eq!(append(&log, batch_of(1, 100, 2)).base_offset, 2);
@@ -420,8 +453,8 @@ fn failed_fsync_poisons_writes_but_not_reads() {
     append(&log, batch_of(1, 100, 0));
     *log.faults.fsync.lock() = Some(io::Error::from_raw_os_error(5));
     assert!(log.flush_to(1).is_err());
-    let mut b = batch_of(1, 100, 0);
-    assert!(matches!(log.append(&mut b, 0, 0), Err(LogError::Poisoned { .. })));
+    let b = batch_of(1, 100, 0);
+    assert!(matches!(log.append(&b, 0, 0), Err(LogError::Poisoned { .. })));
     assert!(matches!(log.flush_to(1), Err(LogError::Poisoned { .. })));
     assert_eq!(headers_of(&log.read(0, 1 << 20, i64::MAX).unwrap().records).len(), 1);
     assert_eq!(log.durable_offset(), 0);
@@ -432,9 +465,9 @@ fn roll_by_age_and_timestamp_queries() {
     // Goal: segment.ms rolls on append and in maintain; time lookups span segments.
     let dir = tempfile::tempdir().unwrap();
     let log = PartitionLog::open(dir.path(), LogConfig { segment_ms: 100, ..config() }, 0).unwrap();
-    log.append(&mut batch_of(1, 10, 5), 0, 0).unwrap();
-    log.append(&mut batch_of(1, 10, 7), 0, 50).unwrap();
-    log.append(&mut batch_of(1, 10, 6), 0, 150).unwrap();
+    log.append(&batch_of(1, 10, 5), 0, 0).unwrap();
+    log.append(&batch_of(1, 10, 7), 0, 50).unwrap();
+    log.append(&batch_of(1, 10, 6), 0, 150).unwrap();
     assert_eq!(log.segment_count(), 2);
     log.maintain(300).unwrap();
     assert_eq!(log.segment_count(), 3);

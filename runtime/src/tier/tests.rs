@@ -23,8 +23,8 @@ fn filled_log(dir: &std::path::Path, batches: usize) -> Arc<PartitionLog> {
     let log_config = LogConfig { segment_bytes: 32 * 1024, index_interval_bytes: 1024, ..config() };
     let log = PartitionLog::open(dir, log_config, 1000).expect("open");
     for i in 0..batches {
-        let mut b = batch_of(4, 2000, 1000 + i as i64);
-        log.append(&mut b, 3, 1000).expect("append");
+        let b = batch_of(4, 2000, 1000 + i as i64);
+        log.append(&b, 3, 1000).expect("append");
     }
     log.flush_to(log.log_end_offset()).expect("flush");
     log.set_high_watermark(log.log_end_offset());

@@ -54,7 +54,7 @@ fn compact_config() -> LogConfig {
 /// Appends a batch of (key, value) records with timestamp `ts` and codec `codec`.
 fn put(log: &PartitionLog, recs: &[(&str, Option<&str>)], ts: i64, codec: i16) {
     let recs: Vec<super::Kv<'_>> = recs.iter().map(|(k, v)| (Some(k.as_bytes()), v.map(str::as_bytes))).collect();
-    log.append(&mut keyed_batch(&recs, ts, codec), 0, ts).unwrap();
+    log.append(&keyed_batch(&recs, ts, codec), 0, ts).unwrap();
 }
 
 fn row(offset: i64, key: &str, value: Option<&str>) -> Row {

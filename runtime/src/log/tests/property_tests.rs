@@ -56,7 +56,7 @@ proptest! {
         let mut log = PartitionLog::open(dir.path(), cfg.clone(), 0).unwrap();
         let mut model = Vec::new(); // (base, last, ts)
         for &(n, size, ts) in &batches {
-            let info = log.append(&mut batch_of(n, size, ts), 0, 0).unwrap();
+            let info = log.append(&batch_of(n, size, ts), 0, 0).unwrap();
             model.push((info.base_offset, info.last_offset, ts));
         }
         if reopen {
