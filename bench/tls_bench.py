@@ -86,6 +86,9 @@ def cpu_seconds(pid):
 # Broker-side counters per run: CPU time, context switches, and the syscalls that read the
 # socket (tokio reads with read(2); recvfrom is listed in case a runtime switches).
 SOFTWARE_EVENTS = ("task-clock", "context-switches", "syscalls:sys_enter_read", "syscalls:sys_enter_recvfrom")
+# Client-side: the syscalls that send. librdkafka over OpenSSL calls SSL_write once per buffer
+# segment, so this shows whether the client sends whole requests or one TLS record per piece.
+CLIENT_EVENTS = ("syscalls:sys_enter_write", "syscalls:sys_enter_sendmsg", "syscalls:sys_enter_sendto")
 
 
 def produce_run(conf, topic, acks, records, broker_pid, events):
@@ -96,6 +99,7 @@ def produce_run(conf, topic, acks, records, broker_pid, events):
     p.produce(topic, values[0])  # connect and authenticate before the clock starts
     p.flush(60)
     perf = PerfStat(broker_pid, events) if events else None
+    client_perf = PerfStat(os.getpid(), CLIENT_EVENTS) if events else None  # librdkafka's threads exist now
     start = time.perf_counter()
     broker_cpu, client_cpu = cpu_seconds(broker_pid), time.process_time()
     for i in range(records):
@@ -109,6 +113,7 @@ def produce_run(conf, topic, acks, records, broker_pid, events):
     elapsed = time.perf_counter() - start
     broker_cpu, client_cpu = cpu_seconds(broker_pid) - broker_cpu, time.process_time() - client_cpu
     counts = perf.stop() if perf else {}
+    client_counts = client_perf.stop() if client_perf else {}
     if left:
         raise RuntimeError(f"{left} records unacknowledged")
     mb = records * RECORD_BYTES / 1e6
@@ -126,6 +131,7 @@ def produce_run(conf, topic, acks, records, broker_pid, events):
         "client_ms_per_mb": client_cpu * 1000 / mb,
         "reads_per_mb": None if all(r is None for r in reads) else sum(r or 0 for r in reads) / mb,
         "instr_per_byte": per_mb("instructions", 1e-6),
+        "client_sends_per_mb": sum(v for v in client_counts.values() if v is not None) / mb if client_counts else None,
     }
 
 
@@ -174,15 +180,16 @@ def main():
         return
     print(f"produce, 1 KiB records, 1 partition, uncompressed, {args.records} records x {args.rounds} rounds (medians)")
     print("busy: fraction of one core during the run; ms/MB: CPU milliseconds per MB produced; alone: 1000 / ms/MB,")
-    print("the MB/s that side could reach on its own core; reads/MB: the broker's read syscalls per MB")
+    print("the MB/s that side could reach on its own core; reads/MB: the broker's read syscalls per MB;")
+    print("sends/MB: the client's write/sendmsg syscalls per MB (over TLS: one per TLS record it writes)")
     if not events:
         print("perf missing or refused here: broker CPU from /proc ticks, no syscall or instruction counts")
     elif "instructions" not in events:
         print("no hardware counters here (VM without a PMU): instructions/byte n/a, CPU time from perf task-clock")
     print(f"{'acks':>5} {'listener':>10} {'MB/s':>7} {'vs PLAIN':>9} {'broker':>7} {'client':>7} {'broker':>9} {'client':>9}"
-          f" {'broker':>8} {'client':>8} {'reads':>7} {'instr':>7}")
+          f" {'broker':>8} {'client':>8} {'reads':>7} {'sends':>7} {'instr':>7}")
     print(f"{'':>5} {'':>10} {'':>7} {'':>9} {'busy':>7} {'busy':>7} {'ms/MB':>9} {'ms/MB':>9} {'alone':>8} {'alone':>8}"
-          f" {'/MB':>7} {'/byte':>7}")
+          f" {'/MB':>7} {'/MB':>7} {'/byte':>7}")
     for acks in ("1", "all"):
         reference = median_of(results[(acks, "PLAINTEXT")], "mb_s")
         for name in ("PLAINTEXT", "SSL", "SASL_SSL"):
@@ -194,6 +201,7 @@ def main():
             print(f"{acks:>5} {name:>10} {mb:7.1f} {cost:>9} {median_of(runs, 'broker_busy'):7.0%} "
                   f"{median_of(runs, 'client_busy'):7.0%} {fmt(broker_ms, '9.2f')} {fmt(client_ms, '9.2f')} "
                   f"{fmt(alone[0], '8.0f')} {fmt(alone[1], '8.0f')} {fmt(median_of(runs, 'reads_per_mb'), '7.0f')} "
+                  f"{fmt(median_of(runs, 'client_sends_per_mb'), '7.0f')} "
                   f"{fmt(median_of(runs, 'instr_per_byte'), '7.2f')}")
 
 if __name__ == "__main__":
