@@ -96,6 +96,65 @@ class Broker:
 
 # ---------------------------------------------------------------- measurements
 
+class PerfStat:
+    """Counters of one process (all its threads) over one run: `perf stat -x, -e EVENTS -p PID`,
+    started before the run and stopped with SIGINT after it.
+
+    Instructions retired (`HARDWARE`) do not depend on what else the machine runs, so their paired
+    differences resolve a few percent where wall-clock rates and CPU seconds on a shared machine
+    swing 10-30%. A VM without a virtual PMU (this one: dmesg says "PMU not available due to
+    virtualization") counts software events only: `hardware_available()` is then False and callers
+    fall back to `task-clock` (CPU time) and say so. Tracepoints such as
+    `syscalls:sys_enter_read` count on either."""
+
+    HARDWARE = ("instructions", "cycles")
+
+    def __init__(self, pid, events):
+        self.events = tuple(events)
+        self.proc = subprocess.Popen(["perf", "stat", "-x", ",", "-e", ",".join(self.events), "-p", str(pid)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        time.sleep(0.2)  # perf attaches asynchronously; without this the run's first moments are lost
+
+    def stop(self):
+        """{event: count}; None for an event perf could not count. task-clock is in ms."""
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            _, err = self.proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.communicate()
+            return {e: None for e in self.events}
+        return self.parse(err.decode(errors="replace"), self.events)
+
+    @staticmethod
+    def parse(text, events):
+        counts = {e: None for e in events}
+        for line in text.splitlines():
+            fields = line.split(",")
+            if len(fields) < 3:
+                continue
+            name = fields[2].split(":u")[0].split(":k")[0]
+            if name in counts:
+                try:
+                    counts[name] = float(fields[0])
+                except ValueError:
+                    pass  # "<not supported>" / "<not counted>"
+        return counts
+
+    @staticmethod
+    def available(events):
+        """Whether perf exists and counts every one of `events` here."""
+        if not shutil.which("perf"):
+            return False
+        r = subprocess.run(["perf", "stat", "-x", ",", "-e", ",".join(events), "true"], capture_output=True)
+        counts = PerfStat.parse(r.stderr.decode(errors="replace"), events)
+        return r.returncode == 0 and all(v is not None for v in counts.values())
+
+    @staticmethod
+    def hardware_available():
+        return PerfStat.available(PerfStat.HARDWARE)
+
+
 def iperf3_ceiling(seconds):
     """Loopback TCP, one stream, server and client pinned like broker and clients: Gbit/s."""
     if not shutil.which("iperf3"):
@@ -319,9 +378,16 @@ OVERHEAD_SCENARIOS = [
 def metrics_overhead(args, tmp):
     """Three brokers measured in rotating order (so drift on a noisy machine hits all alike):
     defaults (metrics on, RUST_LOG=info, so every request has an enabled span), `--metrics=false`
-    with RUST_LOG=info, and metrics on with RUST_LOG=warn (request spans disabled). For each it
-    prints the median produce rate and the median broker CPU time per record (from
-    /proc/PID/stat, so a busy client or a neighbour's compile moves it far less than the rate)."""
+    with RUST_LOG=info, and metrics on with RUST_LOG=warn (request spans disabled).
+
+    Per run it takes the produce rate, the broker's CPU time per record (/proc/PID/stat, and perf's
+    task-clock where perf works) and, where the machine has hardware counters, the broker's
+    instructions and cycles per record (`perf stat -p`). Instructions retired are the
+    load-independent measure: a neighbour's compile changes rates and CPU time by 10-30% but not
+    how many instructions the broker executes for a record. Costs are paired per round (the runs
+    of one round are adjacent in time) and printed as the median with the interquartile range."""
+    hardware = PerfStat.hardware_available()
+    events = (("task-clock",) + (PerfStat.HARDWARE if hardware else ())) if PerfStat.available(["task-clock"]) else ()
     brokers = {
         "default": Broker(args.binary, tmp / "data-default", tmp / "broker-default.stderr.log", rust_log="info"),
         "no-metrics": Broker(args.binary, tmp / "data-no-metrics", tmp / "broker-no-metrics.stderr.log",
@@ -329,25 +395,33 @@ def metrics_overhead(args, tmp):
         "no-spans": Broker(args.binary, tmp / "data-no-spans", tmp / "broker-no-spans.stderr.log", rust_log="warn"),
     }
     names = list(brokers)
+    # measures[name] -> per-round values; keys: rate (rec/s), cpu (µs/record from /proc),
+    # task (µs/record, perf task-clock), instructions and cycles (per record).
+    measures = ("rate", "cpu", "task", "instructions", "cycles")
     rows = []
     try:
         time.sleep(1)
         for label, partitions, acks, size, conf in OVERHEAD_SCENARIOS:
             topic = f"overhead-{partitions}-{acks}-{size}"
-            rates = {n: [] for n in names}
-            cpu = {n: [] for n in names}
+            runs = {n: {m: [] for m in measures} for n in names}
             for b in brokers.values():
                 create_topic(b.bootstrap, topic, partitions)
             for r in range(args.rounds):
                 for n in names[r % 3:] + names[:r % 3]:
                     b = brokers[n]
+                    perf = PerfStat(b.proc.pid, events) if events else None
                     before = b.cpu_seconds()
                     _, rps = produce_throughput(b.bootstrap, topic, partitions, acks, "none", args.records,
                                                 record_bytes=size, **conf)
-                    rates[n].append(rps)
-                    cpu[n].append((b.cpu_seconds() - before) / args.records * 1e6)
-            rows.append((label, {n: statistics.median(rates[n]) for n in names},
-                         {n: statistics.median(cpu[n]) for n in names}, rates, cpu))
+                    cpu = (b.cpu_seconds() - before) / args.records * 1e6
+                    counts = perf.stop() if perf else {}
+                    per_record = {e: (None if counts.get(e) is None else counts[e] / args.records) for e in events}
+                    runs[n]["rate"].append(rps)
+                    runs[n]["cpu"].append(cpu)
+                    runs[n]["task"].append(None if per_record.get("task-clock") is None else per_record["task-clock"] * 1e3)
+                    runs[n]["instructions"].append(per_record.get("instructions"))
+                    runs[n]["cycles"].append(per_record.get("cycles"))
+            rows.append((label, runs))
             print(f"  done: {label}", file=sys.stderr, flush=True)
         scrape = urllib.request.urlopen(f"http://{brokers['default'].admin}/metrics", timeout=10).read().decode()
     finally:
@@ -359,30 +433,57 @@ def metrics_overhead(args, tmp):
     print(f"Metrics and span overhead — {args.rounds} rotating rounds of {args.records} records per scenario and "
           f"broker, brokers on cpu {BROKER_CPU}, clients on cpu {CLIENT_CPU}; the default broker answered "
           f"{produce_requests:,.0f} Produce requests")
+    if not events:
+        print("perf is missing or refused here: CPU time from /proc/PID/stat only (10 ms ticks), no instruction counts.")
+    elif not hardware:
+        print("No hardware counters here (perf: 'instructions <not supported>', e.g. a VM without a PMU): "
+              "instructions/cycles n/a; CPU time from perf task-clock. Rerun where `perf stat -e instructions true` "
+              "counts to resolve a 3% difference.")
     print()
-    def paired(cpu, n, ref):
-        """Median and quartiles of the per-round CPU ratio n/ref: the runs of one round are
-        adjacent in time, so machine-wide drift cancels better than in a ratio of medians."""
-        ratios = sorted((a / b - 1) * 100 for a, b in zip(cpu[n], cpu[ref]) if b > 0)
+
+    def med(values):
+        values = [v for v in values if v is not None]
+        return statistics.median(values) if values else None
+
+    def paired(runs, measure, n, ref):
+        """Median and quartiles of the per-round ratio n/ref of one measure."""
+        ratios = sorted((a / b - 1) * 100 for a, b in zip(runs[n][measure], runs[ref][measure])
+                        if a is not None and b)
         if not ratios:
             return "n/a"
         q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
-        return f"{statistics.median(ratios):+.1f}% (IQR {q[0]:+.0f}..{q[2]:+.0f}%)"
-    print("Medians. CPU costs are medians of per-round paired ratios with their interquartile range. "
+        return f"{statistics.median(ratios):+.1f}% (IQR {q[0]:+.1f}..{q[2]:+.1f}%)"
+
+    def num(value, spec):
+        return "n/a" if value is None else format(value, spec)
+    # The load-independent measure when there is one, else CPU time.
+    key = "instructions" if hardware else ("task" if events else "cpu")
+    key_name = {"instructions": "instructions/record", "task": "CPU µs/record (perf task-clock)",
+                "cpu": "CPU µs/record (/proc)"}[key]
+    print(f"Medians; costs are medians of per-round paired ratios with their interquartile range, on {key_name}. "
           "Reference for metrics: --metrics=false; for request spans: RUST_LOG=warn (spans off).")
     print()
-    print("| scenario | rec/s default | rec/s --metrics=false | rec/s RUST_LOG=warn | broker CPU µs/record default "
-          "| --metrics=false | RUST_LOG=warn | CPU cost of metrics | CPU cost of spans |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for label, rate, cpu, _, runs in rows:
-        print(f"| {label} | {rate['default']:,.0f} | {rate['no-metrics']:,.0f} | {rate['no-spans']:,.0f} | "
-              f"{cpu['default']:.2f} | {cpu['no-metrics']:.2f} | {cpu['no-spans']:.2f} | "
-              f"{paired(runs, 'default', 'no-metrics')} | {paired(runs, 'default', 'no-spans')} |")
+    print("| scenario | broker | rec/s | CPU µs/record | instructions/record | cycles/record |")
+    print("|---|---|---:|---:|---:|---:|")
+    for label, runs in rows:
+        for n in names:
+            cpu = med(runs[n]["task"]) if events else med(runs[n]["cpu"])
+            print(f"| {label} | {n} | {med(runs[n]['rate']):,.0f} | {num(cpu, '.2f')} | "
+                  f"{num(med(runs[n]['instructions']), ',.0f')} | {num(med(runs[n]['cycles']), ',.0f')} |")
     print()
-    for label, _, _, rates, cpu in rows:
+    print(f"| scenario | cost of metrics ({key_name}) | cost of spans | metrics, rec/s | metrics, CPU time |")
+    print("|---|---:|---:|---:|---:|")
+    cpu_key = "task" if events else "cpu"
+    for label, runs in rows:
+        print(f"| {label} | {paired(runs, key, 'default', 'no-metrics')} | {paired(runs, key, 'default', 'no-spans')} | "
+              f"{paired(runs, 'rate', 'default', 'no-metrics')} | {paired(runs, cpu_key, 'default', 'no-metrics')} |")
+    print()
+    for label, runs in rows:
         print(f"{label}: " + "; ".join(
-            f"{n} " + "/".join(f"{x / 1000:.0f}k" for x in rates[n]) + " rec/s, "
-            + "/".join(f"{x:.2f}" for x in cpu[n]) + " µs" for n in names))
+            f"{n} " + "/".join(f"{x / 1000:.0f}k" for x in runs[n]["rate"]) + " rec/s, "
+            + "/".join(num(x, ".2f") for x in runs[n][cpu_key]) + " µs"
+            + ("" if not hardware else ", " + "/".join(num(x, ",.0f") for x in runs[n]["instructions"]) + " instr")
+            for n in names))
 
 
 # ---------------------------------------------------------------- main

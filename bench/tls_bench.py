@@ -8,9 +8,12 @@ different cores (see broker_bench.py). Rounds alternate the listeners so drift o
 machine hits all of them; the median per listener is printed with its cost relative to
 PLAINTEXT. Certificates are generated with `openssl` into a temp dir. Figures, not assertions.
 
-Reading the CPU columns: neither process saturates its core over TLS, and a profile of the broker
-(`--only SSL`, `perf record -p <broker>`) shows AES-GCM (ring) at ~6% of its samples. The gap to
-PLAINTEXT is therefore not broker crypto; see ARCHITECTURE.md's note under `protocol/tls.rs`.
+Beside MB/s (which swings with the machine's load) it prints what does not: CPU milliseconds per
+MB of the broker (`perf stat` task-clock on its pid, all threads) and of the client (this
+process: Python plus librdkafka's threads), the broker's read syscalls per MB, and, where the VM
+has a PMU, broker instructions per byte. With each process pinned to its own core, 1000 / (CPU
+ms per MB) is the MB/s that side could reach alone: the smaller of the two says which side limits
+the run on a quiet machine.
 """
 
 import argparse
@@ -28,7 +31,7 @@ from pathlib import Path
 from confluent_kafka import Producer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from broker_bench import BROKER_CPU, RECORD_BYTES, REPO, create_topic, payload, pinned, producer_conf  # noqa: E402
+from broker_bench import BROKER_CPU, RECORD_BYTES, REPO, PerfStat, create_topic, payload, pinned, producer_conf  # noqa: E402
 
 USER, PASSWORD = "bench", "bench-password"
 
@@ -80,12 +83,23 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def produce_mb_s(conf, topic, acks, records, broker_pid):
-    """(MB/s, broker CPU busy fraction, client CPU busy fraction) for one run."""
+# Broker-side counters per run: CPU time, context switches, and the syscalls that read the
+# socket (tokio reads with read(2); recvfrom is listed in case a runtime switches).
+SOFTWARE_EVENTS = ("task-clock", "context-switches", "syscalls:sys_enter_read", "syscalls:sys_enter_recvfrom")
+# Client-side: the syscalls that send. librdkafka over OpenSSL calls SSL_write once per buffer
+# segment, so this shows whether the client sends whole requests or one TLS record per piece.
+CLIENT_EVENTS = ("syscalls:sys_enter_write", "syscalls:sys_enter_sendmsg", "syscalls:sys_enter_sendto")
+
+
+def produce_run(conf, topic, acks, records, broker_pid, events):
+    """One timed run: {mb_s, broker_busy, client_busy, broker_ms_per_mb, client_ms_per_mb,
+    reads_per_mb, instr_per_byte}; per-MB figures are None where the counter is missing."""
     p = Producer(producer_conf(conf["bootstrap.servers"], acks, "none", **conf))
     values = [payload(i) for i in range(1000)]
     p.produce(topic, values[0])  # connect and authenticate before the clock starts
     p.flush(60)
+    perf = PerfStat(broker_pid, events) if events else None
+    client_perf = PerfStat(os.getpid(), CLIENT_EVENTS) if events else None  # librdkafka's threads exist now
     start = time.perf_counter()
     broker_cpu, client_cpu = cpu_seconds(broker_pid), time.process_time()
     for i in range(records):
@@ -98,9 +112,38 @@ def produce_mb_s(conf, topic, acks, records, broker_pid):
     left = p.flush(120)
     elapsed = time.perf_counter() - start
     broker_cpu, client_cpu = cpu_seconds(broker_pid) - broker_cpu, time.process_time() - client_cpu
+    counts = perf.stop() if perf else {}
+    client_counts = client_perf.stop() if client_perf else {}
     if left:
         raise RuntimeError(f"{left} records unacknowledged")
-    return records * RECORD_BYTES / elapsed / 1e6, broker_cpu / elapsed, client_cpu / elapsed
+    mb = records * RECORD_BYTES / 1e6
+
+    def per_mb(event, scale=1.0):
+        value = counts.get(event)
+        return None if value is None else value * scale / mb
+    reads = [counts.get(e) for e in ("syscalls:sys_enter_read", "syscalls:sys_enter_recvfrom")]
+    return {
+        "mb_s": mb / elapsed,
+        "broker_busy": broker_cpu / elapsed,
+        "client_busy": client_cpu / elapsed,
+        # perf's task-clock is exact; /proc ticks (10 ms) are the fallback without perf.
+        "broker_ms_per_mb": per_mb("task-clock") if counts.get("task-clock") is not None else broker_cpu * 1000 / mb,
+        "client_ms_per_mb": client_cpu * 1000 / mb,
+        "reads_per_mb": None if all(r is None for r in reads) else sum(r or 0 for r in reads) / mb,
+        "instr_per_byte": per_mb("instructions", 1e-6),
+        "client_sends_per_mb": sum(v for v in client_counts.values() if v is not None) / mb if client_counts else None,
+    }
+
+
+def median_of(runs, key):
+    values = [r[key] for r in runs if r[key] is not None]
+    return statistics.median(values) if values else None
+
+
+def fmt(value, spec):
+    """`format(value, spec)`, or n/a padded to the spec's width."""
+    width = int(spec.split(".")[0] or 0)
+    return f"{'n/a':>{width}}" if value is None else format(value, spec)
 
 
 def main():
@@ -110,6 +153,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds per listener")
     ap.add_argument("--only", choices=["PLAINTEXT", "SSL", "SASL_SSL"], help="run one listener (for profiling)")
     args = ap.parse_args()
+    events = ()
+    if PerfStat.available(SOFTWARE_EVENTS):
+        events = SOFTWARE_EVENTS + (PerfStat.HARDWARE if PerfStat.hardware_available() else ())
     if not os.environ.get("TLS_BENCH_UNPINNED"):
         os.sched_setaffinity(0, {0})
     with tempfile.TemporaryDirectory(prefix="sluice-tls-bench-") as tmp:
@@ -123,27 +169,40 @@ def main():
                 create_topic(listeners["PLAINTEXT"], topic, 1)
                 for _ in range(args.rounds):
                     for name in [args.only] if args.only else ("PLAINTEXT", "SSL", "SASL_SSL"):
-                        run = produce_mb_s(security_conf(name, listeners, tmp), topic, acks, args.records, proc.pid)
+                        run = produce_run(security_conf(name, listeners, tmp), topic, acks, args.records, proc.pid, events)
                         results.setdefault((acks, name), []).append(run)
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(60)
     if args.only:
-        print(args.only, results)
+        for key, runs in results.items():
+            print(key, runs)
         return
-    print(f"produce, 1 KiB records, 1 partition, uncompressed, {args.records} records x {args.rounds} rounds (median MB/s)")
-    print("broker/client CPU: busy fraction of one core during the run (each is pinned to its own core)")
-    print(f"{'acks':>5} {'listener':>10} {'MB/s':>8} {'vs PLAINTEXT':>13} {'broker CPU':>11} {'client CPU':>11}")
+    print(f"produce, 1 KiB records, 1 partition, uncompressed, {args.records} records x {args.rounds} rounds (medians)")
+    print("busy: fraction of one core during the run; ms/MB: CPU milliseconds per MB produced; alone: 1000 / ms/MB,")
+    print("the MB/s that side could reach on its own core; reads/MB: the broker's read syscalls per MB;")
+    print("sends/MB: the client's write/sendmsg syscalls per MB (over TLS: one per TLS record it writes)")
+    if not events:
+        print("perf missing or refused here: broker CPU from /proc ticks, no syscall or instruction counts")
+    elif "instructions" not in events:
+        print("no hardware counters here (VM without a PMU): instructions/byte n/a, CPU time from perf task-clock")
+    print(f"{'acks':>5} {'listener':>10} {'MB/s':>7} {'vs PLAIN':>9} {'broker':>7} {'client':>7} {'broker':>9} {'client':>9}"
+          f" {'broker':>8} {'client':>8} {'reads':>7} {'sends':>7} {'instr':>7}")
+    print(f"{'':>5} {'':>10} {'':>7} {'':>9} {'busy':>7} {'busy':>7} {'ms/MB':>9} {'ms/MB':>9} {'alone':>8} {'alone':>8}"
+          f" {'/MB':>7} {'/MB':>7} {'/byte':>7}")
     for acks in ("1", "all"):
-        reference = statistics.median(r[0] for r in results[(acks, "PLAINTEXT")])
+        reference = median_of(results[(acks, "PLAINTEXT")], "mb_s")
         for name in ("PLAINTEXT", "SSL", "SASL_SSL"):
             runs = results[(acks, name)]
-            mb = statistics.median(r[0] for r in runs)
-            broker = statistics.median(r[1] for r in runs)
-            client = statistics.median(r[2] for r in runs)
+            mb = median_of(runs, "mb_s")
+            broker_ms, client_ms = median_of(runs, "broker_ms_per_mb"), median_of(runs, "client_ms_per_mb")
             cost = "reference" if name == "PLAINTEXT" else f"{(mb / reference - 1) * 100:+.1f}%"
-            print(f"{acks:>5} {name:>10} {mb:8.1f} {cost:>13} {broker:10.0%} {client:10.0%}")
-
+            alone = [None if ms is None or ms <= 0 else 1000 / ms for ms in (broker_ms, client_ms)]
+            print(f"{acks:>5} {name:>10} {mb:7.1f} {cost:>9} {median_of(runs, 'broker_busy'):7.0%} "
+                  f"{median_of(runs, 'client_busy'):7.0%} {fmt(broker_ms, '9.2f')} {fmt(client_ms, '9.2f')} "
+                  f"{fmt(alone[0], '8.0f')} {fmt(alone[1], '8.0f')} {fmt(median_of(runs, 'reads_per_mb'), '7.0f')} "
+                  f"{fmt(median_of(runs, 'client_sends_per_mb'), '7.0f')} "
+                  f"{fmt(median_of(runs, 'instr_per_byte'), '7.2f')}")
 
 if __name__ == "__main__":
     main()

@@ -5,6 +5,7 @@
 //! - `listener`: [`listener::Endpoint`] (name, protocol, advertised address) and the total and
 //!   per-IP connection limits.
 //! - `tls`: rustls server configuration from PEM files, reloadable.
+//! - `tls_read`: read-ahead under a TLS session and whole reads over it (TLS throughput).
 //! - `authorize`: the one authorization check (the seam ACLs will fill).
 //! - `session`: a connection's SASL state and principal; which requests it admits.
 //! - `connection`: reads size-prefixed frames, decodes headers with `kafka-protocol`, runs requests
@@ -29,6 +30,7 @@ pub mod listener;
 pub mod server;
 pub mod session;
 pub mod tls;
+pub mod tls_read;
 
 /// What a handler knows about the request besides its body.
 #[derive(Debug)]

@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 use super::listener::{ConnectionLimits, Endpoint};
 use super::session::Session;
 use super::tls::TlsAcceptorSource;
+use super::tls_read;
 use crate::broker::Broker;
 
 /// Pause after a failed `accept` (e.g. EMFILE) so a persistent error does not spin a core.
@@ -107,8 +108,9 @@ async fn serve_connection(
         return;
     };
     let timeout = Duration::from_millis(broker.config.sasl_auth_timeout_ms);
-    match tokio::time::timeout(timeout, tls.acceptor().accept(stream)).await {
-        Ok(Ok(stream)) => super::connection::serve(stream, peer, broker, session, shutdown).await,
+    // Read-ahead under the session, whole reads over it: see `tls_read`.
+    match tokio::time::timeout(timeout, tls.acceptor().accept(tls_read::tls_transport(stream))).await {
+        Ok(Ok(stream)) => super::connection::serve(tls_read::DrainReads::new(stream), peer, broker, session, shutdown).await,
         Ok(Err(e)) => tracing::info!(%peer, "TLS handshake failed: {e}"),
         Err(_) => tracing::info!(%peer, "TLS handshake not finished within sasl_auth_timeout_ms"),
     }
