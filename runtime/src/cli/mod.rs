@@ -17,7 +17,7 @@
 //!   wasm32-wasip1, `transform_local` runs the module on sample records with the broker's host.
 //! - `apply`, `apply_admin`: `sluice apply|diff|delete -f` (manifests, planned then applied
 //!   through [`apply::Admin`], implemented over the admin client); `get_pipelines`: `sluice get
-//!   pipelines` from the stored manifests.
+//!   pipelines` from the stored manifests; `wasm_fetch`: a manifest's `wasm:` URL, bounded.
 //!
 //! Architecture Invariant: the CLI never reaches into a broker's state; it speaks only the Kafka
 //! protocol and the admin HTTP API, like any other client. (`transform test` runs the wasm host
@@ -43,3 +43,4 @@ pub mod transform_local;
 pub mod transform_ops;
 pub mod transform_scaffold;
 pub mod user;
+pub mod wasm_fetch;
