@@ -301,9 +301,10 @@ def test_log_aggregation_pipeline_end_to_end(broker):
     out, _ = sluice(broker, "apply", "-f", MANIFESTS / "log-aggregation.yaml")
     assert out == [
         "topic/logs-raw created", "topic/logs-lines created", "topic/logs-parsed created",
-        "topic/logs-clean created", "topic/logs-alerts created", "topic/logs-unparsed created",
-        "transform/logs-split created", "transform/logs-parse created", "transform/logs-redact created",
-        "transform/logs-route-errors created", "pipeline/log-aggregation created",
+        "topic/logs-clean created", "topic/logs-alerts created", "topic/logs-error-counts created",
+        "topic/logs-unparsed created", "transform/logs-split created", "transform/logs-parse created",
+        "transform/logs-redact created", "transform/logs-route-errors created",
+        "transform/logs-error-counts created", "pipeline/log-aggregation created",
     ]
     raw = [
         (b"web-1", b'level=info service=web msg="GET /" client_ip=10.0.0.1\n'
@@ -312,7 +313,9 @@ def test_log_aggregation_pipeline_end_to_end(broker):
                    b"this line is not logfmt\n\n"
                    b"level=warn service=payments msg=slow latency_ms=950\n"),
     ]
-    produce_all(producer(broker.bootstrap), "logs-raw", raw)
+    # Event times in the minute starting at T0 (see the clickstream test), so the counts are per
+    # that minute.
+    produce_timed(broker, "logs-raw", [(k, v, T0 + 5_000) for k, v in raw])
     clean = [json.loads(m.value()) for m in wait_records(broker, "logs-clean", 4)]
     want = [
         {"level": "info", "service": "web", "msg": "GET /", "client_ip": "<redacted>"},
@@ -330,6 +333,33 @@ def test_log_aggregation_pipeline_end_to_end(broker):
     assert sorted(m.key() for m in read_all(broker.bootstrap, "logs-alerts")) == [b"pay-1", b"web-1"]
     time.sleep(1)
     assert len(read_all(broker.bootstrap, "logs-clean")) == 4, "nothing beyond the expected records"
+
+    # Per-service error counts per minute: one more web error in the first minute and one in the
+    # next, then an error two minutes on whose timestamp closes both minutes. Each waits until the
+    # one before is in logs-alerts: logs-raw has 3 partitions, and a record that overtook an
+    # earlier minute's would close that minute early.
+    produce_timed(broker, "logs-raw", [(b"web-2", b"level=error service=web msg=again\n"
+                                                  b"level=info service=web msg=fine\n", T0 + 30_000)])
+    wait_records(broker, "logs-alerts", 3)
+    produce_timed(broker, "logs-raw", [(b"web-3", b"level=error service=web msg=next\n", T0 + 61_000)])
+    wait_records(broker, "logs-alerts", 4)
+    produce_timed(broker, "logs-raw", [(b"pay-2", b"level=error service=payments msg=later\n", T0 + 125_000)])
+    counts = wait_records(broker, "logs-error-counts", 3)
+    got = sorted((m.key(), json.loads(m.value())["window_start"] - T0, json.loads(m.value())["count"]) for m in counts)
+    assert got == [(b"payments", 0, 1), (b"web", 0, 2), (b"web", 60_000, 1)], got
+    assert all(json.loads(m.value())["window_end"] - json.loads(m.value())["window_start"] == 60_000 for m in counts)
+    time.sleep(1)
+    assert len(read_all(broker.bootstrap, "logs-error-counts")) == 3, "the open minute is not emitted"
+
+
+def produce_timed(broker, topic, items):
+    """Produces (key, value, timestamp ms) in order and waits for every acknowledgement."""
+    p = producer(broker.bootstrap)
+    errors = []
+    for key, value, ts in items:
+        p.produce(topic, key=key, value=value, timestamp=ts, on_delivery=lambda err, msg: errors.append(err) if err else None)
+    assert p.flush(60) == 0
+    assert not errors, errors
 
 
 # An epoch-aligned minute: the clickstream test's event times are T0 + seconds.

@@ -143,10 +143,8 @@ async fn describe_topic(State(cell): State<BrokerCell>, auth: Option<Extension<A
 async fn create_topic(State(cell): State<BrokerCell>, auth: Option<Extension<AdminAuth>>, json: Result<Json<CreateTopic>, JsonRejection>) -> Result<(StatusCode, Json<TopicDetail>), ApiError> {
     let broker = open(&cell)?;
     let req = body(json)?;
-    // CreateTopics' rule: CREATE on the cluster or on the topic.
-    if !may(auth.as_ref().map(|e| &e.0), Operation::Create, Resource::Cluster) {
-        require(auth.as_ref().map(|e| &e.0), Operation::Create, Resource::Topic(&req.name))?;
-    }
+    // CreateTopics' rule, the same function.
+    crate::protocol::authorize::create_topic_rule(|op, resource| require(auth.as_ref().map(|e| &e.0), op, resource), &req.name)?;
     // The same call CreateTopics makes: it validates the name, count and every config.
     let created = broker.create_topic(&req.name, req.partitions.unwrap_or(-1), -1, req.configs, req.validate_only).await?;
     if req.validate_only {

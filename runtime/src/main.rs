@@ -21,6 +21,7 @@ enum Command {
     ///   sluice serve
     ///   sluice serve --kafka-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 --data-dir /tmp/s1
     ///   SLUICE_DATA_DIR=/var/lib/sluice sluice serve --config sluice.yaml
+    #[command(verbatim_doc_comment)]
     Serve(ServeArgs),
     /// Manage SCRAM users (AlterUserScramCredentials / DescribeUserScramCredentials) on a running
     /// broker. On SASL listeners authenticate as a super-user (e.g. the bootstrap user).
@@ -29,6 +30,7 @@ enum Command {
     ///   SLUICE_USER_PASSWORD=pw sluice user create alice
     ///   SLUICE_ADMIN_PASSWORD=secret sluice user --bootstrap-server host:9093 \
     ///       --security-protocol SASL_SSL --ca-file ca.crt --admin-user admin list
+    #[command(verbatim_doc_comment)]
     User(UserArgs),
     Get(sluice::cli::get::GetArgs),
     Describe(sluice::cli::describe::DescribeArgs),
@@ -75,6 +77,7 @@ struct UserArgs {
 #[derive(Subcommand)]
 enum UserAction {
     /// Create a user (or replace its password).
+    #[command(after_help = "Examples:\n  SLUICE_USER_PASSWORD=s3cret sluice user create alice\n  SLUICE_USER_PASSWORD=s3cret sluice user create alice --mechanism SCRAM-SHA-256 --iterations 8192")]
     Create {
         name: String,
         /// The new user's password. Prefer the environment variable.
@@ -88,6 +91,7 @@ enum UserAction {
         iterations: i32,
     },
     /// Delete a user's credentials.
+    #[command(after_help = "Examples:\n  sluice user delete alice\n  sluice user delete alice --mechanism SCRAM-SHA-256")]
     Delete {
         name: String,
         /// Mechanisms to delete.
@@ -95,6 +99,7 @@ enum UserAction {
         mechanism: Vec<String>,
     },
     /// List users and their mechanisms.
+    #[command(after_help = "Examples:\n  sluice user list\n  SLUICE_ADMIN_PASSWORD=secret sluice user --bootstrap-server broker:9093 --security-protocol SASL_SSL --ca-file ca.crt --admin-user admin list")]
     List,
 }
 

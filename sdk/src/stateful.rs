@@ -74,6 +74,13 @@ impl<'a> Context<'a> {
         key_from_part(&self.key_part).flatten()
     }
 
+    /// Scopes the state calls that follow to `key` instead of the record's key: re-keying by a
+    /// field of the value (count per `service` whatever the producer keyed by). Windows and
+    /// timers set under it close with it as their key.
+    pub fn set_key(&mut self, key: Option<&[u8]>) {
+        self.key_part = key_part(key);
+    }
+
     /// The current watermark (`i64::MIN` before the first record).
     pub fn watermark(&self) -> i64 {
         self.watermark

@@ -4,8 +4,11 @@
 //! closed is late: dropped, or copied to `late_topic`.
 //!
 //! Config (all optional): `{"window_ms": 60000, "allowed_lateness_ms": 0, "late_topic": null,
-//! "error_on": null}`. `error_on`: a record whose value contains it fails (for error-policy
-//! tests; its count is taken back).
+//! "key_field": null, "error_on": null}`. `key_field`: count per this top-level field of a JSON
+//! value (a string, or a number as written) instead of per record key — e.g. errors per
+//! `service`; a value that is not a JSON object with that field counts under the record key.
+//! `error_on`: a record whose value contains it fails (for error-policy tests; its count is
+//! taken back).
 //!
 //! Output: key = the input key, timestamp = the window's last millisecond, value =
 //! `{"key":"…","window_start":…,"window_end":…,"count":…}` (the key as UTF-8, lossy).
@@ -23,13 +26,15 @@ pub struct Config {
     pub allowed_lateness_ms: i64,
     /// Late records are copied here; `None`: dropped.
     pub late_topic: Option<String>,
+    /// Count per this JSON field of the value instead of per record key.
+    pub key_field: Option<String>,
     /// A record whose value contains this fails.
     pub error_on: Option<String>,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { window_ms: 60_000, allowed_lateness_ms: 0, late_topic: None, error_on: None }
+        Config { window_ms: 60_000, allowed_lateness_ms: 0, late_topic: None, key_field: None, error_on: None }
     }
 }
 
@@ -41,6 +46,9 @@ impl StatefulTransform for WindowedCount {
 
     fn process(record: &Record<'_>, ctx: &mut Context<'_>, config: &Config) -> Result {
         let window = Tumbling::new(config.window_ms).window_of(record.timestamp);
+        if let Some(key) = config.key_field.as_deref().and_then(|field| field_of(record.value(), field)) {
+            ctx.set_key(Some(key.as_bytes()));
+        }
         if let WindowAdd::Late = ctx.window_add(window, |count: &mut u64| *count += 1)? {
             if let Some(topic) = &config.late_topic {
                 ctx.output().emit_to(topic, record.value());
@@ -69,6 +77,16 @@ impl StatefulTransform for WindowedCount {
 
     fn allowed_lateness_ms(config: &Config) -> i64 {
         config.allowed_lateness_ms
+    }
+}
+
+/// `field` of a JSON object value, as text; `None` if the value is not such an object.
+fn field_of(value: &[u8], field: &str) -> Option<String> {
+    let object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(value).ok()?;
+    match object.get(field)? {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
     }
 }
 
@@ -132,6 +150,31 @@ mod tests {
         let next = [rec(b"x", 61_000), rec(b"y", 130_000)];
         assert_eq!(a.feed(&next), b.feed(&next));
         assert_eq!(counts(a.advance_to(500_000).values()), counts(b.advance_to(500_000).values()));
+    }
+
+    /// With `key_field`, records count per that field of the value whatever their key; a value
+    /// without it counts under the record key.
+    #[test]
+    fn counts_per_json_field() {
+        let mut h = Harness::<WindowedCount>::new(Config { key_field: Some("service".into()), ..Config::default() });
+        let json = |key: &'static [u8], v: &'static [u8], ts| {
+            let mut r = Record::new(v).with_key(key);
+            r.timestamp = ts;
+            r
+        };
+        h.feed(&[
+            json(b"host-1", br#"{"service":"web","level":"error"}"#, 1_000),
+            json(b"host-2", br#"{"service":"web"}"#, 2_000),
+            json(b"host-1", br#"{"service":"payments"}"#, 3_000),
+            json(b"host-9", b"not json", 4_000),
+            json(b"host-1", br#"{"service":"web"}"#, 61_000),
+        ]);
+        let fed = h.advance_to(200_000);
+        assert_eq!(
+            counts(fed.values()),
+            vec![("host-9".into(), 0, 1), ("payments".into(), 0, 1), ("web".into(), 0, 2), ("web".into(), 60_000, 1)]
+        );
+        assert_eq!(fed.records.iter().filter(|r| r.key == Inherit::Set(Some(b"web".to_vec()))).count(), 2);
     }
 
     /// A failing record leaves no count behind.

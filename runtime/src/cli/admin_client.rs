@@ -276,7 +276,7 @@ fn api_error(status: StatusCode, body: &[u8]) -> AdminError {
 }
 
 /// An error and its causes on one line (reqwest's own message is only the outermost).
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -12,7 +12,8 @@ use anyhow::Context;
 use super::apply_admin::HttpAdmin;
 use super::args::AdminArgs;
 use super::progress::Progress;
-use crate::manifest::model::{Object, WasmSource};
+use crate::manifest::model::Object;
+use crate::manifest::wasm::Modules;
 use crate::manifest::plan::{self, Action, Current, Removal};
 use crate::manifest::{Kind, Located, ManifestError};
 use crate::transform::TransformSpec;
@@ -40,6 +41,17 @@ pub trait Admin {
     fn delete_manifest(&self, kind: Kind, name: &str) -> anyhow::Result<()>;
 }
 
+/// The manifests a command reads and the broker it talks to: what apply, diff and delete share.
+#[derive(clap::Args, Debug)]
+pub struct ManifestArgs {
+    /// Manifest files or directories (`*.yaml`, `*.yml`, read recursively). Repeatable.
+    #[arg(short = 'f', long = "filename", required = true, value_name = "FILE|DIR")]
+    pub files: Vec<PathBuf>,
+    /// Where the admin API is.
+    #[command(flatten)]
+    pub admin: AdminArgs,
+}
+
 /// Create or update what manifests declare: topics, transforms, pipelines. Idempotent: prints
 /// `kind/name created|updated (what)|unchanged` per object; nothing changes unless every
 /// document is valid.
@@ -49,12 +61,9 @@ pub trait Admin {
   sluice apply -f manifests/            # every *.yaml / *.yml below, in path order
   SLUICE_ADMIN=http://broker:9644 sluice apply -f pipeline.yaml")]
 pub struct ApplyArgs {
-    /// Manifest files or directories (`*.yaml`, `*.yml`, read recursively). Repeatable.
-    #[arg(short = 'f', long = "filename", required = true, value_name = "FILE|DIR")]
-    pub files: Vec<PathBuf>,
-    /// Where the admin API is.
     #[command(flatten)]
-    pub admin: AdminArgs,
+    #[allow(missing_docs)]
+    pub target: ManifestArgs,
 }
 
 /// Show what `sluice apply` would do, changing nothing (`kind/name would be created|updated
@@ -64,12 +73,9 @@ pub struct ApplyArgs {
   sluice diff -f manifests/log-aggregation.yaml
   sluice diff -f manifests/ --admin http://broker:9644")]
 pub struct DiffArgs {
-    /// Manifest files or directories. Repeatable.
-    #[arg(short = 'f', long = "filename", required = true, value_name = "FILE|DIR")]
-    pub files: Vec<PathBuf>,
-    /// Where the admin API is.
     #[command(flatten)]
-    pub admin: AdminArgs,
+    #[allow(missing_docs)]
+    pub target: ManifestArgs,
 }
 
 /// Delete what manifests declare: transforms and stored pipelines; topics (and their data) only
@@ -79,32 +85,29 @@ pub struct DiffArgs {
   sluice delete -f manifests/quickstart.yaml
   sluice delete -f manifests/quickstart.yaml --include-topics")]
 pub struct DeleteArgs {
-    /// Manifest files or directories. Repeatable.
-    #[arg(short = 'f', long = "filename", required = true, value_name = "FILE|DIR")]
-    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub target: ManifestArgs,
     /// Also delete the declared topics, with their data.
     #[arg(long)]
     pub include_topics: bool,
-    /// Where the admin API is.
-    #[command(flatten)]
-    pub admin: AdminArgs,
 }
 
 /// Runs `sluice apply`.
 pub fn main_apply(args: ApplyArgs) -> std::process::ExitCode {
-    let result = HttpAdmin::new(&args.admin).and_then(|admin| apply(&args.files, &admin, false, &mut std::io::stdout()));
+    let result = HttpAdmin::new(&args.target.admin).and_then(|admin| apply(&args.target.files, &admin, false, &mut std::io::stdout()));
     report("apply", result)
 }
 
 /// Runs `sluice diff`.
 pub fn main_diff(args: DiffArgs) -> std::process::ExitCode {
-    let result = HttpAdmin::new(&args.admin).and_then(|admin| apply(&args.files, &admin, true, &mut std::io::stdout()));
+    let result = HttpAdmin::new(&args.target.admin).and_then(|admin| apply(&args.target.files, &admin, true, &mut std::io::stdout()));
     report("diff", result)
 }
 
 /// Runs `sluice delete`.
 pub fn main_delete(args: DeleteArgs) -> std::process::ExitCode {
-    let result = HttpAdmin::new(&args.admin).and_then(|admin| delete(&args.files, &admin, args.include_topics, &mut std::io::stdout()));
+    let result = HttpAdmin::new(&args.target.admin).and_then(|admin| delete(&args.target.files, &admin, args.include_topics, &mut std::io::stdout()));
     report("delete", result)
 }
 
@@ -118,33 +121,21 @@ fn show_step(progress: &mut Progress, i: usize, total: usize, id: &str) {
     progress.update(|| format!("[{}/{total}] {id}", i + 1));
 }
 
-/// Loads, validates against the broker and plans. Problems → `ManifestError::Invalid`.
-fn load_and_fetch(files: &[PathBuf], admin: &dyn Admin) -> anyhow::Result<(Vec<Located>, Current)> {
+/// Loads, reads every module (files and URLs) and validates against the broker. Problems →
+/// `ManifestError::Invalid`, all of them.
+fn load_and_fetch(files: &[PathBuf], admin: &dyn Admin) -> anyhow::Result<(Vec<Located>, Current, Modules)> {
     // Files first: a wrong path is reported as such even when the broker is down.
-    let loaded = crate::manifest::load_all(files)?;
+    let mut loaded = crate::manifest::load_all(files)?;
+    let (modules, problems) = crate::manifest::wasm::read_modules(&loaded, &super::wasm_fetch::fetch);
+    loaded.problems.extend(problems);
     let current = admin.current().context("cannot read the broker's state")?;
     let docs = crate::manifest::check(loaded, &current.topic_names())?;
-    Ok((docs, current))
-}
-
-/// Each transform's module bytes and hash, by transform name.
-fn modules(docs: &[Located]) -> anyhow::Result<BTreeMap<String, (Vec<u8>, String)>> {
-    let mut out = BTreeMap::new();
-    for l in docs {
-        if let Object::Transform(t) = &l.doc.object {
-            let WasmSource::File(path) = &t.wasm;
-            let bytes = std::fs::read(path).with_context(|| format!("{}: reading {}", l.doc.id(), path.display()))?;
-            let sha = crate::transform::module::sha256_hex(&bytes);
-            out.insert(l.doc.name.clone(), (bytes, sha));
-        }
-    }
-    Ok(out)
+    Ok((docs, current, modules))
 }
 
 /// Runs apply (or, with `dry_run`, diff); writes one line per object to `out`.
 pub fn apply(files: &[PathBuf], admin: &dyn Admin, dry_run: bool, out: &mut dyn Write) -> anyhow::Result<()> {
-    let (docs, current) = load_and_fetch(files, admin)?;
-    let modules = modules(&docs)?;
+    let (docs, current, modules) = load_and_fetch(files, admin)?;
     let shas: BTreeMap<String, String> = modules.iter().map(|(k, (_, sha))| (k.clone(), sha.clone())).collect();
     let steps = plan::apply(&docs, &current, &shas).map_err(ManifestError::Invalid)?;
     let total = steps.len();
@@ -171,7 +162,7 @@ pub fn apply(files: &[PathBuf], admin: &dyn Admin, dry_run: bool, out: &mut dyn 
     Ok(())
 }
 
-fn execute(step: &plan::Step, current: &Current, modules: &BTreeMap<String, (Vec<u8>, String)>, admin: &dyn Admin) -> anyhow::Result<()> {
+fn execute(step: &plan::Step, current: &Current, modules: &Modules, admin: &dyn Admin) -> anyhow::Result<()> {
     let doc = step.doc;
     match (&step.action, &doc.object) {
         (Action::Unchanged, _) | (_, Object::Pipeline(_)) => Ok(()),

@@ -1,11 +1,8 @@
 //! `sluice consume TOPIC`: reads every partition of a topic over the Kafka protocol and prints
 //! one line per record.
 //!
-//! With `--group` it starts at the group's committed offsets and commits its position after each
-//! fetch, as a "simple" consumer: it does not join the group (no rebalancing), so it reads all
-//! partitions itself and the coordinator accepts its commits only while no other member is
-//! active in that group. That is what a CLI reader needs (resume where the last run stopped),
-//! and it keeps the CLI free of the group membership protocol.
+//! With `--group` it is a member of that consumer group (`consume_group`, `group_member`): it
+//! reads the partitions the group assigns it, from the group's commits, and commits as it goes.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -26,6 +23,7 @@ pub const FETCH_WAIT_MS: i32 = 500;
   sluice consume orders --from-beginning -n 10
   sluice consume orders --from-beginning --exit-at-end --format json
   sluice consume orders --group audit            # resumes where the last `--group audit` run stopped
+  sluice consume orders --group audit & sluice consume orders --group audit   # two members split the partitions
   sluice consume orders --from-beginning --key-sep :  # prints key:value
   sluice consume orders --partition 2 --offset 1000 -n 5")]
 pub struct ConsumeArgs {
@@ -34,9 +32,9 @@ pub struct ConsumeArgs {
     /// Start at the log start of partitions without a committed offset (default: only new records).
     #[arg(long)]
     pub from_beginning: bool,
-    /// Start at the group's committed offsets and commit as records are printed. The CLI does
-    /// not join the group (no rebalancing): it reads every partition and can commit only while
-    /// the group has no other active member.
+    /// Join this consumer group: read the partitions it assigns (range assignor, shared with
+    /// any Kafka client in the group), from its committed offsets, committing as records are
+    /// printed and on exit (Ctrl-C included).
     #[arg(short, long)]
     pub group: Option<String>,
     /// Read only this partition (default: every partition).
@@ -133,7 +131,7 @@ pub async fn read(
 }
 
 /// Where each partition starts: the group's commit, else the log start or the end.
-async fn start_positions(client: &mut KafkaClient, topic: &str, partitions: &[i32], group: Option<&str>, from_beginning: bool) -> anyhow::Result<BTreeMap<i32, i64>> {
+pub(super) async fn start_positions(client: &mut KafkaClient, topic: &str, partitions: &[i32], group: Option<&str>, from_beginning: bool) -> anyhow::Result<BTreeMap<i32, i64>> {
     let committed = match group {
         Some(group) => {
             client.find_coordinator(group).await?;
@@ -153,6 +151,9 @@ async fn consume(args: ConsumeArgs) -> anyhow::Result<()> {
     }
     let mut client = args.kafka.connect().await?;
     let mut partitions = client.partitions(&args.topic, false).await?;
+    if let Some(group) = args.group.as_deref() {
+        return super::consume_group::consume_in_group(client, &args, group).await;
+    }
     if let Some(p) = args.partition {
         if !partitions.contains(&p) {
             anyhow::bail!("topic {} has no partition {p} (it has {})", args.topic, partitions.len());

@@ -109,6 +109,8 @@ pub fn transform_report(t: &TransformStatus) -> String {
     if let Some(reason) = &t.reason {
         text.push_str(&format!("Last error:  {reason}\n"));
     }
+    let parallelism = t.spec.parallelism.map_or("unbounded (one runner per partition)".to_string(), |n| n.to_string());
+    text.push_str(&format!("Parallelism: {parallelism} (peak {} batches at once)\n", t.batches_concurrent_peak));
     let s = &t.stats;
     text.push_str(&format!(
         "Records:     {} in, {} out, {} dead-lettered, {} skipped ({} batches, {} restarts)\n",

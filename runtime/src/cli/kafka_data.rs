@@ -272,17 +272,24 @@ impl KafkaClient {
 
     /// Commits `offsets` (next offset to read, per partition) for `group` as a "simple" consumer
     /// (no member id, generation -1): the coordinator accepts that while the group has no
-    /// members, which is why the CLI consumer does not join the group.
+    /// members.
     pub async fn commit(&mut self, group: &str, topic: &str, offsets: &BTreeMap<i32, i64>) -> anyhow::Result<()> {
+        self.commit_as(group, topic, offsets, (-1, "")).await
+    }
+
+    /// Commits `offsets` as member `member_id` of generation `generation` (or, with (-1, ""), as a
+    /// simple consumer).
+    pub async fn commit_as(&mut self, group: &str, topic: &str, offsets: &BTreeMap<i32, i64>, (generation, member_id): (i32, &str)) -> anyhow::Result<()> {
         let partitions = offsets.iter().map(|(&p, &o)| OffsetCommitRequestPartition::default().with_partition_index(p).with_committed_offset(o)).collect();
         let request = OffsetCommitRequest::default()
             .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
-            .with_generation_id_or_member_epoch(-1)
+            .with_generation_id_or_member_epoch(generation)
+            .with_member_id(StrBytes::from_string(member_id.to_string()))
             .with_topics(vec![OffsetCommitRequestTopic::default().with_name(TopicName(StrBytes::from_string(topic.to_string()))).with_partitions(partitions)]);
         let response = self.call(&request, OFFSET_COMMIT_VERSION).await?;
         for p in response.topics.into_iter().flat_map(|t| t.partitions) {
             if let Some(e) = kafka_error(p.error_code, None) {
-                bail!("commit for group {group} on {topic}-{}: {e} (the CLI commits as a simple consumer, which needs the group to have no active members)", p.partition_index);
+                bail!("commit for group {group} on {topic}-{}: {e}", p.partition_index);
             }
         }
         Ok(())

@@ -28,6 +28,10 @@ pub struct TopicArgs {
 #[derive(Debug, Subcommand)]
 pub enum Action {
     /// Create a topic.
+    #[command(after_help = "Examples:
+  sluice topic create orders --partitions 6
+  sluice topic create orders --config retention.ms=86400000 --config cleanup.policy=compact
+  sluice topic create orders --partitions 6 --validate-only   # check, create nothing")]
     Create {
         /// Topic name: letters, digits, '.', '_' and '-'.
         name: String,
@@ -42,11 +46,17 @@ pub enum Action {
         validate_only: bool,
     },
     /// Delete a topic and its data.
+    #[command(after_help = "Examples:
+  sluice topic delete orders
+  sluice topic delete orders --admin http://broker:9644")]
     Delete {
         /// Topic name.
         name: String,
     },
     /// Add partitions or change configs.
+    #[command(after_help = "Examples:
+  sluice topic alter orders --partitions 12
+  sluice topic alter orders --config retention.ms=3600000 --reset cleanup.policy")]
     Alter {
         /// Topic name.
         name: String,

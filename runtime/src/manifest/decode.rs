@@ -244,12 +244,20 @@ fn config_reason(e: &crate::broker::BrokerError) -> String {
     }
 }
 
-const TRANSFORM_FIELDS: &[&str] = &["wasm", "input", "outputs", "config", "start", "partitioning", "errorPolicy", "limits", "state"];
+const TRANSFORM_FIELDS: &[&str] = &["wasm", "wasmSha256", "parallelism", "input", "outputs", "config", "start", "partitioning", "errorPolicy", "limits", "state"];
 
 fn transform(ctx: &mut Ctx, v: &Value, path: FieldPath, name: &str, origin: &Origin) -> Option<TransformDef> {
     let f = Fields::new(ctx, v, path.clone(), TRANSFORM_FIELDS)?;
     let got = f.required(ctx, "wasm");
     let wasm = string(ctx, got).and_then(|w| wasm_source(ctx, &path.key("wasm"), &w, origin));
+    let got = f.get("wasmSha256");
+    let wasm_sha256 = string(ctx, got).and_then(|pin| super::wasm::pin(ctx, &path.key("wasmSha256"), &pin));
+    if let Some(WasmSource::Url(_)) = &wasm {
+        if f.get("wasmSha256").is_none() {
+            ctx.report(&path.key("wasmSha256"), At::Key, "missing field: a wasm URL needs the module's hex SHA-256, so the manifest always deploys the same bytes (`sha256sum module.wasm`)");
+        }
+    }
+    let parallelism = integer(ctx, f.get("parallelism"), 1, i64::from(u32::MAX));
     let got = f.required(ctx, "input");
     let input = string(ctx, got);
     let got = f.required(ctx, "outputs");
@@ -293,6 +301,7 @@ fn transform(ctx: &mut Ctx, v: &Value, path: FieldPath, name: &str, origin: &Ori
     spec.limits.memory_bytes = memory_bytes.map_or(spec.limits.memory_bytes, |n| n.unsigned_abs());
     spec.limits.batch_time_ms = batch_time_ms.map_or(spec.limits.batch_time_ms, |n| n.unsigned_abs());
     spec.state.bytes_max = state_bytes_max.map_or(spec.state.bytes_max, |n| n.unsigned_abs());
+    spec.parallelism = parallelism.and_then(|n| u32::try_from(n).ok());
     spec.batch_records_max = batch_records_max.and_then(|n| usize::try_from(n).ok()).unwrap_or(spec.batch_records_max);
     // The broker's checks (names, ranges, output != input); its memory ceiling is the broker's
     // config, so only the floor is checked here and the deploy enforces the rest.
@@ -306,7 +315,7 @@ fn transform(ctx: &mut Ctx, v: &Value, path: FieldPath, name: &str, origin: &Ori
             return None;
         }
     }
-    Some(TransformDef { wasm: wasm?, spec, outputs })
+    Some(TransformDef { wasm: wasm?, wasm_sha256, spec, outputs })
 }
 
 /// A `TransformSpec::validate` field name → where the manifest writes it.
@@ -326,8 +335,7 @@ fn spec_field_path(spec: &FieldPath, field: &str) -> FieldPath {
 
 fn wasm_source(ctx: &mut Ctx, path: &FieldPath, wasm: &str, origin: &Origin) -> Option<WasmSource> {
     if wasm.starts_with("http://") || wasm.starts_with("https://") {
-        ctx.report(path, At::Value, "wasm URLs are not supported yet; download the module and give its path (relative to this file)");
-        return None;
+        return super::wasm::url(ctx, path, wasm);
     }
     let base = origin.path.parent().unwrap_or(Path::new("."));
     let file = base.join(wasm);

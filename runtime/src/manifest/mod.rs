@@ -8,6 +8,8 @@
 //! - `locate`: field path → line:column in a document.
 //! - `decode`: one YAML value → a typed document, reporting every problem with its position.
 //! - `validate`: checks across documents (duplicates, references, cycles).
+//! - `wasm`: a transform's module (file or pinned URL): shape checks, and reading every module
+//!   before anything changes.
 //! - `plan`: desired documents against the broker's state → created / updated / unchanged.
 //! - `error`: [`Problem`] and [`ManifestError`].
 //!
@@ -21,6 +23,7 @@ pub mod locate;
 pub mod model;
 pub mod plan;
 pub mod validate;
+pub mod wasm;
 
 #[cfg(test)]
 mod tests;

@@ -75,6 +75,9 @@ pub struct TopicDef {
 pub enum WasmSource {
     /// A file, already resolved against the manifest's directory.
     File(PathBuf),
+    /// An `http://` or `https://` URL, fetched at apply/diff time; always pinned by
+    /// `wasmSha256`, so the same manifest deploys the same module.
+    Url(String),
 }
 
 /// A transform's declaration.
@@ -82,6 +85,9 @@ pub enum WasmSource {
 pub struct TransformDef {
     /// The module.
     pub wasm: WasmSource,
+    /// `wasmSha256`: the module's expected hex SHA-256 (required for a URL, optional for a
+    /// file); apply refuses a module whose bytes hash otherwise.
+    pub wasm_sha256: Option<String>,
     /// The broker's spec (name, input, default output, config, start, policy, limits).
     pub spec: TransformSpec,
     /// Every output topic the transform writes: the first is the default output, the others are

@@ -105,7 +105,14 @@ pub fn allowed_on_any(broker: &Arc<Broker>, ctx: &RequestContext, operation: Ope
 /// Whether the principal may create topic `name` (CREATE on the cluster or on the topic, as in
 /// Kafka); auto-creation asks this too.
 pub fn may_create_topic(broker: &Arc<Broker>, ctx: &RequestContext, name: &str) -> bool {
-    allowed(broker, ctx, Operation::Create, Resource::Cluster) || allowed(broker, ctx, Operation::Create, Resource::Topic(name))
+    create_topic_rule(|op, resource| authorize(broker, ctx, op, resource), name).is_ok()
+}
+
+/// Kafka's rule for creating topic `name`, in one place for every caller: CREATE on the
+/// cluster, or else CREATE on the topic (whose refusal is the one returned). `check` asks for
+/// the caller's principal: a Kafka request's, or the admin API's.
+pub fn create_topic_rule(check: impl Fn(Operation, Resource<'_>) -> Result<(), BrokerError>, name: &str) -> Result<(), BrokerError> {
+    check(Operation::Create, Resource::Cluster).or_else(|_| check(Operation::Create, Resource::Topic(name)))
 }
 
 /// Kafka's `authorized_operations` bit set: bit `code` for each of `operations` the principal may

@@ -97,6 +97,9 @@ pub struct TransformStatus {
     pub partitions: Vec<PartitionStatus>,
     /// Counters since this broker started.
     pub stats: StatsSnapshot,
+    /// The most batches this version ran in the guest at once (bounded by `spec.parallelism`).
+    #[serde(default)]
+    pub batches_concurrent_peak: u64,
     /// The spec.
     pub spec: TransformSpec,
 }
@@ -169,6 +172,7 @@ impl TransformManager {
     }
 
     fn deployed(&self, spec: TransformSpec, version: u64, (compiled, linked): &(CompiledModule, Linked)) -> Result<Deployed, TransformError> {
+        let gate = super::gate::Gate::new(spec.parallelism);
         let shared = RunnerShared {
             broker: Arc::clone(&self.broker),
             dir: self.dir.join(&spec.name),
@@ -176,6 +180,7 @@ impl TransformManager {
             version,
             linked: linked.clone(),
             stats: Arc::new(TransformStats::default()),
+            gate,
             positions: parking_lot::Mutex::new(BTreeMap::new()),
         };
         Ok(Deployed { shared: Arc::new(shared), module_sha256: compiled.sha256.clone(), paused: false, reason: None, stop: None, runners: Vec::new() })
@@ -482,6 +487,7 @@ fn status(d: &Deployed) -> TransformStatus {
         lag_seconds: partitions.iter().filter_map(|p| p.lag_seconds).reduce(f64::max),
         partitions,
         stats: shared.stats.snapshot(),
+        batches_concurrent_peak: shared.gate.peak(),
         spec: shared.spec.clone(),
     }
 }

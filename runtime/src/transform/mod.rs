@@ -18,12 +18,14 @@
 //! - `manager`: [`TransformManager`]: deploy, list, describe, pause, resume, reset, delete;
 //!   persistence in the metadata log and the data directory; restart.
 //! - `stats`: per-transform counters.
+//! - `gate`: `parallelism`, the bound on a transform's batches in the guest at once.
 //! - `error`: [`TransformError`], [`GuestError`].
 
 pub mod attempt;
 mod checkpoint;
 pub mod engine;
 mod error;
+pub mod gate;
 pub mod instance;
 mod manager;
 pub mod module;

@@ -67,6 +67,8 @@ pub struct RunnerShared {
     pub linked: super::instance::Linked,
     /// Counters.
     pub stats: Arc<TransformStats>,
+    /// `spec.parallelism`: how many runners may be in the guest at once.
+    pub gate: super::gate::Gate,
     /// Next input offset per partition (for lag).
     pub positions: parking_lot::Mutex<BTreeMap<i32, i64>>,
 }
@@ -276,6 +278,8 @@ async fn read_batch(input: &Arc<Partition>, checkpoint: &Checkpoint, end_bound: 
 async fn run_on_guest(shared: &Arc<RunnerShared>, slot: Option<GuestSlot>, batch: Batch) -> Result<(Result<BatchOutcome, GuestError>, GuestSlot), String> {
     let mut slot = slot.ok_or("the guest slot was lost")?;
     let (stats, policy) = (Arc::clone(&shared.stats), shared.spec.error_policy.clone());
+    // Held until the guest call returns; waiting here is the `parallelism` bound.
+    let _entered = shared.gate.enter().await;
     blocking("run transform", move || {
         let outcome = run_batch(&mut slot, &batch, policy.retries, policy.backoff_ms, &stats);
         (outcome, slot)

@@ -122,6 +122,11 @@ pub struct TransformSpec {
     /// Keyed-state limits (stateful modules).
     #[serde(default)]
     pub state: StateLimits,
+    /// At most this many of the transform's runners (one per input partition) run a batch in
+    /// the guest at the same time; the others wait their turn. `None`: no bound (every
+    /// partition at once). Bounds the cores one transform can take, not its partitions' order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallelism: Option<u32>,
 }
 
 fn empty_object() -> serde_json::Value {
@@ -162,6 +167,9 @@ impl TransformSpec {
         }
         if self.state.bytes_max == 0 {
             return Err(invalid("state.bytes_max", "must be at least 1".into()));
+        }
+        if self.parallelism == Some(0) {
+            return Err(invalid("parallelism", "must be at least 1 (leave it out for no bound)".into()));
         }
         if self.error_policy.retries > 100 {
             return Err(invalid("error_policy.retries", "at most 100".into()));
