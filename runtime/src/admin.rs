@@ -51,8 +51,9 @@ pub async fn serve(listener: TcpListener, tls: Option<(Arc<TlsAcceptorSource>, D
         .merge(crate::admin_topics::routes(Arc::clone(&broker)))
         .merge(crate::admin_transforms::routes(transforms))
         .merge(crate::admin_manifests::routes(Arc::clone(&broker)))
+        .merge(crate::admin_acls::routes(Arc::clone(&broker)))
         // Last, so it wraps every route above.
-        .layer(axum::middleware::from_fn_with_state(broker, crate::admin_auth::authenticate));
+        .layer(axum::middleware::from_fn_with_state(crate::admin_auth::AuthState::new(broker), crate::admin_auth::authenticate));
     let stop = async move {
         // Err means the sender is gone, which also means stop.
         let _ = shutdown.wait_for(|stop| *stop).await;

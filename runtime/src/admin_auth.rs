@@ -6,6 +6,9 @@
 //! store Kafka logins use. The password is checked the way SASL/PLAIN checks it: SaltedPassword
 //! is derived with the stored salt and iterations and the resulting StoredKey compared in
 //! constant time, so the admin API never stores or sees anything but the SCRAM credential.
+//! A successful check is remembered (`security::VerifiedLogins`, keyed by the credential it
+//! was checked against), so a client sending Basic credentials with every request pays PBKDF2
+//! once; a deleted user or a changed password is refused at once all the same.
 //! A wrong or missing credential gets 401 with `WWW-Authenticate: Basic`.
 //!
 //! The authenticated principal (`User:<name>`, or `User:ANONYMOUS` when no SASL listener exists)
@@ -23,7 +26,8 @@ use axum::response::{IntoResponse, Response};
 use crate::admin::BrokerCell;
 use crate::broker::{Broker, BrokerError};
 use crate::protocol::authorize::{check, Operation, Resource};
-use crate::security::Principal;
+use crate::security::verified::Lookup;
+use crate::security::{Principal, VerifiedLogins};
 
 /// Paths served without credentials.
 const ALWAYS_PUBLIC: [&str; 2] = ["/healthz", "/readyz"];
@@ -48,15 +52,21 @@ impl AdminAuth {
 }
 
 /// Whether the admin principal may deploy, change or remove a transform with `spec`: READ on
-/// its input, WRITE on its output (and its dead-letter topic). Only asked when the authorizer is
-/// on; `None` (no authentication ran) is refused rather than trusted.
-pub fn may_manage_transform(auth: Option<&AdminAuth>, spec: &crate::transform::TransformSpec) -> Result<(), BrokerError> {
+/// its input, WRITE on every topic it writes (default and named outputs, dead-letter topic, and
+/// with `stateful` its state changelog). Only asked when the authorizer is on; `None` (no
+/// authentication ran) is refused rather than trusted.
+pub fn may_manage_transform(auth: Option<&AdminAuth>, spec: &crate::transform::TransformSpec, stateful: bool) -> Result<(), BrokerError> {
     require(auth, Operation::Read, Resource::Topic(&spec.input))?;
-    require(auth, Operation::Write, Resource::Topic(&spec.output))?;
-    if let Some(dlq) = spec.dead_letter_topic() {
-        require(auth, Operation::Write, Resource::Topic(&dlq))?;
+    let changelog = stateful.then(|| crate::transform::state::changelog_topic(&spec.name));
+    for topic in spec.written_topics().iter().chain(&changelog) {
+        require(auth, Operation::Write, Resource::Topic(topic))?;
     }
     Ok(())
+}
+
+/// Whether the deployed transform `spec` keeps state: its changelog topic exists.
+pub fn has_changelog(auth: Option<&AdminAuth>, spec: &crate::transform::TransformSpec) -> bool {
+    auth.is_some_and(|a| a.broker.topic(&crate::transform::state::changelog_topic(&spec.name)).is_some())
 }
 
 /// The admin principal's right to `operation` on `resource`, checked as the Kafka API that does
@@ -77,8 +87,23 @@ pub fn may(auth: Option<&AdminAuth>, operation: Operation, resource: Resource<'_
     require(auth, operation, resource).is_ok()
 }
 
+/// The middleware's state: the broker (for its credentials) and the logins already verified.
+#[derive(Clone)]
+pub struct AuthState {
+    cell: BrokerCell,
+    logins: Arc<VerifiedLogins>,
+}
+
+impl AuthState {
+    /// State for the broker in `cell`, with an empty login cache.
+    pub fn new(cell: BrokerCell) -> Self {
+        AuthState { cell, logins: Arc::new(VerifiedLogins::new()) }
+    }
+}
+
 /// The middleware: authenticates, then runs the route with an [`AdminAuth`] extension.
-pub async fn authenticate(State(cell): State<BrokerCell>, mut request: Request, next: Next) -> Response {
+pub async fn authenticate(State(state): State<AuthState>, mut request: Request, next: Next) -> Response {
+    let cell = &state.cell;
     let path = request.uri().path().to_string();
     if ALWAYS_PUBLIC.contains(&path.as_str()) {
         return next.run(request).await;
@@ -96,10 +121,22 @@ pub async fn authenticate(State(cell): State<BrokerCell>, mut request: Request, 
         let Some((user, password)) = basic_credentials(&request) else {
             return unauthorized("HTTP Basic credentials are required");
         };
-        let checking = Arc::clone(&broker);
-        let checked_user = user.clone();
-        // PBKDF2 over thousands of iterations takes milliseconds: off the async threads.
-        let valid = tokio::task::spawn_blocking(move || checking.credentials().verify_password(&checked_user, &password)).await;
+        let valid = match state.logins.lookup(broker.credentials(), &user, &password) {
+            Lookup::NoSuchUser => Ok(false),
+            Lookup::Verified => Ok(true),
+            Lookup::Check(pending) => {
+                let logins = Arc::clone(&state.logins);
+                // PBKDF2 over thousands of iterations takes milliseconds: off the async threads.
+                tokio::task::spawn_blocking(move || {
+                    let ok = pending.verify(&password);
+                    if ok {
+                        logins.remember(&pending);
+                    }
+                    ok
+                })
+                .await
+            }
+        };
         match valid {
             Ok(true) => Principal::user(user),
             Ok(false) => {

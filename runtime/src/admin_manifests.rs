@@ -8,7 +8,7 @@
 //! | `PUT /v1/manifests/{kind}/{name}` | the document as JSON | 200 `{"kind", "name", "document"}` |
 //! | `DELETE /v1/manifests/{kind}/{name}` | | 204; 404 |
 //!
-//! `kind` is `Topic`, `Transform` or `Pipeline` (any case). A document's own `kind` and
+//! `kind` is `Topic`, `Transform`, `Pipeline` or `Acl` (any case). A document's own `kind` and
 //! `metadata.name` must match the path. Errors are `admin_error::ApiError` (`invalid_kind`,
 //! `invalid_manifest`, `invalid_body`, `invalid_request` (too large), `unknown_manifest`,
 //! `starting`).
@@ -55,7 +55,7 @@ fn opened(cell: &BrokerCell) -> Result<Arc<Broker>, ApiError> {
 }
 
 fn kind_of(s: &str) -> Result<Kind, ApiError> {
-    Kind::ALL.into_iter().find(|k| k.as_str().eq_ignore_ascii_case(s)).ok_or_else(|| ApiError::bad_request("invalid_kind", format!("unknown kind {s:?}; expected Topic, Transform or Pipeline")))
+    Kind::ALL.into_iter().find(|k| k.as_str().eq_ignore_ascii_case(s)).ok_or_else(|| ApiError::bad_request("invalid_kind", format!("unknown kind {s:?}; expected Topic, Transform, Pipeline or Acl")))
 }
 
 fn not_found(key: &str) -> ApiError {

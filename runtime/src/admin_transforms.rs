@@ -12,7 +12,7 @@
 //!
 //! Errors are `{"error": "<kind>", "message": "<text>"}` with 400 (bad spec or module), 404
 //! (unknown transform), 403 (the authorizer is on and the caller lacks READ on the input or
-//! WRITE on the outputs; see `admin_auth`) or 500.
+//! WRITE on the topics it writes; see `admin_auth`) or 500.
 
 use std::sync::{Arc, OnceLock};
 
@@ -22,7 +22,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use crate::admin_error::ApiError;
-use crate::admin_auth::{may_manage_transform, AdminAuth};
+use crate::admin_auth::{has_changelog, may_manage_transform, AdminAuth};
 use crate::transform::module::MODULE_BYTES_MAX;
 use crate::transform::{ResetTo, TransformError, TransformManager, TransformSpec, TransformStatus};
 
@@ -67,14 +67,16 @@ impl From<TransformError> for ApiError {
     }
 }
 
-/// 403 unless the principal has the ACL rights on the spec's topics.
-fn permitted(auth: &Option<Extension<AdminAuth>>, spec: &TransformSpec) -> Result<(), ApiError> {
-    may_manage_transform(auth.as_ref().map(|e| &e.0), spec).map_err(|e| ApiError { status: StatusCode::FORBIDDEN, kind: "forbidden", message: e.to_string() })
+/// 403 unless the principal has the ACL rights on the spec's topics (and with `stateful` on
+/// its state changelog).
+fn permitted(auth: &Option<Extension<AdminAuth>>, spec: &TransformSpec, stateful: bool) -> Result<(), ApiError> {
+    may_manage_transform(auth.as_ref().map(|e| &e.0), spec, stateful).map_err(|e| ApiError { status: StatusCode::FORBIDDEN, kind: "forbidden", message: e.to_string() })
 }
 
 /// [`permitted`] for the deployed transform `name`.
 async fn permitted_on(manager: &TransformManager, auth: &Option<Extension<AdminAuth>>, name: &str) -> Result<(), ApiError> {
-    permitted(auth, &manager.describe(name).await?.spec)
+    let spec = manager.describe(name).await?.spec;
+    permitted(auth, &spec, has_changelog(auth.as_ref().map(|e| &e.0), &spec))
 }
 
 async fn deploy(State(cell): State<TransformCell>, auth: Option<Extension<AdminAuth>>, mut form: Multipart) -> Result<Json<TransformStatus>, ApiError> {
@@ -90,7 +92,10 @@ async fn deploy(State(cell): State<TransformCell>, auth: Option<Extension<AdminA
     }
     let spec = spec.ok_or_else(|| ApiError::bad_request("multipart", "missing form field spec"))?;
     let wasm = wasm.ok_or_else(|| ApiError::bad_request("multipart", "missing form field wasm"))?;
-    permitted(&auth, &spec)?;
+    // Whether the module keeps state decides whether it writes a changelog; the export name is
+    // in its bytes (a false positive only asks for one right too many, never one too few).
+    let stateful = sluice_abi::EXPORTS_V2.state.is_some_and(|name| wasm.windows(name.len()).any(|w| w == name.as_bytes()));
+    permitted(&auth, &spec, stateful)?;
     Ok(Json(started(&cell)?.deploy(spec, wasm).await?))
 }
 

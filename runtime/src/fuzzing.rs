@@ -45,6 +45,16 @@ pub fn acl_wire(data: &[u8]) {
     }
 }
 
+/// YAML manifests (`sluice apply -f`): split, parse, locate and decode every document of every
+/// kind, then the checks across documents. Problems are expected; a panic is a bug.
+pub fn manifest_yaml(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let mut loaded = crate::manifest::load::Loaded::default();
+    let path = std::path::Path::new("/nonexistent/fuzz.yaml");
+    crate::manifest::load::parse("fuzz.yaml", path, &text, &mut loaded);
+    let _ = crate::manifest::check(loaded, &Default::default());
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -160,5 +170,24 @@ mod tests {
             acl_wire(&rng.bytes(48));
         }
         acl_wire(b"\x02\x04\x03\x03orders\0User:alice\0*");
+    }
+
+    /// Manifests: mutated documents of every kind (and random bytes) decode or report
+    /// problems, never panic.
+    #[test]
+    fn manifest_yaml_survives_hostile_input() {
+        let mut rng = Rng(0x5eed_1234_abcd_0004);
+        let seeds: Vec<Vec<u8>> = [
+            "apiVersion: sluice/v1\nkind: Topic\nmetadata: {name: a}\nspec:\n  partitions: 3\n  configs: {retention.ms: 1000}\n",
+            "apiVersion: sluice/v1\nkind: Transform\nmetadata: {name: up}\nspec: {wasm: m.wasm, input: a, outputs: [b, c]}\n---\nkind: Pipeline\nmetadata: {name: p}\nspec: {transforms: [up]}\n",
+            "apiVersion: sluice/v1\nkind: Acl\nmetadata: {name: r}\nspec:\n  principal: User:alice\n  resource: {type: topic, name: o-, patternType: prefixed}\n  operations: [read, write]\n  host: 10.0.0.1\n",
+        ]
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .collect();
+        for i in 0..RANDOM_CASES / 4 {
+            let input = if i % 2 == 0 { mutate(&mut rng, &seeds[i % seeds.len()]) } else { rng.bytes(64) };
+            manifest_yaml(&input);
+        }
     }
 }

@@ -12,7 +12,8 @@
 //! - [`admin`]: the admin HTTP API (`/healthz`, `/readyz`, `/v1/cluster`, `/v1/tier`, `/metrics`);
 //!   `admin_transforms`: its transform routes; `admin_topics`: its topic and group routes;
 //!   [`admin_api`]: the JSON bodies shared by those routes and the CLI; `admin_error`: the error
-//!   answer they share; `admin_auth`: HTTP Basic authentication around every route; `admin_tls`:
+//!   answer they share; `admin_auth`: HTTP Basic authentication around every route; `admin_acls`: its ACL
+//!   routes; `admin_tls`:
 //!   HTTPS for it.
 //! - [`security`]'s `acl/` and `protocol::authorize`: ACLs and the one authorization seam.
 //! - [`tier`]: tiered storage: closed segments offloaded to an object store and read back.
@@ -28,6 +29,7 @@
 
 pub mod admin;
 pub mod admin_api;
+mod admin_acls;
 mod admin_auth;
 pub mod admin_manifests;
 mod admin_error;

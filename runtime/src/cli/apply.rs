@@ -16,6 +16,7 @@ use crate::manifest::model::Object;
 use crate::manifest::wasm::Modules;
 use crate::manifest::plan::{self, Action, Current, Removal};
 use crate::manifest::{Kind, Located, ManifestError};
+use crate::security::acl::AclBinding;
 use crate::transform::TransformSpec;
 
 /// Objects in one run above which a terminal shows progress on stderr.
@@ -39,6 +40,14 @@ pub trait Admin {
     fn put_manifest(&self, kind: Kind, name: &str, document: &serde_json::Value) -> anyhow::Result<()>;
     /// Deletes a stored document.
     fn delete_manifest(&self, kind: Kind, name: &str) -> anyhow::Result<()>;
+    /// Creates ACL bindings (existing ones are left alone). Only `Acl` documents call it.
+    fn create_acls(&self, _bindings: &[AclBinding]) -> anyhow::Result<()> {
+        anyhow::bail!("this admin client cannot manage ACLs")
+    }
+    /// Deletes exactly these ACL bindings.
+    fn delete_acls(&self, _bindings: &[AclBinding]) -> anyhow::Result<()> {
+        anyhow::bail!("this admin client cannot manage ACLs")
+    }
 }
 
 /// The manifests a command reads and the broker it talks to: what apply, diff and delete share.
@@ -52,7 +61,7 @@ pub struct ManifestArgs {
     pub admin: AdminArgs,
 }
 
-/// Create or update what manifests declare: topics, transforms, pipelines. Idempotent: prints
+/// Create or update what manifests declare: topics, ACLs, transforms, pipelines. Idempotent: prints
 /// `kind/name created|updated (what)|unchanged` per object; nothing changes unless every
 /// document is valid.
 #[derive(clap::Args, Debug)]
@@ -78,8 +87,8 @@ pub struct DiffArgs {
     pub target: ManifestArgs,
 }
 
-/// Delete what manifests declare: transforms and stored pipelines; topics (and their data) only
-/// with --include-topics.
+/// Delete what manifests declare: transforms, stored pipelines and ACLs; topics (and their
+/// data) only with --include-topics.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:
   sluice delete -f manifests/quickstart.yaml
@@ -166,6 +175,12 @@ fn execute(step: &plan::Step, current: &Current, modules: &Modules, admin: &dyn 
     let doc = step.doc;
     match (&step.action, &doc.object) {
         (Action::Unchanged, _) | (_, Object::Pipeline(_)) => Ok(()),
+        (_, Object::Acl(a)) => {
+            let stored = current.manifests.get(&plan::store_key(Kind::Acl, &doc.name));
+            let changes = crate::manifest::acl::changes(a, &current.acls, stored);
+            admin.create_acls(&changes.create)?;
+            admin.delete_acls(&changes.delete)
+        }
         (Action::Create, Object::Topic(t)) => admin.create_topic(&doc.name, t.partitions, &t.configs),
         (Action::Update(_), Object::Topic(t)) => {
             let now = current.topics.get(&doc.name).context("topic vanished since the plan")?;
@@ -200,10 +215,14 @@ pub fn delete(files: &[PathBuf], admin: &dyn Admin, include_topics: bool, out: &
         show_step(&mut progress, i, total, &doc.id());
         let kind = doc.object.kind();
         let result = match removal {
-            Removal::Delete => match kind {
-                Kind::Topic => admin.delete_topic(&doc.name),
-                Kind::Transform => admin.delete_transform(&doc.name),
-                Kind::Pipeline => Ok(()),
+            Removal::Delete => match &doc.object {
+                Object::Topic(_) => admin.delete_topic(&doc.name),
+                Object::Transform(_) => admin.delete_transform(&doc.name),
+                Object::Pipeline(_) => Ok(()),
+                Object::Acl(a) => {
+                    let stored = current.manifests.get(&plan::store_key(kind, &doc.name));
+                    admin.delete_acls(&crate::manifest::acl::removals(a, &current.acls, stored))
+                }
             },
             Removal::Absent | Removal::Kept => Ok(()),
         };

@@ -12,6 +12,7 @@ use crate::admin_api::{AlterTopic, CreateTopic};
 use crate::admin_manifests::StoredManifest;
 use crate::manifest::plan::{store_key, Current, CurrentTopic, CurrentTransform};
 use crate::manifest::Kind;
+use crate::security::acl::AclBinding;
 use crate::transform::TransformSpec;
 
 impl AdminClient {
@@ -29,6 +30,27 @@ impl AdminClient {
     pub async fn delete_manifest(&self, kind: Kind, name: &str) -> Result<(), AdminError> {
         self.no_content(Method::DELETE, &["v1", "manifests", kind.as_str(), name]).await
     }
+
+    /// `GET /v1/acls`: every ACL binding.
+    pub async fn acls(&self) -> Result<Vec<AclBinding>, AdminError> {
+        self.json(Method::GET, &["v1", "acls"], &[], None).await
+    }
+
+    /// `POST /v1/acls`: creates bindings (existing ones are a no-op).
+    pub async fn create_acls(&self, bindings: &[AclBinding]) -> Result<(), AdminError> {
+        let body = acl_body(bindings)?;
+        self.json::<Vec<AclBinding>>(Method::POST, &["v1", "acls"], &[], Some(&body)).await.map(drop)
+    }
+
+    /// `DELETE /v1/acls`: deletes exactly these bindings; answers those that existed.
+    pub async fn delete_acls(&self, bindings: &[AclBinding]) -> Result<Vec<AclBinding>, AdminError> {
+        let body = acl_body(bindings)?;
+        self.json(Method::DELETE, &["v1", "acls"], &[], Some(&body)).await
+    }
+}
+
+fn acl_body(bindings: &[AclBinding]) -> Result<serde_json::Value, AdminError> {
+    serde_json::to_value(bindings).map_err(|e| AdminError::Decode { url: String::new(), reason: e.to_string() })
 }
 
 /// The admin API, called synchronously.
@@ -61,6 +83,7 @@ impl Admin for HttpAdmin {
         for t in self.run(c.transforms())? {
             current.transforms.insert(t.name, CurrentTransform { spec: t.spec, module_sha256: t.module_sha256 });
         }
+        current.acls = self.run(c.acls())?.into_iter().collect();
         for m in self.run(c.manifests())? {
             if let Some(kind) = Kind::parse(&m.kind) {
                 current.manifests.insert(store_key(kind, &m.name), m.document);
@@ -97,5 +120,19 @@ impl Admin for HttpAdmin {
 
     fn delete_manifest(&self, kind: Kind, name: &str) -> anyhow::Result<()> {
         self.run(self.client.delete_manifest(kind, name))
+    }
+
+    fn create_acls(&self, bindings: &[AclBinding]) -> anyhow::Result<()> {
+        if bindings.is_empty() {
+            return Ok(());
+        }
+        self.run(self.client.create_acls(bindings))
+    }
+
+    fn delete_acls(&self, bindings: &[AclBinding]) -> anyhow::Result<()> {
+        if bindings.is_empty() {
+            return Ok(());
+        }
+        self.run(self.client.delete_acls(bindings)).map(drop)
     }
 }

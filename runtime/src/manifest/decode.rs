@@ -50,7 +50,7 @@ fn found(v: &Value) -> &'static str {
 }
 
 /// A mapping being read: fields taken are remembered so the rest can be reported as unknown.
-struct Fields<'v> {
+pub(super) struct Fields<'v> {
     map: &'v Mapping,
     path: FieldPath,
     allowed: &'static [&'static str],
@@ -58,7 +58,7 @@ struct Fields<'v> {
 
 impl<'v> Fields<'v> {
     /// `v` as a mapping whose keys must be among `allowed`; reports unknown and non-string keys.
-    fn new(ctx: &mut Ctx, v: &'v Value, path: FieldPath, allowed: &'static [&'static str]) -> Option<Fields<'v>> {
+    pub(super) fn new(ctx: &mut Ctx, v: &'v Value, path: FieldPath, allowed: &'static [&'static str]) -> Option<Fields<'v>> {
         let Value::Mapping(map) = v else {
             ctx.report(&path, At::Value, format!("expected a mapping, found {}", found(v)));
             return None;
@@ -73,12 +73,12 @@ impl<'v> Fields<'v> {
         Some(Fields { map, path, allowed })
     }
 
-    fn get(&self, key: &str) -> Option<(&'v Value, FieldPath)> {
+    pub(super) fn get(&self, key: &str) -> Option<(&'v Value, FieldPath)> {
         debug_assert!(self.allowed.contains(&key), "{key} read but not allowed");
         self.map.get(key).map(|v| (v, self.path.key(key)))
     }
 
-    fn required(&self, ctx: &mut Ctx, key: &str) -> Option<(&'v Value, FieldPath)> {
+    pub(super) fn required(&self, ctx: &mut Ctx, key: &str) -> Option<(&'v Value, FieldPath)> {
         let got = self.get(key);
         if got.is_none() {
             ctx.report(&self.path.key(key), At::Key, "missing field");
@@ -87,7 +87,7 @@ impl<'v> Fields<'v> {
     }
 }
 
-fn string(ctx: &mut Ctx, got: Option<(&Value, FieldPath)>) -> Option<String> {
+pub(super) fn string(ctx: &mut Ctx, got: Option<(&Value, FieldPath)>) -> Option<String> {
     let (v, path) = got?;
     match v {
         Value::String(s) => Some(s.clone()),
@@ -113,7 +113,7 @@ fn integer(ctx: &mut Ctx, got: Option<(&Value, FieldPath)>, min: i64, max: i64) 
     }
 }
 
-fn string_list(ctx: &mut Ctx, got: Option<(&Value, FieldPath)>) -> Option<Vec<String>> {
+pub(super) fn string_list(ctx: &mut Ctx, got: Option<(&Value, FieldPath)>) -> Option<Vec<String>> {
     let (v, path) = got?;
     let Value::Sequence(items) = v else {
         ctx.report(&path, At::Value, format!("expected a list of strings, found {}", found(v)));
@@ -170,6 +170,7 @@ pub fn document(ctx: &mut Ctx, value: &Value, origin: &Origin) -> Option<Documen
         (Some(Kind::Topic), Some((v, path)), _) => topic(ctx, v, path).map(Object::Topic),
         (Some(Kind::Transform), Some((v, path)), Some(name)) => transform(ctx, v, path, name, origin).map(Object::Transform),
         (Some(Kind::Pipeline), Some((v, path)), _) => pipeline(ctx, v, path).map(Object::Pipeline),
+        (Some(Kind::Acl), Some((v, path)), _) => super::acl::decode(ctx, v, path).map(Object::Acl),
         _ => None,
     };
     let raw = match serde_json::to_value(value) {
@@ -294,6 +295,7 @@ fn transform(ctx: &mut Ctx, v: &Value, path: FieldPath, name: &str, origin: &Ori
     let (input, output) = (input?, outputs.first()?.clone());
     let base = serde_json::json!({ "name": name, "input": input, "output": output });
     let mut spec: TransformSpec = serde_json::from_value(base).ok()?;
+    spec.named_outputs = outputs.get(1..).unwrap_or_default().to_vec();
     spec.config = config.unwrap_or(spec.config);
     spec.start = start.unwrap_or(spec.start);
     spec.partitioning = partitioning.unwrap_or(spec.partitioning);
@@ -329,6 +331,7 @@ fn spec_field_path(spec: &FieldPath, field: &str) -> FieldPath {
         "limits.batch_time_ms" => spec.key("limits").key("batchTimeMs"),
         "batch_records_max" => spec.key("limits").key("batchRecordsMax"),
         "state.bytes_max" => spec.key("state").key("bytesMax"),
+        "named_outputs" => spec.key("outputs"),
         other => spec.key(other),
     }
 }

@@ -1,5 +1,5 @@
 //! Manifests: Kubernetes-style YAML documents (`apiVersion: sluice/v1`, `kind`,
-//! `metadata.name`, `spec`) declaring topics, transforms and pipelines, for `sluice apply`.
+//! `metadata.name`, `spec`) declaring topics, transforms, pipelines and ACLs, for `sluice apply`.
 //!
 //! # Layout
 //! - `model`: the typed objects ([`Document`], [`Object`]); a transform converts to the broker's
@@ -10,12 +10,14 @@
 //! - `validate`: checks across documents (duplicates, references, cycles).
 //! - `wasm`: a transform's module (file or pinned URL): shape checks, and reading every module
 //!   before anything changes.
+//! - `acl`: the `Acl` kind (ACL bindings): decoding, and its apply/delete changes.
 //! - `plan`: desired documents against the broker's state → created / updated / unchanged.
 //! - `error`: [`Problem`] and [`ManifestError`].
 //!
 //! Pipelines reference Topic and Transform documents by name (they do not nest them): every
 //! object has exactly one declaration, and `kubectl`-style flat files stay greppable.
 
+pub mod acl;
 pub mod decode;
 pub mod error;
 pub mod load;

@@ -19,11 +19,14 @@ pub enum Kind {
     Transform,
     /// A named group of topics and transforms forming a DAG (stored, checked for cycles).
     Pipeline,
+    /// ACL bindings: one principal, one resource pattern, the operations allowed or denied.
+    Acl,
 }
 
 impl Kind {
-    /// Every kind, in apply order (topics exist before the transforms that read them).
-    pub const ALL: [Kind; 3] = [Kind::Topic, Kind::Transform, Kind::Pipeline];
+    /// Every kind, in apply order (topics exist before the transforms that read them; ACLs
+    /// right after the topics they protect).
+    pub const ALL: [Kind; 4] = [Kind::Topic, Kind::Acl, Kind::Transform, Kind::Pipeline];
 
     /// The name used in `kind:` and in output (`topic/x`).
     pub fn as_str(self) -> &'static str {
@@ -31,6 +34,7 @@ impl Kind {
             Kind::Topic => "Topic",
             Kind::Transform => "Transform",
             Kind::Pipeline => "Pipeline",
+            Kind::Acl => "Acl",
         }
     }
 
@@ -40,6 +44,7 @@ impl Kind {
             Kind::Topic => "topic",
             Kind::Transform => "transform",
             Kind::Pipeline => "pipeline",
+            Kind::Acl => "acl",
         }
     }
 
@@ -121,6 +126,8 @@ pub enum Object {
     Transform(TransformDef),
     #[allow(missing_docs)]
     Pipeline(PipelineDef),
+    #[allow(missing_docs)]
+    Acl(super::acl::AclDef),
 }
 
 impl Object {
@@ -130,6 +137,7 @@ impl Object {
             Object::Topic(_) => Kind::Topic,
             Object::Transform(_) => Kind::Transform,
             Object::Pipeline(_) => Kind::Pipeline,
+            Object::Acl(_) => Kind::Acl,
         }
     }
 }

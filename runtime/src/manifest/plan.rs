@@ -8,6 +8,7 @@ use super::error::Problem;
 use super::load::Located;
 use super::locate::{At, FieldPath};
 use super::model::{Document, Kind, Object};
+use crate::security::acl::AclBinding;
 use crate::transform::TransformSpec;
 
 /// A topic as the broker has it.
@@ -37,6 +38,8 @@ pub struct Current {
     pub transforms: BTreeMap<String, CurrentTransform>,
     /// Stored manifest documents by `Kind/name` (`Pipeline/logs`).
     pub manifests: BTreeMap<String, serde_json::Value>,
+    /// Every ACL binding.
+    pub acls: BTreeSet<AclBinding>,
 }
 
 impl Current {
@@ -122,6 +125,17 @@ pub fn apply<'a>(docs: &'a [Located], current: &Current, module_sha256: &BTreeMa
                         if changes.is_empty() { Action::Unchanged } else { Action::Update(changes) }
                     }
                 },
+                Object::Acl(a) => {
+                    let stored = current.manifests.get(&store_key(kind, &doc.name));
+                    let changes = super::acl::changes(a, &current.acls, stored);
+                    if changes.is_empty() {
+                        Action::Unchanged
+                    } else if stored.is_none() && changes.create.len() == a.bindings.len() {
+                        Action::Create
+                    } else {
+                        Action::Update(changes.describe())
+                    }
+                }
                 Object::Pipeline(_) => match current.manifests.get(&store_key(kind, &doc.name)) {
                     None => Action::Create,
                     Some(stored) if *stored == doc.raw => Action::Unchanged,
@@ -175,15 +189,21 @@ pub enum Removal {
 }
 
 /// Plans delete: transforms first (so none writes to a topic being deleted), then pipelines,
-/// then topics (only with `include_topics`).
+/// then ACLs, then topics (only with `include_topics`).
 pub fn delete<'a>(docs: &'a [Located], current: &Current, include_topics: bool) -> Vec<(&'a Document, Removal)> {
     let mut out = Vec::new();
-    for kind in [Kind::Transform, Kind::Pipeline, Kind::Topic] {
+    for kind in [Kind::Transform, Kind::Pipeline, Kind::Acl, Kind::Topic] {
         for l in docs.iter().filter(|l| l.doc.object.kind() == kind) {
-            let exists = match kind {
-                Kind::Topic => current.topics.contains_key(&l.doc.name),
-                Kind::Transform => current.transforms.contains_key(&l.doc.name),
-                Kind::Pipeline => current.manifests.contains_key(&store_key(kind, &l.doc.name)),
+            let exists = match &l.doc.object {
+                Object::Acl(a) => {
+                    let stored = current.manifests.get(&store_key(kind, &l.doc.name));
+                    stored.is_some() || !super::acl::removals(a, &current.acls, stored).is_empty()
+                }
+                _ => match kind {
+                    Kind::Topic => current.topics.contains_key(&l.doc.name),
+                    Kind::Transform => current.transforms.contains_key(&l.doc.name),
+                    Kind::Pipeline | Kind::Acl => current.manifests.contains_key(&store_key(kind, &l.doc.name)),
+                },
             };
             let removal = match (exists, kind) {
                 (false, _) => Removal::Absent,

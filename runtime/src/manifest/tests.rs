@@ -144,7 +144,7 @@ spec: {}
             "19:12: spec.outputs: needs at least one topic (the first is the default output)",
             "20:10: spec.start.offset: -1 is not in 0..=9223372036854775807",
             "22:1: apiVersion: missing field",
-            "22:7: kind: unknown kind \"Gadget\", expected one of: Topic, Transform, Pipeline",
+            "22:7: kind: unknown kind \"Gadget\", expected one of: Topic, Acl, Transform, Pipeline",
             "23:11: metadata.name: missing field",
         ]
     );

@@ -51,6 +51,12 @@ pub fn check(docs: &[Located], headers: &[Header], existing_topics: &BTreeSet<St
                     }
                 }
             }
+            Object::Acl(_) => {
+                // Stored under its name after its bindings are made: refuse a bad name first.
+                if let Err(e) = crate::broker::validate_topic_name(&l.doc.name) {
+                    problems.push(problem(l, &name_path(), At::Value, e.to_string()));
+                }
+            }
             Object::Pipeline(p) => {
                 for (i, topic) in p.topics.iter().enumerate() {
                     if !topic_known(topic) {

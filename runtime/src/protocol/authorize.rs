@@ -84,7 +84,7 @@ pub fn check(broker: &Broker, principal: &Principal, host: IpAddr, operation: Op
     }
     let policy = policy(broker);
     let request = authorizer::Request { principal, host, operation, resource_type, name };
-    if broker.acls().with_bindings(|bindings| authorizer::decide(&policy, bindings, &request)) {
+    if broker.acls().with_index(|index| authorizer::decide_indexed(&policy, index, &request)) {
         Ok(())
     } else {
         tracing::debug!(%principal, %host, operation = operation.name(), resource = resource_type.name(), name, "authorization refused");
@@ -99,7 +99,7 @@ pub fn allowed_on_any(broker: &Arc<Broker>, ctx: &RequestContext, operation: Ope
         return true;
     }
     let policy = policy(broker);
-    broker.acls().with_bindings(|b| authorizer::allows_any(&policy, b, &ctx.principal, ctx.peer.ip(), operation, resource_type))
+    broker.acls().with_index(|index| authorizer::allows_any(&policy, index.of_type(resource_type), &ctx.principal, ctx.peer.ip(), operation, resource_type))
 }
 
 /// Whether the principal may create topic `name` (CREATE on the cluster or on the topic, as in

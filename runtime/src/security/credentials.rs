@@ -197,14 +197,18 @@ impl CredentialStore {
         self.users.read().keys().cloned().collect()
     }
 
+    /// The credential a PLAIN login (or admin HTTP Basic) is checked against: the user's
+    /// SCRAM-SHA-512 one, else SCRAM-SHA-256.
+    pub fn strongest(&self, user: &str) -> Option<(ScramMechanism, ScramCredential)> {
+        let users = self.users.read();
+        let credentials = users.get(user)?;
+        ScramMechanism::ALL.iter().find_map(|m| credentials.get(m).map(|c| (*m, c.clone())))
+    }
+
     /// Verifies a PLAIN login against the user's strongest SCRAM credential.
     pub fn verify_password(&self, user: &str, password: &str) -> bool {
-        let users = self.users.read();
-        let Some(credentials) = users.get(user) else { return false };
-        let Some((mechanism, credential)) = ScramMechanism::ALL.iter().find_map(|m| credentials.get(m).map(|c| (*m, c.clone()))) else {
-            return false;
-        };
-        drop(users); // PBKDF2 takes milliseconds: do not hold the lock through it
+        // The lock is released before PBKDF2, which takes milliseconds.
+        let Some((mechanism, credential)) = self.strongest(user) else { return false };
         credential.verify_password(mechanism, password)
     }
 

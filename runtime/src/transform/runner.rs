@@ -161,6 +161,9 @@ async fn run_inner(shared: &Arc<RunnerShared>, partition: i32, stop: &mut watch:
                 break Err(GuestError::StateCap { bytes, cap: spec.state.bytes_max }.to_string());
             }
         }
+        if let Err(e) = confined(shared, &outcome) {
+            break Err(e);
+        }
         let failed = apply_policy(shared, &batch, &outcome)?;
         let outputs = resolve(shared, &batch, &outcome, failed);
         log_lines(shared, &batch, &outcome);
@@ -286,6 +289,20 @@ async fn run_on_guest(shared: &Arc<RunnerShared>, slot: Option<GuestSlot>, batch
     })
     .await
     .map_err(|e| e.to_string())
+}
+
+/// With the authorizer on, a record routed to a topic the spec does not declare halts the
+/// transform (before anything of the batch is written): deploying checked the deployer's rights
+/// on the declared topics only. Deterministic, so a restart halts at the same record.
+fn confined(shared: &Arc<RunnerShared>, outcome: &BatchOutcome) -> Result<(), String> {
+    if !crate::protocol::authorize::authorizer_enabled(&shared.broker) {
+        return Ok(());
+    }
+    let spec = &shared.spec;
+    match outcome.outputs.iter().filter_map(|e| e.topic.as_deref()).find(|t| !spec.routes_to(t)) {
+        None => Ok(()),
+        Some(topic) => Err(format!("a record was routed to topic {topic:?}, which the transform does not declare; with the authorizer on, redeploy with it in named_outputs (a manifest's spec.outputs) so the deployer's WRITE right on it is checked")),
+    }
 }
 
 /// Returns the failed records to dead-letter (empty for `skip`); `Err` for `halt`.

@@ -8,6 +8,8 @@ use super::TransformError;
 
 /// Records handed to the guest per call, at most.
 pub const BATCH_RECORDS_MAX: usize = 10_000;
+/// Named outputs one transform may declare, at most.
+pub const NAMED_OUTPUTS_MAX: usize = 64;
 
 /// Where a transform starts reading on its first deploy. Later deploys resume at the committed
 /// position.
@@ -101,6 +103,12 @@ pub struct TransformSpec {
     pub input: String,
     /// The default output topic.
     pub output: String,
+    /// The other topics the code routes records to by name (`Output::emit_to`). Deploying needs
+    /// WRITE on each, and with the authorizer on a record routed to any topic not declared here
+    /// (nor the default output) halts the transform: it cannot write where its deployer was not
+    /// authorized to. Without the authorizer undeclared names are still written, as before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub named_outputs: Vec<String>,
     /// Config parameters handed to the guest's `init` (a JSON object).
     #[serde(default = "empty_object")]
     pub config: serde_json::Value,
@@ -150,6 +158,15 @@ impl TransformSpec {
                 return Err(invalid("error_policy.topic", "the dead-letter topic cannot be the input topic".into()));
             }
         }
+        if self.named_outputs.len() > NAMED_OUTPUTS_MAX {
+            return Err(invalid("named_outputs", format!("at most {NAMED_OUTPUTS_MAX} topics")));
+        }
+        for topic in &self.named_outputs {
+            crate::broker::validate_topic_name(topic).map_err(|e| invalid("named_outputs", e.to_string()))?;
+            if *topic == self.input {
+                return Err(invalid("named_outputs", format!("{topic} is the input topic (the transform would read its own output)")));
+            }
+        }
         if self.output == self.input {
             return Err(invalid("output", "the output topic cannot be the input topic (the transform would read its own output)".into()));
         }
@@ -175,6 +192,21 @@ impl TransformSpec {
             return Err(invalid("error_policy.retries", "at most 100".into()));
         }
         Ok(())
+    }
+
+    /// Whether the code may route a record to `topic`: the default output or a named one.
+    pub fn routes_to(&self, topic: &str) -> bool {
+        topic == self.output || self.named_outputs.iter().any(|t| t == topic)
+    }
+
+    /// Every topic the transform writes records of its own to, and so needs WRITE on: the
+    /// default and named outputs, and the dead-letter topic. (A stateful transform's changelog
+    /// is the caller's to add: only the module says whether it has one.)
+    pub fn written_topics(&self) -> Vec<String> {
+        let mut topics = vec![self.output.clone()];
+        topics.extend(self.named_outputs.iter().cloned());
+        topics.extend(self.dead_letter_topic());
+        topics
     }
 
     /// The dead-letter topic, if the policy dead-letters.

@@ -3,6 +3,8 @@
 //! # Layout
 //! - `model`: [`AclBinding`] (resource type, name, pattern, principal, host, operation,
 //!   permission), [`AclFilter`] for DescribeAcls/DeleteAcls, Kafka's wire codes.
+//! - `index`: [`AclIndex`], the bindings by resource type, literal name and prefix, so a
+//!   check reads only the bindings that can cover its resource.
 //! - `store`: [`AclStore`], the published bindings (the broker records them in the metadata log
 //!   first; see `broker::acls`).
 //! - `authorizer`: [`authorizer::decide`], Kafka's semantics (deny wins, implied operations,
@@ -12,11 +14,13 @@
 //! through `protocol::authorize`, the one seam.
 
 pub mod authorizer;
+pub mod index;
 pub mod model;
 pub mod store;
 
 pub use authorizer::{AuthorizerPolicy, Request};
-pub use model::{AclBinding, AclFilter, InvalidAcl, Operation, PatternType, Permission, ResourceType};
+pub use index::AclIndex;
+pub use model::{AclBinding, AclFilter, PatternFilter, InvalidAcl, Operation, PatternType, Permission, ResourceType};
 pub use store::AclStore;
 
 /// The resource name Kafka gives the cluster in ACLs.

@@ -6,32 +6,35 @@ use std::collections::BTreeSet;
 
 use parking_lot::RwLock;
 
+use super::index::AclIndex;
 use super::model::{AclBinding, AclFilter};
 
-/// Every ACL, as a set (creating an existing binding is a no-op, as in Kafka).
+/// Every ACL, as a set (creating an existing binding is a no-op, as in Kafka), indexed for the
+/// authorizer.
 #[derive(Debug, Default)]
 pub struct AclStore {
-    bindings: RwLock<BTreeSet<AclBinding>>,
+    bindings: RwLock<AclIndex>,
 }
 
 impl AclStore {
     /// A store holding `bindings` (replayed from the metadata log).
     pub fn new(bindings: BTreeSet<AclBinding>) -> Self {
-        AclStore { bindings: RwLock::new(bindings) }
+        AclStore { bindings: RwLock::new(AclIndex::new(bindings)) }
     }
 
     /// Whether `binding` is stored.
     pub fn contains(&self, binding: &AclBinding) -> bool {
-        self.bindings.read().contains(binding)
+        self.bindings.read().set().contains(binding)
     }
 
     /// The bindings that pass `filter`, in order.
     pub fn matching(&self, filter: &AclFilter) -> Vec<AclBinding> {
-        self.bindings.read().iter().filter(|b| filter.matches(b)).cloned().collect()
+        self.bindings.read().set().iter().filter(|b| filter.matches(b)).cloned().collect()
     }
 
-    /// Runs `f` over every binding under one read lock (the authorizer's hot path: no copies).
-    pub fn with_bindings<T>(&self, f: impl FnOnce(&BTreeSet<AclBinding>) -> T) -> T {
+    /// Runs `f` over the indexed bindings under one read lock (the authorizer's hot path: no
+    /// copies).
+    pub fn with_index<T>(&self, f: impl FnOnce(&AclIndex) -> T) -> T {
         f(&self.bindings.read())
     }
 
@@ -47,7 +50,7 @@ impl AclStore {
 
     /// How many bindings there are.
     pub fn len(&self) -> usize {
-        self.bindings.read().len()
+        self.bindings.read().set().len()
     }
 
     /// Whether there are none.
