@@ -33,6 +33,9 @@ pub mod defaults {
     pub const MAX_IN_FLIGHT_PER_CONNECTION: usize = 32;
     /// Default partitions of an auto-created topic.
     pub const NUM_PARTITIONS: i32 = 1;
+    /// WebAssembly instances alive at once (one per running input partition per transform).
+    /// Each pool slot reserves address space (not RAM) up front, about 4 GiB on 64-bit hosts.
+    pub const TRANSFORM_INSTANCES_MAX: u32 = 512;
     /// Kafka's default `segment.bytes`.
     pub const SEGMENT_BYTES: u64 = 1024 * 1024 * 1024;
     /// Kafka's default `segment.ms`.
@@ -92,6 +95,11 @@ pub struct ServeArgs {
     /// Partitions of an auto-created topic. [default: 1]
     #[arg(long, env = "SLUICE_NUM_PARTITIONS")]
     pub num_partitions: Option<i32>,
+    /// WebAssembly instances alive at once over all transforms (one per running input
+    /// partition); each reserves ~4 GiB of address space, not RAM. Lower it where address space
+    /// is scarce (valgrind, some containers). [default: 512]
+    #[arg(long, env = "SLUICE_TRANSFORM_INSTANCES_MAX")]
+    pub transform_instances_max: Option<u32>,
     /// Largest request frame accepted, in bytes. [default: 104857600]
     #[arg(long, env = "SLUICE_MAX_FRAME_BYTES")]
     pub max_frame_bytes: Option<usize>,
@@ -199,6 +207,7 @@ struct FileConfig {
     node_id: Option<i32>,
     auto_create_topics: Option<bool>,
     num_partitions: Option<i32>,
+    transform_instances_max: Option<u32>,
     max_frame_bytes: Option<usize>,
     log_format: Option<LogFormat>,
     log_maintenance_interval_ms: Option<u64>,
@@ -265,6 +274,8 @@ pub struct BrokerConfig {
     pub auto_create_topics: bool,
     /// Partitions of an auto-created topic.
     pub num_partitions: i32,
+    /// WebAssembly instances alive at once (the transform engine's pool size).
+    pub transform_instances_max: u32,
     /// Largest request frame accepted, in bytes.
     pub max_frame_bytes: usize,
     /// Most connections open at once, over every listener.
@@ -377,6 +388,10 @@ impl BrokerConfig {
             object_store,
             auto_create_topics: args.auto_create_topics.or(file.auto_create_topics).unwrap_or(true),
             num_partitions: args.num_partitions.or(file.num_partitions).unwrap_or(defaults::NUM_PARTITIONS),
+            transform_instances_max: args
+                .transform_instances_max
+                .or(file.transform_instances_max)
+                .unwrap_or(defaults::TRANSFORM_INSTANCES_MAX),
             max_frame_bytes: args.max_frame_bytes.or(file.max_frame_bytes).unwrap_or(defaults::MAX_FRAME_BYTES),
             max_connections: args.max_connections.or(file.max_connections).unwrap_or(defaults::MAX_CONNECTIONS),
             max_in_flight_per_connection: defaults::MAX_IN_FLIGHT_PER_CONNECTION,
@@ -435,6 +450,7 @@ impl BrokerConfig {
             ("max_connections_per_ip", self.max_connections_per_ip as u64),
             ("connection_idle_timeout_ms", self.connection_idle_timeout_ms),
             ("sasl_auth_timeout_ms", self.sasl_auth_timeout_ms),
+            ("transform_instances_max", u64::from(self.transform_instances_max)),
         ] {
             if value == 0 {
                 return Err(ConfigError::Invalid { field, reason: "must be at least 1".into() });

@@ -129,7 +129,8 @@ impl TransformManager {
     pub async fn start(broker: Arc<Broker>) -> Result<Arc<Self>, TransformError> {
         let dir = broker.config.data_dir.join("transforms");
         let cache_dir = dir.join("cache");
-        let engine = blocking("transform engine", move || TransformEngine::new(&cache_dir, EngineLimits::default())).await??;
+        let limits = EngineLimits { instances_max: broker.config.transform_instances_max, ..EngineLimits::default() };
+        let engine = blocking("transform engine", move || TransformEngine::new(&cache_dir, limits)).await??;
         let manager = Arc::new_cyclic(|me| TransformManager { broker: Arc::clone(&broker), engine, dir, transforms: Mutex::new(BTreeMap::new()), me: me.clone(), scrapes_skipped: Default::default() });
         broker.metrics.add_source(Box::new(crate::metrics::transform_source::TransformSource::new(Arc::downgrade(&manager))));
         for (name, image) in broker.take_transforms_at_open() {
