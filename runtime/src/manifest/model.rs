@@ -118,6 +118,8 @@ pub struct PipelineDef {
 }
 
 /// A declared object's body.
+// Not boxed: a manifest set holds a handful of documents, each built once.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Object {
     #[allow(missing_docs)]

@@ -19,6 +19,9 @@ use crate::transform::module::{sha256_hex, MODULE_BYTES_MAX};
 /// A module's bytes and hex SHA-256, by transform name.
 pub type Modules = BTreeMap<String, (Vec<u8>, String)>;
 
+/// Fetches a URL's bytes, stopping past the given size; `Err` is one line saying why.
+pub type Fetch<'a> = &'a dyn Fn(&str, usize) -> Result<Vec<u8>, String>;
+
 /// Checks a `wasmSha256` value: 64 hex digits (any case; kept lower-case).
 pub fn pin(ctx: &mut Ctx, path: &FieldPath, pin: &str) -> Option<String> {
     if pin.len() == 64 && pin.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -45,7 +48,7 @@ pub fn url(ctx: &mut Ctx, path: &FieldPath, wasm: &str) -> Option<WasmSource> {
 
 /// Reads (files) or fetches (URLs, with `fetch`, which must stop past `MODULE_BYTES_MAX + 1`
 /// bytes) every transform's module, checking size and pin. Problems are located at `spec.wasm`.
-pub fn read_modules(loaded: &Loaded, fetch: &dyn Fn(&str, usize) -> Result<Vec<u8>, String>) -> (Modules, Vec<Problem>) {
+pub fn read_modules(loaded: &Loaded, fetch: Fetch<'_>) -> (Modules, Vec<Problem>) {
     let mut modules = Modules::new();
     let mut problems = Vec::new();
     for l in &loaded.docs {
