@@ -18,12 +18,14 @@
 //! - `manager`: [`TransformManager`]: deploy, list, describe, pause, resume, reset, delete;
 //!   persistence in the metadata log and the data directory; restart.
 //! - `stats`: per-transform counters.
+//! - `failpoint`: test-only crash and time-limit injection (off unless an env var is set).
 //! - `error`: [`TransformError`], [`GuestError`].
 
 pub mod attempt;
 mod checkpoint;
 pub mod engine;
 mod error;
+pub mod failpoint;
 pub mod instance;
 mod manager;
 pub mod module;
@@ -34,6 +36,7 @@ pub mod state;
 pub mod stats;
 pub mod wasi;
 
+pub use checkpoint::{Decision, FailedRecord};
 pub use error::{GuestError, TransformError};
 pub use manager::{PartitionStatus, ResetTo, TransformManager, TransformState, TransformStatus};
 pub use spec::TransformSpec;
