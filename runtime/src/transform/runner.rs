@@ -129,6 +129,7 @@ async fn run_inner(shared: &Arc<RunnerShared>, partition: i32, stop: &mut watch:
             tracing::warn!(transform = %spec.name, partition, from = checkpoint.next_offset, to = input.log_start_offset(), "input records were deleted by retention before the transform read them; skipping ahead");
             checkpoint.next_offset = input.log_start_offset();
             checkpoint.pending_end = None;
+            checkpoint.pending_decision = None;
             continue;
         }
         if checkpoint.next_offset >= end_bound {
