@@ -128,17 +128,30 @@ fn with_batch<C: 'static>(ptr: i32, len: i32, body: &dyn Fn(&ArchivedBatch, &C, 
                 out.writer().fail("process was called before init");
                 return;
             };
-            let batch = match access_batch(input.as_slice()) {
-                Ok(batch) => batch,
-                Err(e) => {
-                    out.writer().fail(&format!("the batch does not validate: {e}"));
-                    return;
-                }
-            };
-            body(batch, config, &mut out);
+            run_archived(input.as_slice(), config, &mut out, body);
         });
         finish(out.writer())
     })
+}
+
+/// Validates the archived batch in `bytes` and runs `body` over it into `out` (cleared first):
+/// everything a `process` call does between the host's copy in and its read out.
+fn run_archived<C>(bytes: &[u8], config: &C, out: &mut Output, body: &dyn Fn(&ArchivedBatch, &C, &mut Output)) {
+    out.writer().clear();
+    out.input_index = 0;
+    match access_batch(bytes) {
+        Ok(batch) => body(batch, config, out),
+        Err(e) => out.writer().fail(&format!("the batch does not validate: {e}")),
+    }
+}
+
+/// The guest's `process` body run natively over an encoded batch, for the benchmark's native
+/// baseline: the same validation, per-record loop and output encoding as in wasm, without the
+/// sandbox. `out`'s buffer is reused across calls, as the guest's is.
+pub fn process_native<C: 'static>(f: &dyn Fn(&Record<'_>, &mut Output, &C) -> crate::Result, bytes: &[u8], config: &C, out: &mut Output) {
+    run_archived(bytes, config, out, &|batch, config, out| {
+        for_each_record(batch, out, &mut |record, out| f(record, out, config));
+    });
 }
 
 fn for_each_record(batch: &ArchivedBatch, out: &mut Output, f: &mut dyn FnMut(&Record<'_>, &mut Output) -> crate::Result) {

@@ -31,7 +31,7 @@ pub type Result<T = ()> = std::result::Result<T, Error>;
 /// What the entry macro expands to; not part of the public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::entry::{alloc, init, process, process_stateful, state_command};
+    pub use crate::entry::{alloc, init, process, process_native, process_stateful, state_command};
 }
 
 /// Makes a function the transform's entry point.

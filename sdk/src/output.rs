@@ -116,6 +116,12 @@ impl Output {
         self.records().iter().map(|r| String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned()).collect()
     }
 
+    /// The encoded output buffer, as the host reads it after a call (for the benchmark).
+    #[doc(hidden)]
+    pub fn encoded(&self) -> &[u8] {
+        self.writer.bytes()
+    }
+
     pub(crate) fn writer(&mut self) -> &mut OutputWriter {
         &mut self.writer
     }

@@ -77,7 +77,7 @@ fn run_with_cache(job: &LocalRun<'_>, records: Vec<Record>, cache: &std::path::P
     let mut failed = 0;
     for chunk in records.chunks(BATCH_RECORDS_MAX) {
         let batch = Batch { topic: LOCAL_TOPIC.into(), partition: 0, records: chunk.to_vec() };
-        let outcome = run_batch(&mut slot, &batch, 0, 0, &stats).map_err(|e| anyhow::anyhow!("the module cannot run: {e}"))?;
+        let outcome = run_batch(&mut slot, &batch, 0, 0, &stats, None).map_err(|e| anyhow::anyhow!("the module cannot run: {e}"))?;
         let offset_of = |index: u32| batch.records.get(index as usize).map_or(-1, |r| r.offset);
         for line in &outcome.logs {
             let at = if line.input_index == sluice_abi::NO_RECORD { String::from("init") } else { format!("offset {}", offset_of(line.input_index)) };

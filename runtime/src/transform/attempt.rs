@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 
 use sluice_abi::{Batch, Decoded, Emitted, LogLine, StateCommand, StateOp};
 
+use super::checkpoint::{Decision, FailedRecord};
 use super::instance::{Guest, GuestLimits, Linked};
 use super::state::StateLog;
 use super::stats::{FailureKind, TransformStats};
@@ -32,7 +33,22 @@ pub struct BatchOutcome {
     pub state: Vec<StateOp>,
     /// The guest's state size after the batch, as it reported it.
     pub state_bytes: Option<u64>,
+    /// The batch was run record by record (see [`Decision::isolated`]).
+    pub isolated: bool,
 }
+
+impl BatchOutcome {
+    /// What the runner stores before writing outputs, so a replay decides the same.
+    pub fn decision(&self, batch: &Batch) -> Decision {
+        let failed = self.failures.iter().map(|(i, error)| FailedRecord { offset: batch.records.get(*i).map_or(-1, |r| r.offset), error: error.clone() }).collect();
+        Decision { isolated: self.isolated, failed }
+    }
+}
+
+/// A replay's time budget is this many times the transform's limit: its decision is already
+/// stored, so the limit only guards against a guest that never returns, and a record that the
+/// first run finished in time should not miss it now because the machine is busier.
+pub const REPLAY_TIME_FACTOR: u64 = 4;
 
 /// The instance a runner keeps between batches, and what it needs to make a new one.
 pub struct GuestSlot {
@@ -63,11 +79,11 @@ impl GuestSlot {
     }
 
     /// One call on a live instance (created if needed). A failure drops the instance.
-    fn call(&mut self, batch: &Batch, stats: &TransformStats) -> Result<Decoded, GuestError> {
+    fn call(&mut self, batch: &Batch, time_ms: u64, stats: &TransformStats) -> Result<Decoded, GuestError> {
         let result = match &mut self.guest {
-            Some(guest) => guest.process(batch),
+            Some(guest) => guest.process_within(batch, time_ms),
             None => self.instantiate(stats).and_then(|mut g| {
-                let r = g.process(batch);
+                let r = g.process_within(batch, time_ms);
                 self.guest = Some(g);
                 r
             }),
@@ -132,19 +148,27 @@ impl GuestSlot {
 ///
 /// `Err` only when no instance could be created (the pool is exhausted): that says nothing
 /// about the records, so the caller retries the batch later instead of applying the policy.
-pub fn run_batch(slot: &mut GuestSlot, batch: &Batch, retries: u32, backoff_ms: u64, stats: &TransformStats) -> Result<BatchOutcome, GuestError> {
+/// With `decided` (a replay after a crash, the decision stored by the first run) the batch is
+/// run the way the first run ended up running it, and the stored failures are taken as they are:
+/// those records are not run again. A record that the first run accepted and that fails now is
+/// [`GuestError::ReplayDiverged`] (the caller retries later), never a new failure.
+pub fn run_batch(slot: &mut GuestSlot, batch: &Batch, retries: u32, backoff_ms: u64, stats: &TransformStats, decided: Option<&Decision>) -> Result<BatchOutcome, GuestError> {
     // An earlier run of this batch that ended early (no instance) left accepted changes in the
     // instance and in `pending`: start again from the committed state.
     if let Some(state) = slot.state.as_mut().filter(|s| !s.pending.is_empty()) {
         state.pending.clear();
         slot.guest = None;
     }
+    if let Some(decided) = decided {
+        return replay(slot, batch, decided, stats);
+    }
+    let time_ms = slot.limits.batch_time_ms;
     let mut last_error = None;
     for attempt in 0..=retries {
         if attempt > 0 {
             std::thread::sleep(Duration::from_millis(backoff_ms.saturating_mul(1 << (attempt - 1).min(10))));
         }
-        match slot.call(batch, stats) {
+        match slot.call(batch, time_ms, stats) {
             Ok(decoded) if decoded.errors.is_empty() || attempt == retries => {
                 slot.accept(&decoded);
                 return Ok(outcome(decoded, 0));
@@ -163,12 +187,18 @@ pub fn run_batch(slot: &mut GuestSlot, batch: &Batch, retries: u32, backoff_ms: 
         return Err(batch_error);
     }
     if batch.records.len() == 1 {
-        return Ok(BatchOutcome { failures: vec![(0, batch_error.to_string())], ..BatchOutcome::default() });
+        return Ok(BatchOutcome { failures: vec![(0, batch_error.to_string())], isolated: true, ..BatchOutcome::default() });
     }
-    let mut all = BatchOutcome::default();
+    isolate(slot, batch, time_ms, stats, &|i, e| Ok((i, e.to_string())))
+}
+
+/// Runs each record of `batch` on its own. A record's failure becomes what `failed` makes of it:
+/// a failure for the policy, or (in a replay) an error that ends the run.
+fn isolate(slot: &mut GuestSlot, batch: &Batch, time_ms: u64, stats: &TransformStats, failed: &dyn Fn(usize, GuestError) -> Result<(usize, String), GuestError>) -> Result<BatchOutcome, GuestError> {
+    let mut all = BatchOutcome { isolated: true, ..BatchOutcome::default() };
     for (i, record) in batch.records.iter().enumerate() {
         let single = Batch { topic: batch.topic.clone(), partition: batch.partition, records: vec![record.clone()] };
-        match slot.call(&single, stats) {
+        match slot.call(&single, time_ms, stats) {
             Ok(decoded) => {
                 slot.accept(&decoded);
                 let part = outcome(decoded, i);
@@ -178,13 +208,46 @@ pub fn run_batch(slot: &mut GuestSlot, batch: &Batch, retries: u32, backoff_ms: 
                 all.state_bytes = part.state_bytes.or(all.state_bytes);
             }
             Err(e @ (GuestError::Instantiate { .. } | GuestError::Restore { .. })) => return Err(e),
-            Err(e) => all.failures.push((i, e.to_string())),
+            Err(e) => all.failures.push(failed(i, e)?),
         }
     }
     if let Some(state) = &slot.state {
         all.state = net_changes(&state.pending);
     }
     Ok(all)
+}
+
+/// Re-runs a batch whose decision is stored, with a looser time budget, the way the first run
+/// ended up running it: as one call (its failures were errors the guest returned, which it
+/// returns again), or record by record, leaving out the stored failures (they fail again, with
+/// the stored text, without running). The outputs are the first run's, because the guest is
+/// deterministic and the one non-deterministic outcome, the time limit, is not decided again.
+fn replay(slot: &mut GuestSlot, batch: &Batch, decided: &Decision, stats: &TransformStats) -> Result<BatchOutcome, GuestError> {
+    let time_ms = slot.limits.batch_time_ms.saturating_mul(REPLAY_TIME_FACTOR);
+    let failed_at = |offset: i64| decided.failed.iter().find(|f| f.offset == offset);
+    let offset_of = |i: usize| batch.records.get(i).map_or(-1, |r| r.offset);
+    let mut got = if decided.isolated {
+        // Indexes into `kept` map back to indexes into `batch`.
+        let index: Vec<usize> = (0..batch.records.len()).filter(|i| failed_at(offset_of(*i)).is_none()).collect();
+        let kept = Batch { topic: batch.topic.clone(), partition: batch.partition, records: index.iter().filter_map(|i| batch.records.get(*i).cloned()).collect() };
+        let diverged = |i: usize, e: GuestError| GuestError::ReplayDiverged { offset: kept.records.get(i).map_or(-1, |r| r.offset), reason: e.to_string() };
+        let mut got = isolate(slot, &kept, time_ms, stats, &|i, e| Err(diverged(i, e)))?;
+        let back = |i: u32| index.get(i as usize).map_or(u32::MAX, |j| *j as u32);
+        got.outputs.iter_mut().for_each(|r| r.input_index = back(r.input_index));
+        got.logs.iter_mut().filter(|l| l.input_index != sluice_abi::NO_RECORD).for_each(|l| l.input_index = back(l.input_index));
+        got.failures.iter_mut().for_each(|f| f.0 = back(f.0 as u32) as usize);
+        got
+    } else {
+        let first = batch.records.first().map_or(-1, |r| r.offset);
+        let decoded = slot.call(batch, time_ms, stats).map_err(|e| GuestError::ReplayDiverged { offset: first, reason: e.to_string() })?;
+        slot.accept(&decoded);
+        outcome(decoded, 0)
+    };
+    if let Some((i, e)) = got.failures.iter().find(|(i, _)| failed_at(offset_of(*i)).is_none()) {
+        return Err(GuestError::ReplayDiverged { offset: offset_of(*i), reason: e.clone() });
+    }
+    got.failures = (0..batch.records.len()).filter_map(|i| failed_at(offset_of(i)).map(|f| (i, f.error.clone()))).collect();
+    Ok(got)
 }
 
 /// The net effect of changes applied in order: the last one per key, in key order.
@@ -221,5 +284,5 @@ fn outcome(decoded: Decoded, base: usize) -> BatchOutcome {
             l
         })
         .collect();
-    BatchOutcome { outputs, failures: failed, logs, state: decoded.state, state_bytes: decoded.state_bytes }
+    BatchOutcome { outputs, failures: failed, logs, state: decoded.state, state_bytes: decoded.state_bytes, isolated: false }
 }

@@ -33,6 +33,11 @@ pub struct Checkpoint {
     /// cleared when `next_offset` moves past it. A replay after a crash uses the same end.
     #[serde(default)]
     pub pending_end: Option<i64>,
+    /// The error-policy decision for the batch ending at `pending_end`, stored with it after the
+    /// guest ran and before any output is written; cleared with it. A replay follows it instead of
+    /// deciding again (see `runner`: this is what makes the time limit deterministic).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_decision: Option<Decision>,
     /// Stateful transforms: the first changelog offset of this runner's state (the changelog's
     /// end when the runner first ran; older records belong to an earlier transform).
     #[serde(default)]
@@ -43,10 +48,29 @@ pub struct Checkpoint {
     pub state_end: Option<i64>,
 }
 
+/// How the guest's run of one batch ended, as far as it changes the outputs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    /// The batch was run record by record (a batch-level failure was narrowed down). A replay
+    /// runs it the same way, so per-call effects (a stateful guest's end-of-call output) match.
+    pub isolated: bool,
+    /// The records that failed, with the error text their dead-letter record carries.
+    pub failed: Vec<FailedRecord>,
+}
+
+/// One record the error policy acts on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedRecord {
+    /// Its input offset.
+    pub offset: i64,
+    /// Why it failed.
+    pub error: String,
+}
+
 impl Checkpoint {
     /// A fresh checkpoint.
     pub fn new(producer_id: i64, next_offset: i64) -> Self {
-        Checkpoint { version: CHECKPOINT_VERSION, producer_id, next_offset, sequences: BTreeMap::new(), pending_end: None, state_from: None, state_end: None }
+        Checkpoint { version: CHECKPOINT_VERSION, producer_id, next_offset, sequences: BTreeMap::new(), pending_end: None, pending_decision: None, state_from: None, state_end: None }
     }
 
     /// The checkpoint file of `partition` under a transform's directory.

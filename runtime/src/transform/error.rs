@@ -61,6 +61,11 @@ pub enum GuestError {
     /// A new instance's state could not be restored from the changelog.
     #[error("cannot restore state: {reason}")]
     Restore { reason: String },
+    /// Replaying a batch whose error-policy decision is stored: a record the first run
+    /// accepted failed this time (it can only be the time limit, on a busier machine). The
+    /// decision cannot change any more, so the batch is retried later rather than failed.
+    #[error("replaying a decided batch: the record at offset {offset} failed ({reason}) although the first run accepted it; retrying")]
+    ReplayDiverged { offset: i64, reason: String },
     /// The state grew past the transform's `state.bytes_max`.
     #[error("state size cap reached: {bytes} bytes of state, the cap (state.bytes_max) is {cap}")]
     StateCap { bytes: u64, cap: u64 },

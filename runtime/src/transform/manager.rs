@@ -404,6 +404,7 @@ impl TransformManager {
                 let mut c = Checkpoint::load(&path)?.unwrap_or_else(|| Checkpoint::new(producer_id, offset));
                 c.next_offset = offset;
                 c.pending_end = None;
+                c.pending_decision = None;
                 c.store(&path)
             })
             .await??;

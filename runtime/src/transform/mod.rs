@@ -19,12 +19,14 @@
 //!   persistence in the metadata log and the data directory; restart.
 //! - `stats`: per-transform counters.
 //! - `gate`: `parallelism`, the bound on a transform's batches in the guest at once.
+//! - `failpoint`: test-only crash and time-limit injection (off unless an env var is set).
 //! - `error`: [`TransformError`], [`GuestError`].
 
 pub mod attempt;
 mod checkpoint;
 pub mod engine;
 mod error;
+pub mod failpoint;
 pub mod gate;
 pub mod instance;
 mod manager;
@@ -36,6 +38,7 @@ pub mod state;
 pub mod stats;
 pub mod wasi;
 
+pub use checkpoint::{Decision, FailedRecord};
 pub use error::{GuestError, TransformError};
 pub use manager::{PartitionStatus, ResetTo, TransformManager, TransformState, TransformStatus};
 pub use spec::TransformSpec;

@@ -5,11 +5,21 @@
 //! # Exactly-once, and how it is kept
 //! Every input record's outputs (including dead-letter records) appear exactly once in the
 //! output partitions, across `kill -9` and restarts. Per batch:
-//! 1. Choose the batch `[next_offset, end)` and store `pending_end = end` in the checkpoint
-//!    (fsync) before anything is written. After a crash the same batch is replayed: same
-//!    records, same boundaries, even though more input may have arrived since.
+//! 1. Choose the batch `[next_offset, end)`, run the guest over it and apply the error policy,
+//!    then store `pending_end = end` and the policy's decision (which records failed, with what
+//!    text, and whether the batch was run record by record) in the checkpoint (fsync), before
+//!    anything is written. After a crash the same batch is replayed: same records, same
+//!    boundaries (even though more input may have arrived since), same decision.
 //! 2. The guest is deterministic (clock = record time, seeded randomness, no I/O), so the replay
 //!    produces the same output records, grouped into one RecordBatch per output partition.
+//!    The one outcome that is not deterministic is the time limit (wall-clock time, on a
+//!    machine whose load changes): a record killed by it on the first run could finish on the
+//!    replay, or the reverse. So the replay does not decide again: the stored failed records
+//!    are dead-lettered (or skipped) again with their stored error text without running, and
+//!    the others run under a looser time budget (`attempt::REPLAY_TIME_FACTOR`); if one of them
+//!    still fails, the batch is retried later, never given a new failure. Epoch interruption
+//!    stays the only limit on the fast path; no fuel is needed. A crash before the decision is
+//!    stored has written nothing for the batch, so deciding afresh then is safe.
 //! 3. Each output batch carries the runner's idempotent producer id and the checkpoint's next
 //!    sequence number for that partition. The partition's producer state (recovered from its
 //!    log after a crash) answers a batch it already holds as a duplicate and appends nothing.
@@ -22,8 +32,8 @@
 //! changes go to the changelog partition with the same producer id and a checkpointed sequence,
 //! and the checkpoint's `state_end` advances with `next_offset` (see `state` for the argument).
 //!
-//! The one non-deterministic input is wall-clock time: a record killed by the time limit on one
-//! run could finish on the replay. Such a record may then be both dead-lettered and emitted.
+//! `failpoint` can abort the process right after step 1's store or right before step 4's, so the
+//! end-to-end tests crash exactly inside those windows.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -34,7 +44,8 @@ use sluice_abi::{Batch, Emitted, Inherit, Record, StateOp};
 use tokio::sync::watch;
 
 use super::attempt::{run_batch, BatchOutcome, GuestSlot};
-use super::checkpoint::Checkpoint;
+use super::checkpoint::{Checkpoint, Decision};
+use super::failpoint;
 use super::records::{self, OutRecord};
 use super::spec::{ErrorAction, Partitioning, StartPosition, TransformSpec};
 use super::state::{self, StateLog};
@@ -120,6 +131,7 @@ async fn run_inner(shared: &Arc<RunnerShared>, partition: i32, stop: &mut watch:
             tracing::warn!(transform = %spec.name, partition, from = checkpoint.next_offset, to = input.log_start_offset(), "input records were deleted by retention before the transform read them; skipping ahead");
             checkpoint.next_offset = input.log_start_offset();
             checkpoint.pending_end = None;
+            checkpoint.pending_decision = None;
             continue;
         }
         if checkpoint.next_offset >= end_bound {
@@ -133,18 +145,16 @@ async fn run_inner(shared: &Arc<RunnerShared>, partition: i32, stop: &mut watch:
             Ok(read) => read,
             Err(e) => break Err(e),
         };
-        if checkpoint.pending_end != Some(end) {
-            checkpoint.pending_end = Some(end);
-            store(&checkpoint, &path).await.map_err(|e| e.to_string())?;
-        }
         let started = Instant::now();
-        let (outcome, back) = run_on_guest(shared, slot.take(), batch.clone()).await?;
+        let decided = checkpoint.pending_decision.clone().filter(|_| checkpoint.pending_end == Some(end));
+        let (outcome, back) = run_on_guest(shared, slot.take(), batch.clone(), decided.clone()).await?;
         slot = Some(back);
         let outcome = match outcome {
             Ok(outcome) => outcome,
             Err(e @ GuestError::Restore { .. }) => break Err(e.to_string()),
             Err(e) => {
-                // No instance (pool exhausted): not the records' fault. Same batch, later.
+                // No instance (pool exhausted), or a replay that ran out of time where the first
+                // run did not: not the records' fault. Same batch, later.
                 tracing::warn!(transform = %spec.name, partition, "{e}; retrying in {INSTANTIATE_RETRY_MS} ms");
                 tokio::select! {
                     _ = tokio::time::sleep(std::time::Duration::from_millis(INSTANTIATE_RETRY_MS)) => {}
@@ -165,6 +175,13 @@ async fn run_inner(shared: &Arc<RunnerShared>, partition: i32, stop: &mut watch:
             break Err(e);
         }
         let failed = apply_policy(shared, &batch, &outcome)?;
+        // The batch's boundary and decision are durable before any of its outputs is.
+        if decided.is_none() {
+            checkpoint.pending_end = Some(end);
+            checkpoint.pending_decision = Some(outcome.decision(&batch));
+            store(&checkpoint, &path).await.map_err(|e| e.to_string())?;
+            failpoint::abort_if(failpoint::get().abort_after_decision, "after storing a batch's decision");
+        }
         let outputs = resolve(shared, &batch, &outcome, failed);
         log_lines(shared, &batch, &outcome);
         let written = outputs.values().map(|v| v.len() as u64).sum::<u64>();
@@ -181,8 +198,10 @@ async fn run_inner(shared: &Arc<RunnerShared>, partition: i32, stop: &mut watch:
         if let Err(e) = write_outputs(shared, &mut checkpoint, outputs).await {
             break Err(e);
         }
+        failpoint::abort_if(failpoint::get().abort_after_outputs, "after a batch's outputs are durable, before its checkpoint");
         checkpoint.next_offset = end;
         checkpoint.pending_end = None;
+        checkpoint.pending_decision = None;
         store(&checkpoint, &path).await.map_err(|e| e.to_string())?;
         if let (Some(slot), Some(state_end)) = (slot.as_mut(), checkpoint.state_end) {
             slot.state_written(state_end);
@@ -278,13 +297,13 @@ async fn read_batch(input: &Arc<Partition>, checkpoint: &Checkpoint, end_bound: 
     Ok((Batch { topic: input.topic.clone(), partition: input.index, records }, end))
 }
 
-async fn run_on_guest(shared: &Arc<RunnerShared>, slot: Option<GuestSlot>, batch: Batch) -> Result<(Result<BatchOutcome, GuestError>, GuestSlot), String> {
+async fn run_on_guest(shared: &Arc<RunnerShared>, slot: Option<GuestSlot>, batch: Batch, decided: Option<Decision>) -> Result<(Result<BatchOutcome, GuestError>, GuestSlot), String> {
     let mut slot = slot.ok_or("the guest slot was lost")?;
     let (stats, policy) = (Arc::clone(&shared.stats), shared.spec.error_policy.clone());
     // Held until the guest call returns; waiting here is the `parallelism` bound.
     let _entered = shared.gate.enter().await;
     blocking("run transform", move || {
-        let outcome = run_batch(&mut slot, &batch, policy.retries, policy.backoff_ms, &stats);
+        let outcome = run_batch(&mut slot, &batch, policy.retries, policy.backoff_ms, &stats, decided.as_ref());
         (outcome, slot)
     })
     .await

@@ -130,3 +130,31 @@ fn compiled_code_is_cached_on_disk() {
 fn walk(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir).map(|entries| entries.flatten().map(|e| if e.path().is_dir() { walk(&e.path()) } else { 1 }).sum()).unwrap_or(0)
 }
+
+/// A replay follows the stored decision: a stored failure is not run again (the looping module
+/// would hit the time limit) and keeps its stored text; a record the first run accepted that
+/// fails now is `ReplayDiverged` (retried later), not a new failure.
+#[test]
+fn a_replay_follows_the_stored_decision() {
+    use super::attempt::{run_batch, GuestSlot};
+    use super::checkpoint::{Decision, FailedRecord};
+    let (_dir, engine) = engine();
+    let compiled = compile(engine.engine(), &module("(loop $l (br $l)) i64.const 0")).unwrap();
+    let linked = Linked::new(engine.engine(), &compiled.module).unwrap();
+    let stats = super::stats::TransformStats::default();
+    let mut slot = GuestSlot::new(linked, LIMITS, b"{}".to_vec());
+    let stored = Decision { isolated: true, failed: vec![FailedRecord { offset: 0, error: "killed: first run".into() }] };
+    let started = std::time::Instant::now();
+    let out = run_batch(&mut slot, &batch(), 0, 0, &stats, Some(&stored)).unwrap();
+    assert_eq!(out.failures, vec![(0, "killed: first run".to_string())]);
+    assert!(out.isolated && out.outputs.is_empty());
+    assert!(started.elapsed() < std::time::Duration::from_millis(100), "the stored failure ran again");
+    for isolated in [true, false] {
+        let accepted = Decision { isolated, failed: vec![] };
+        let err = run_batch(&mut slot, &batch(), 0, 0, &stats, Some(&accepted)).unwrap_err();
+        assert!(matches!(&err, GuestError::ReplayDiverged { offset: 0, .. }), "{err:?}");
+    }
+    // Without a stored decision the same batch is decided afresh: the time limit fails it.
+    let fresh = run_batch(&mut slot, &batch(), 0, 0, &stats, None).unwrap();
+    assert!(matches!(fresh.failures.as_slice(), [(0, e)] if e.contains("100 ms time limit")), "{:?}", fresh.failures);
+}
