@@ -216,7 +216,10 @@ mod tests {
 
     /// Thousands of bindings (literal, wildcard, prefixed; users, `User:*`; hosts; allow and
     /// deny; every resource type): deterministic pseudo-random sets and questions.
-    fn many(count: usize, seed: u64) -> (BTreeSet<AclBinding>, Vec<(String, String, Operation, ResourceType, String)>) {
+    /// A question: user, host, operation, resource type, resource name.
+    type Question = (String, String, Operation, ResourceType, String);
+
+    fn many(count: usize, seed: u64) -> (BTreeSet<AclBinding>, Vec<Question>) {
         let mut x = seed;
         let mut next = move |n: u64| {
             x ^= x << 13;
