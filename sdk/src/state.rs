@@ -21,6 +21,7 @@
 //! are reported in key order, so nothing observable depends on the map's iteration order and a
 //! replayed batch reports byte-identical changes.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 
 use sluice_abi::StateOp;
@@ -92,17 +93,21 @@ impl Store {
         self.map.get(key).map(Vec::as_slice)
     }
 
-    /// Inserts without an undo entry; returns the previous value.
+    /// Inserts without an undo entry; returns the previous value. One hash of the key.
     fn insert_raw(&mut self, key: Vec<u8>, value: Vec<u8>) -> Option<Vec<u8>> {
         self.bytes += (key.len() + value.len()) as u64;
-        if let Some(slot) = self.map.get_mut(key.as_slice()) {
-            let previous = std::mem::replace(slot, value);
-            self.bytes -= (key.len() + previous.len()) as u64;
-            return Some(previous);
+        match self.map.entry(key) {
+            Entry::Occupied(mut slot) => {
+                let previous = std::mem::replace(slot.get_mut(), value);
+                self.bytes -= (slot.key().len() + previous.len()) as u64;
+                Some(previous)
+            }
+            Entry::Vacant(slot) => {
+                self.due.inserted(slot.key());
+                slot.insert(value);
+                None
+            }
         }
-        self.due.inserted(&key);
-        self.map.insert(key, value);
-        None
     }
 
     fn remove_raw(&mut self, key: &[u8]) -> Option<Vec<u8>> {
