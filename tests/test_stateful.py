@@ -154,7 +154,8 @@ def test_input_partitions_added_after_deploy_get_runner_and_changelog(broker):
     out, name = unique("counts"), unique("wc")
     deploy_ok(broker, spec(name, inp, out, window_ms=10_000), plugin("windowed-count"))
     produce_timed(b, inp, [(0, b"a", T0 + 1000, b"1")])
-    for f in admin(b).create_partitions([NewPartitions(inp, 2)]).values():
+    a = admin(b)  # kept alive until the future resolves
+    for f in a.create_partitions([NewPartitions(inp, 2)]).values():
         f.result(30)
     produce_timed(b, inp, [(1, b"p", T0 + 1000, b"1"), (1, b"p", T0 + 2000, b"2"), (1, b"q", T0 + 3000, b"3")])
     wait_caught_up(broker, name, 4, timeout=60)
