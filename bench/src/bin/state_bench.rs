@@ -26,6 +26,18 @@ use sluice::transform::state::RESTORE_READ_BYTES;
 use sluice_abi::{Batch, Record, StateCommand, StateOp};
 
 const RECORDS_PER_BATCH: usize = 1000;
+
+/// This thread's CPU time in seconds (`/proc/thread-self/schedstat`, nanoseconds on CPU):
+/// a figure the other load on a shared machine does not inflate, unlike wall time.
+fn cpu_secs() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat").ok().and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok()).map_or(0.0, |ns| ns / 1e9)
+}
+
+/// "N records/s (M records/s of CPU)" for `records` done since `started` / `cpu0`.
+fn rates(records: usize, started: Instant, cpu0: f64) -> String {
+    let (wall, cpu) = (started.elapsed().as_secs_f64(), cpu_secs() - cpu0);
+    format!("{:>10.0} records/s ({:>8.0} per CPU second)", records as f64 / wall, records as f64 / cpu.max(1e-9))
+}
 const T0: i64 = 1_700_000_040_000;
 
 fn batch(keys: usize, first: usize) -> Batch {
@@ -48,7 +60,7 @@ fn run(linked: &Linked, limits: GuestLimits, keys: usize, records: usize) -> any
     let mut guest = Guest::new(linked, limits, b"{}")?;
     let mut changelog = Vec::new();
     let batches: Vec<Batch> = (0..records / RECORDS_PER_BATCH).map(|b| batch(keys, b * RECORDS_PER_BATCH)).collect();
-    let started = Instant::now();
+    let (started, cpu0) = (Instant::now(), cpu_secs());
     let mut state_bytes = 0;
     for b in &batches {
         let out = guest.process(b)?;
@@ -56,10 +68,9 @@ fn run(linked: &Linked, limits: GuestLimits, keys: usize, records: usize) -> any
         state_bytes = out.state_bytes.unwrap_or(0);
         changelog.extend(out.state);
     }
-    let secs = started.elapsed().as_secs_f64();
     println!(
-        "wasm            keys={keys:>9}  records={records:>9}  {:>10.0} records/s  state={:.1} MB  changelog={} records  instance memory={} MB",
-        records as f64 / secs,
+        "wasm            keys={keys:>9}  records={records:>9}  {}  state={:.1} MB  changelog={} records  instance memory={} MB",
+        rates(records, started, cpu0),
         state_bytes as f64 / 1e6,
         changelog.len(),
         guest.memory_bytes() >> 20
@@ -72,7 +83,7 @@ fn run(linked: &Linked, limits: GuestLimits, keys: usize, records: usize) -> any
 fn run_sdk_native(keys: usize, records: usize) {
     let mut harness = sluice_sdk::Harness::<windowed_count::WindowedCount>::new(windowed_count::Config::default());
     let batches: Vec<Batch> = (0..records / RECORDS_PER_BATCH).map(|b| batch(keys, b * RECORDS_PER_BATCH)).collect();
-    let started = Instant::now();
+    let (started, cpu0) = (Instant::now(), cpu_secs());
     for b in &batches {
         let records: Vec<sluice_sdk::Record<'_>> = b
             .records
@@ -85,8 +96,7 @@ fn run_sdk_native(keys: usize, records: usize) {
             .collect();
         harness.feed(&records);
     }
-    let secs = started.elapsed().as_secs_f64();
-    println!("sdk native      keys={keys:>9}  records={records:>9}  {:>10.0} records/s  (plugin code, host harness, no wasm)", records as f64 / secs);
+    println!("sdk native      keys={keys:>9}  records={records:>9}  {}  (plugin code, host harness, no wasm)", rates(records, started, cpu0));
 }
 
 /// Hand-written windowed count: counts per (window start, key) in hash maps; a window closes
@@ -95,7 +105,7 @@ fn run_sdk_native(keys: usize, records: usize) {
 fn run_baseline(keys: usize, records: usize) {
     const WINDOW_MS: i64 = 60_000;
     let batches: Vec<Batch> = (0..records / RECORDS_PER_BATCH).map(|b| batch(keys, b * RECORDS_PER_BATCH)).collect();
-    let started = Instant::now();
+    let (started, cpu0) = (Instant::now(), cpu_secs());
     let mut windows: HashMap<i64, HashMap<Vec<u8>, u64>> = HashMap::new();
     let (mut watermark, mut emitted) = (i64::MIN, 0usize);
     for b in &batches {
@@ -113,9 +123,8 @@ fn run_baseline(keys: usize, records: usize) {
             }
         }
     }
-    let secs = started.elapsed().as_secs_f64();
     let open: usize = windows.values().map(HashMap::len).sum();
-    println!("native baseline keys={keys:>9}  records={records:>9}  {:>10.0} records/s  ({open} open counts, {emitted} emitted)", records as f64 / secs);
+    println!("native baseline keys={keys:>9}  records={records:>9}  {}  ({open} open counts, {emitted} emitted)", rates(records, started, cpu0));
 }
 
 /// Restores the compacted changelog (last value per key, as compaction leaves it) into a fresh
@@ -128,7 +137,7 @@ fn restore(linked: &Linked, limits: GuestLimits, changelog: Vec<StateOp>) -> any
     let ops: Vec<StateOp> = last.into_values().collect();
     let entries = ops.len();
     let mut guest = Guest::new(linked, limits, b"{}")?;
-    let started = Instant::now();
+    let (started, cpu0) = (Instant::now(), cpu_secs());
     let mut chunk = Vec::new();
     let mut chunk_bytes = 0;
     for op in ops {
@@ -140,7 +149,7 @@ fn restore(linked: &Linked, limits: GuestLimits, changelog: Vec<StateOp>) -> any
         }
     }
     guest.state_command(&StateCommand::Restore(chunk))?;
-    println!("restore         entries={entries:>9}  {:.2} s (guest side: restore commands)", started.elapsed().as_secs_f64());
+    println!("restore         entries={entries:>9}  {:.2} s ({:.2} s CPU; guest side: restore commands)", started.elapsed().as_secs_f64(), cpu_secs() - cpu0);
     Ok(())
 }
 
