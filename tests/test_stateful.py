@@ -164,6 +164,7 @@ def test_input_partitions_added_after_deploy_get_runner_and_changelog(broker):
                message="the changelog grew to 2 partitions")
     broker.kill9()
     broker.start()
+    b = broker.bootstrap  # a restart may listen on a new port
     produce_timed(b, inp, [(1, b"p", T0 + 4000, b"4"), (0, b"z", T0 + 50_000, b"end"), (1, b"z", T0 + 50_000, b"end")])
     st = wait_caught_up(broker, name, 7, timeout=60)
     assert st["state"] == "running" and [p["partition"] for p in st["partitions"]] == [0, 1], st
