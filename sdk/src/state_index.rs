@@ -187,15 +187,9 @@ mod tests {
     /// The hasher's low bits depend on the last bytes of a key (the digits of `user-0001234`).
     #[test]
     fn hash_low_bits_spread() {
-        use std::hash::{BuildHasher, Hash};
+        use std::hash::BuildHasher;
         let build = BuildStateHasher::default();
-        let buckets: HashSet<u64> = (0..1000)
-            .map(|n| {
-                let mut h = build.build_hasher();
-                wkey(60_000, 0, format!("kuser-{n:07}").as_bytes()).hash(&mut h);
-                h.finish() & 1023
-            })
-            .collect();
+        let buckets: HashSet<u64> = (0..1000).map(|n| build.hash_one(wkey(60_000, 0, format!("kuser-{n:07}").as_bytes())) & 1023).collect();
         assert!(buckets.len() > 500, "{} distinct buckets of 1024", buckets.len());
     }
 }
