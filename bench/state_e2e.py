@@ -6,7 +6,8 @@ the runner took to restore that state from its changelog (the broker's own "stat
 log line, which also counts the records read).
 
 Usage: plugins/build && cargo build --release -p sluice && python3 bench/state_e2e.py [--keys N]
-Prints figures; asserts nothing. Reuses broker_bench.py's broker and pinning.
+Prints figures (wall clock, and the broker's CPU seconds, which other load on a shared machine
+does not inflate); asserts nothing. Reuses broker_bench.py's broker and pinning.
 """
 
 import argparse
@@ -76,10 +77,11 @@ def main():
                 spec = {"name": "wc", "input": "in", "output": "out", "batch_records_max": 10000,
                         "limits": {"memory_bytes": 1 << 30, "batch_time_ms": 60000}, "state": {"bytes_max": 512 << 20}}
                 deploy(broker.admin, spec, wasm)
-                started = time.perf_counter()
+                started, cpu0 = time.perf_counter(), broker.cpu_seconds()
                 st = wait_caught_up(broker.admin, "wc", records)
-                secs = time.perf_counter() - started
+                secs, cpu = time.perf_counter() - started, broker.cpu_seconds() - cpu0
                 print(f"windowed-count  keys={keys:>9}  records={records:>9}  {records / secs:>10.0f} records/s  "
+                      f"({records / cpu:.0f} per broker CPU second, all threads)  "
                       f"(backlog, changelog included; {st['stats']['batches']} batches; state "
                       f"{describe(broker.admin, 'wc')['stats']['state_bytes'] / 1e6:.1f} MB)")
             finally:
@@ -89,6 +91,7 @@ def main():
             seen = log.stat().st_size
             broker = bb.Broker(args.binary, Path(tmp) / "data", log, rust_log=rust_log)
             try:
+                cpu0 = broker.cpu_seconds()
                 produce(broker.bootstrap, "in", 1, keys)
                 deadline = time.monotonic() + 600
                 found = None
@@ -98,7 +101,8 @@ def main():
                     time.sleep(0.2)
                 if found:
                     n, ms = found[-1]
-                    print(f"restore         keys={keys:>9}  {int(n):>9} changelog records in {int(ms) / 1000:.2f} s")
+                    print(f"restore         keys={keys:>9}  {int(n):>9} changelog records in {int(ms) / 1000:.2f} s "
+                          f"(broker CPU from the restart's ready line to the restored line: {broker.cpu_seconds() - cpu0:.2f} s)")
                 else:
                     print("restore: no 'state restored' line within 600 s")
             finally:

@@ -11,6 +11,7 @@ import random
 import re
 import time
 
+from confluent_kafka.admin import NewPartitions
 from helpers import admin, create_topic, producer, read_all, unique, wait_until
 from prom_text import scrape
 from transforms import deploy_ok, describe, plugin, request, wait_caught_up
@@ -100,6 +101,76 @@ def test_windowed_count_exact_windows_with_out_of_order_and_late_records(broker)
     assert m.value("sluice_transform_state_bytes", transform=name) > 0
     st = describe(broker, name)
     assert st["state"] == "running" and st["stats"]["records_in"] == len(events)
+
+
+def test_windowed_count_hopping_windows_exact(broker):
+    """Hopping windows (60 s every 20 s) through a real broker: each record counts in the three
+    windows holding it; out-of-order records within the lateness count, and a record too late
+    for all of its windows goes to the late topic. Expected counts come from a brute-force
+    simulation of the watermark in this test."""
+    b = broker.bootstrap
+    inp = create_topic(b, unique("clicks"))
+    out, late, name = unique("hop"), unique("late"), unique("wc")
+    size, advance, lateness = 60_000, 20_000, 10_000
+    deploy_ok(broker, spec(name, inp, out, window_ms=size, advance_ms=advance, allowed_lateness_ms=lateness, late_topic=late),
+              plugin("windowed-count"))
+    rng = random.Random(11)
+    clock, events = T0, []
+    for i in range(300):
+        clock += rng.randrange(1000, 7000)
+        # Every 10th record up to 8 s out of order (inside the lateness), plus a few far-late ones.
+        ts = clock - rng.randrange(8000) if i % 10 == 0 else clock
+        events.append((0, rng.choice([b"a", b"b", b"c"]), ts, b"v%d" % i))
+    events.insert(150, (0, b"a", events[149][2] - 200_000, b"far-late"))
+    events.append((0, b"z", clock + 10 * size, b"end"))
+    produce_timed(b, inp, events)
+    wait_caught_up(broker, name, len(events))
+    # The simulation: watermark = max ts - lateness before each record; a window counts the
+    # record if its end is past the watermark; windows whose end the final watermark reached
+    # were emitted.
+    counts, late_values, max_ts = collections.Counter(), [], None
+    for _, key, ts, value in events:
+        watermark = None if max_ts is None else max_ts - lateness
+        starts = [st for st in range(ts - ts % advance - size, ts + 1, advance) if st <= ts < st + size]
+        counted = [st for st in starts if watermark is None or st + size > watermark]
+        for st in counted:
+            counts[(key.decode(), st - T0)] += 1
+        if not counted:
+            late_values.append(value)
+        max_ts = ts if max_ts is None else max(max_ts, ts)
+    final = max_ts - lateness
+    expected = sorted((k, w, n) for (k, w), n in counts.items() if w + T0 + size <= final)
+    assert len(expected) > 30 and all(k in ("a", "b", "c") for k, _, _ in expected)
+    assert window_counts(read_all(b, out)) == expected
+    assert [m.value() for m in read_all(b, late)] == late_values == [b"far-late"]
+
+
+def test_input_partitions_added_after_deploy_get_runner_and_changelog(broker):
+    """CreatePartitions on a running stateful transform's input: the new partition gets a
+    runner (from its first offset, so records produced right away count) and its own changelog
+    partition; after kill -9 and a restart its state is restored and every window is exact."""
+    b = broker.bootstrap
+    inp = create_topic(b, unique("clicks"))
+    out, name = unique("counts"), unique("wc")
+    deploy_ok(broker, spec(name, inp, out, window_ms=10_000), plugin("windowed-count"))
+    produce_timed(b, inp, [(0, b"a", T0 + 1000, b"1")])
+    a = admin(b)  # kept alive until the future resolves
+    for f in a.create_partitions([NewPartitions(inp, 2)]).values():
+        f.result(30)
+    produce_timed(b, inp, [(1, b"p", T0 + 1000, b"1"), (1, b"p", T0 + 2000, b"2"), (1, b"q", T0 + 3000, b"3")])
+    wait_caught_up(broker, name, 4, timeout=60)
+    changelog = f"_sluice_state.{name}"
+    wait_until(lambda: len(admin(b).list_topics(changelog, timeout=10).topics[changelog].partitions) == 2, 30,
+               message="the changelog grew to 2 partitions")
+    broker.kill9()
+    broker.start()
+    b = broker.bootstrap  # a restart may listen on a new port
+    produce_timed(b, inp, [(1, b"p", T0 + 4000, b"4"), (0, b"z", T0 + 50_000, b"end"), (1, b"z", T0 + 50_000, b"end")])
+    st = wait_caught_up(broker, name, 7, timeout=60)
+    assert st["state"] == "running" and [p["partition"] for p in st["partitions"]] == [0, 1], st
+    assert window_counts(read_all(b, out)) == sorted([("a", 0, 1), ("p", 0, 3), ("q", 0, 1)])
+    log = re.sub(r"\x1b\[[0-9;]*m", "", broker.log_path.read_text(errors="replace"))
+    assert "input partition added: starting its runner" in log
 
 
 def expected_counts(events, window_ms):

@@ -25,7 +25,7 @@
 //! `sluice_transform_v2_state(ptr: i32, len: i32) -> i64`, which takes a [`StateCommand`]
 //! (commit, abort, restore; layout in `state.rs`) and returns an [`Output`] location (status
 //! only). State lives in the guest's memory; at the end of each `process` call the guest lists
-//! its changes (one [`StateOp`] per changed key, in key order) and its state size in the output
+//! its changes (one [`StateOp`] per changed key, in the order the batch first touched them) and its state size in the output
 //! buffer, and keeps them provisional until the host sends `commit` (the host wrote them to the
 //! changelog) or `abort` (the host will retry the batch). A new instance is brought back with
 //! `restore` commands before its first batch. All names change with the version, rather than v1

@@ -79,7 +79,7 @@ pub struct Decoded {
     pub logs: Vec<LogLine>,
     /// Per-record failures.
     pub errors: Vec<RecordError>,
-    /// State changes of the call (ABI v2), at most one per key, in key order.
+    /// State changes of the call (ABI v2), at most one per key, in the order the batch first touched them.
     pub state: Vec<StateOp>,
     /// Bytes of state the guest holds after the call (keys plus values), if it reported them.
     pub state_bytes: Option<u64>,

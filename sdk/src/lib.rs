@@ -9,6 +9,7 @@ mod logging;
 mod output;
 mod record;
 mod state;
+mod state_index;
 mod stateful;
 mod window;
 
@@ -18,7 +19,7 @@ pub use output::{OutRecord, Output};
 pub use record::{Header, Record};
 pub use sluice_abi::{Emitted, Inherit, RecordError, StateOp};
 pub use stateful::{Context, StatefulTransform};
-pub use window::{ClosedWindow, Timer, Tumbling, Window, WindowAdd};
+pub use window::{ClosedWindow, Hopping, Timer, Tumbling, Window, WindowAdd};
 
 /// The error a transform function returns for a record it cannot handle. The broker applies the
 /// transform's error policy to that record (retry, dead-letter, skip or halt); the rest of the

@@ -274,16 +274,9 @@ impl Machine {
     pub(crate) fn advance<T: StatefulTransform>(&mut self, ts: i64, out: &mut Output, config: &T::Config) -> crate::Result {
         self.max_ts = self.max_ts.max(ts);
         let watermark = self.watermark(T::allowed_lateness_ms(config));
-        while self.store.may_be_due(NS_WINDOW, watermark) {
-            let Some((key, bytes)) = self.store.first_from(&[NS_WINDOW], NS_WINDOW).map(|(k, v)| (k.to_vec(), v.to_vec())) else {
-                self.store.set_due_floor(NS_WINDOW, i64::MAX);
-                break;
-            };
+        while let Some(key) = self.store.first_due(NS_WINDOW, watermark) {
             let (Some(end), Some(start)) = (time_from(&key[1..]), key.get(9..).and_then(time_from)) else { return Err("corrupt window entry in state".into()) };
-            if end > watermark {
-                self.store.set_due_floor(NS_WINDOW, end);
-                break;
-            }
+            let bytes = self.store.get(&key).map(<[u8]>::to_vec).unwrap_or_default();
             self.store.delete(&key);
             let part = key.get(17..).unwrap_or_default().to_vec();
             let Some(window_key) = key_from_part(&part) else { return Err("corrupt window key in state".into()) };
@@ -292,16 +285,8 @@ impl Machine {
             let mut ctx = Context { out: &mut *out, store: &mut self.store, key_part: part.clone(), watermark };
             T::on_window_close(&closed, &mut ctx, config)?;
         }
-        while self.store.may_be_due(NS_TIMER, watermark) {
-            let Some(key) = self.store.first_from(&[NS_TIMER], NS_TIMER).map(|(k, _)| k.to_vec()) else {
-                self.store.set_due_floor(NS_TIMER, i64::MAX);
-                break;
-            };
+        while let Some(key) = self.store.first_due(NS_TIMER, watermark) {
             let Some(at) = time_from(&key[1..]) else { return Err("corrupt timer entry in state".into()) };
-            if at > watermark {
-                self.store.set_due_floor(NS_TIMER, at);
-                break;
-            }
             self.store.delete(&key);
             let part = key.get(9..).unwrap_or_default().to_vec();
             let Some(timer_key) = key_from_part(&part) else { return Err("corrupt timer key in state".into()) };
@@ -338,6 +323,7 @@ impl Machine {
             StateCommand::Restore(ops) => {
                 // Restores come after a commit point; anything provisional is dropped first.
                 self.store.abort();
+                self.store.reserve(ops.len());
                 for op in ops {
                     self.store.apply(op);
                 }

@@ -1,20 +1,24 @@
-//! `windowed-count`: counts records per key per tumbling event-time window and emits one record
+//! `windowed-count`: counts records per key per event-time window (tumbling, or hopping with
+//! `advance_ms`) and emits one record
 //! per (key, window) when the window closes, i.e. when the watermark (largest timestamp seen
 //! minus the allowed lateness) reaches the window's end. A record whose window has already
-//! closed is late: dropped, or copied to `late_topic`.
+//! closed is late: dropped, or copied to `late_topic`. With hopping windows a record counts in
+//! every window that holds it and still open; it is late (copied once) only if it counted in
+//! none of them, as Flink's late side output does.
 //!
-//! Config (all optional): `{"window_ms": 60000, "allowed_lateness_ms": 0, "late_topic": null,
-//! "key_field": null, "error_on": null}`. `key_field`: count per this top-level field of a JSON
-//! value (a string, or a number as written) instead of per record key — e.g. errors per
-//! `service`; a value that is not a JSON object with that field counts under the record key.
-//! `error_on`: a record whose value contains it fails (for error-policy tests; its count is
-//! taken back).
+//! Config (all optional): `{"window_ms": 60000, "advance_ms": null, "allowed_lateness_ms": 0,
+//! "late_topic": null, "key_field": null, "error_on": null}`. `advance_ms`: hopping windows of
+//! `window_ms` starting every `advance_ms` (null: tumbling). `key_field`: count per this top-level
+//! field of a JSON value (a string, or a number as written) instead of per record key — e.g.
+//! errors per `service`; a value that is not a JSON object with that field counts under the
+//! record key. `error_on`: a record whose value contains it fails (for error-policy tests; its
+//! count is taken back).
 //!
 //! Output: key = the input key, timestamp = the window's last millisecond, value =
 //! `{"key":"…","window_start":…,"window_end":…,"count":…}` (the key as UTF-8, lossy).
 
 use serde::Deserialize;
-use sluice_sdk::{stateful_transform, ClosedWindow, Context, OutRecord, Record, Result, StatefulTransform, Tumbling, WindowAdd};
+use sluice_sdk::{stateful_transform, ClosedWindow, Context, Hopping, OutRecord, Record, Result, StatefulTransform, WindowAdd};
 
 /// Window size, lateness and where late records go.
 #[derive(Deserialize)]
@@ -22,6 +26,8 @@ use sluice_sdk::{stateful_transform, ClosedWindow, Context, OutRecord, Record, R
 pub struct Config {
     /// Window size in milliseconds.
     pub window_ms: i64,
+    /// Hopping windows start every this many milliseconds; `None`: tumbling (= `window_ms`).
+    pub advance_ms: Option<i64>,
     /// How far out of order a record may arrive and still count.
     pub allowed_lateness_ms: i64,
     /// Late records are copied here; `None`: dropped.
@@ -34,7 +40,7 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { window_ms: 60_000, allowed_lateness_ms: 0, late_topic: None, key_field: None, error_on: None }
+        Config { window_ms: 60_000, advance_ms: None, allowed_lateness_ms: 0, late_topic: None, key_field: None, error_on: None }
     }
 }
 
@@ -45,11 +51,15 @@ impl StatefulTransform for WindowedCount {
     type Config = Config;
 
     fn process(record: &Record<'_>, ctx: &mut Context<'_>, config: &Config) -> Result {
-        let window = Tumbling::new(config.window_ms).window_of(record.timestamp);
         if let Some(key) = config.key_field.as_deref().and_then(|field| field_of(record.value(), field)) {
             ctx.set_key(Some(key.as_bytes()));
         }
-        if let WindowAdd::Late = ctx.window_add(window, |count: &mut u64| *count += 1)? {
+        let windows = Hopping::new(config.window_ms, config.advance_ms.unwrap_or(config.window_ms));
+        let mut counted = false;
+        for window in windows.windows_of(record.timestamp) {
+            counted |= ctx.window_add(window, |count: &mut u64| *count += 1)? == WindowAdd::Added;
+        }
+        if !counted {
             if let Some(topic) = &config.late_topic {
                 ctx.output().emit_to(topic, record.value());
             }
@@ -173,6 +183,34 @@ mod tests {
         assert_eq!(counts(first.values()), vec![("host-9".into(), 0, 1), ("payments".into(), 0, 1), ("web".into(), 0, 2)]);
         assert_eq!(first.records.iter().filter(|r| r.key == Inherit::Set(Some(b"web".to_vec()))).count(), 1);
         assert_eq!(counts(h.advance_to(200_000).values()), vec![("web".into(), 60_000, 1)]);
+    }
+
+    /// Hopping windows (size 60 s, advance 20 s): a record counts in the three windows holding
+    /// it, each window closes on its own, and a record too late for all of its windows goes to
+    /// the late topic while one still open for a later window counts there only.
+    #[test]
+    fn hopping_windows_count_each_record_in_every_window() {
+        let config = Config { advance_ms: Some(20_000), late_topic: Some("late".into()), ..Config::default() };
+        let mut h = Harness::<WindowedCount>::new(config);
+        assert!(h.feed(&[rec(b"a", 5_000), rec(b"a", 15_000)]).records.is_empty());
+        // Watermark 45 s: the windows ending at 20 and 40 s close.
+        let fed = h.feed(&[rec(b"b", 45_000)]);
+        assert_eq!(counts(fed.values()), vec![("a".into(), -40_000, 2), ("a".into(), -20_000, 2)]);
+        // Watermark 61 s: [0, 60) closes.
+        let fed = h.feed(&[rec(b"c", 61_000)]);
+        assert_eq!(counts(fed.values()), vec![("a".into(), 0, 2), ("b".into(), 0, 1)]);
+        // 30 s is late for [-20, 40) and [0, 60) but counts in [20, 80).
+        let fed = h.feed(&[rec(b"a", 30_000)]);
+        assert!(fed.records.is_empty(), "counted in an open window: not late");
+        // 10 s: all of its windows ([-40, 20), [-20, 40), [0, 60)) have closed.
+        let fed = h.feed(&[rec(b"a", 10_000)]);
+        assert_eq!(fed.records.len(), 1);
+        assert_eq!(fed.records[0].topic.as_deref(), Some("late"));
+        let fed = h.advance_to(1_000_000);
+        assert_eq!(
+            counts(fed.values()),
+            vec![("a".into(), 20_000, 1), ("b".into(), 20_000, 1), ("b".into(), 40_000, 1), ("c".into(), 20_000, 1), ("c".into(), 40_000, 1), ("c".into(), 60_000, 1)]
+        );
     }
 
     /// A failing record leaves no count behind.

@@ -15,6 +15,9 @@ use super::TransformError;
 /// How often the ticker advances the engine's epoch. A time limit is rounded up to whole ticks,
 /// so a runaway guest is stopped at most one tick after its limit.
 pub const EPOCH_TICK_MS: u64 = 10;
+/// Set (to anything) to write a perf map of compiled wasm, so `perf record` / `perf report` name
+/// guest functions (profiling stateful transforms: `bench/README.md`).
+pub const PERFMAP_ENV: &str = "SLUICE_WASM_PERFMAP";
 
 /// Limits of the shared instance pool.
 #[derive(Debug, Clone, Copy)]
@@ -62,6 +65,10 @@ impl TransformEngine {
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
             // A deep recursion traps instead of overflowing the broker's thread stack.
             .max_wasm_stack(1 << 20);
+        if std::env::var_os(PERFMAP_ENV).is_some() {
+            // Names compiled wasm functions in `perf report` (/tmp/perf-<pid>.map).
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config).map_err(|e| engine_error("configuration", e))?;
 
         let stop = Arc::new(AtomicBool::new(false));

@@ -32,6 +32,9 @@ pub const CHANGELOG_BATCH_BYTES_MAX: u64 = 64 << 20;
 /// broker default (1 GiB) would leave a restore replaying every batch's changes.
 pub const CHANGELOG_SEGMENT_BYTES: u64 = 16 << 20;
 
+/// How often running transforms look for input partitions added after deploy.
+const PARTITION_CHECK_MS: u64 = 1_000;
+
 /// Where `reset` moves every partition's position.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -138,6 +141,7 @@ impl TransformManager {
                 tracing::error!(transform = %name, "cannot restart transform: {e}");
             }
         }
+        tokio::spawn(watch_partitions(Arc::downgrade(&manager)));
         Ok(manager)
     }
 
@@ -286,23 +290,38 @@ impl TransformManager {
             return;
         };
         let (stop_tx, stop_rx) = watch::channel(false);
-        deployed.runners = (0..topic.partitions.len() as i32)
-            .map(|p| {
-                let (shared, stop, me) = (Arc::clone(&deployed.shared), stop_rx.clone(), self.me.clone());
-                tokio::spawn(async move {
-                    let version = shared.version;
-                    let name = shared.spec.name.clone();
-                    if let RunnerExit::Failed(reason) = runner::run(shared, p, stop).await {
-                        // A separate task: whoever holds the transforms lock may be waiting
-                        // for this runner to finish.
-                        if let Some(manager) = me.upgrade() {
-                            tokio::spawn(async move { manager.halt(&name, version, reason).await });
-                        }
-                    }
-                })
-            })
-            .collect();
+        deployed.runners = (0..topic.partitions.len() as i32).map(|p| self.spawn_runner(&deployed.shared, p, stop_rx.clone(), false)).collect();
         deployed.stop = Some(stop_tx);
+    }
+
+    fn spawn_runner(&self, shared: &Arc<RunnerShared>, p: i32, stop: watch::Receiver<bool>, added: bool) -> JoinHandle<()> {
+        let (shared, me) = (Arc::clone(shared), self.me.clone());
+        tokio::spawn(async move {
+            let version = shared.version;
+            let name = shared.spec.name.clone();
+            if let RunnerExit::Failed(reason) = runner::run(shared, p, stop, added).await {
+                // A separate task: whoever holds the transforms lock may be waiting
+                // for this runner to finish.
+                if let Some(manager) = me.upgrade() {
+                    tokio::spawn(async move { manager.halt(&name, version, reason).await });
+                }
+            }
+        })
+    }
+
+    /// Starts a runner for every input partition added (CreatePartitions) since a running
+    /// transform's runners started; a stateful one grows its changelog as the runner opens its
+    /// state. Paused or halted transforms get theirs when they resume.
+    async fn start_added_runners(&self) {
+        let mut transforms = self.transforms.lock().await;
+        for deployed in transforms.values_mut() {
+            let Some(stop) = deployed.stop.as_ref().filter(|_| !deployed.paused) else { continue };
+            let Some(topic) = self.broker.topic(&deployed.shared.spec.input) else { continue };
+            for p in deployed.runners.len() as i32..topic.partitions.len() as i32 {
+                tracing::info!(transform = %deployed.shared.spec.name, partition = p, "input partition added: starting its runner");
+                deployed.runners.push(self.spawn_runner(&deployed.shared, p, stop.subscribe(), true));
+            }
+        }
     }
 
     /// A runner failed: record the transform as halted (survives restart) and stop its runners.
@@ -439,6 +458,16 @@ impl TransformManager {
         for deployed in transforms.values_mut() {
             stop_runners(deployed).await;
         }
+    }
+}
+
+/// Polls for input partitions added after deploy until the manager is gone. A poll rather than
+/// a hook in the broker's CreatePartitions: the broker layer knows nothing of transforms.
+async fn watch_partitions(me: Weak<TransformManager>) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(PARTITION_CHECK_MS)).await;
+        let Some(manager) = me.upgrade() else { return };
+        manager.start_added_runners().await;
     }
 }
 

@@ -93,9 +93,12 @@ pub enum RunnerExit {
     Failed(String),
 }
 
-/// Runs partition `partition` until `stop` turns true or the runner fails.
-pub async fn run(shared: Arc<RunnerShared>, partition: i32, mut stop: watch::Receiver<bool>) -> RunnerExit {
-    match run_inner(&shared, partition, &mut stop).await {
+/// Runs partition `partition` until `stop` turns true or the runner fails. `added` marks a
+/// partition created after the transform was deployed (CreatePartitions): with no checkpoint
+/// yet, it starts at its earliest offset whatever the spec's `start`, so records produced to it
+/// before its runner came up are not skipped.
+pub async fn run(shared: Arc<RunnerShared>, partition: i32, mut stop: watch::Receiver<bool>, added: bool) -> RunnerExit {
+    match run_inner(&shared, partition, &mut stop, added).await {
         Ok(()) => RunnerExit::Stopped,
         Err(reason) => {
             tracing::error!(transform = %shared.spec.name, partition, "transform runner stopped: {reason}");
@@ -104,11 +107,12 @@ pub async fn run(shared: Arc<RunnerShared>, partition: i32, mut stop: watch::Rec
     }
 }
 
-async fn run_inner(shared: &Arc<RunnerShared>, partition: i32, stop: &mut watch::Receiver<bool>) -> Result<(), String> {
+async fn run_inner(shared: &Arc<RunnerShared>, partition: i32, stop: &mut watch::Receiver<bool>, added: bool) -> Result<(), String> {
     let spec = &shared.spec;
     let input = shared.broker.partition(&spec.input, partition).ok_or_else(|| format!("input partition {}-{partition} does not exist", spec.input))?;
     let path = Checkpoint::path(&shared.dir, partition);
-    let mut checkpoint = open_checkpoint(shared, &input, &path).await.map_err(|e| e.to_string())?;
+    let start = if added { StartPosition::Earliest } else { spec.start };
+    let mut checkpoint = open_checkpoint(shared, &input, &path, start).await.map_err(|e| e.to_string())?;
     if let Some(end) = checkpoint.pending_end {
         tracing::info!(transform = %spec.name, partition, from = checkpoint.next_offset, end, "replaying an interrupted batch");
     }
@@ -219,10 +223,10 @@ async fn run_inner(shared: &Arc<RunnerShared>, partition: i32, stop: &mut watch:
 /// changelog's current end as where its state begins.
 async fn open_state(shared: &Arc<RunnerShared>, partition: i32, checkpoint: &mut Checkpoint, path: &std::path::Path) -> Result<StateLog, String> {
     let topic = state::changelog_topic(&shared.spec.name);
-    let changelog = shared
-        .broker
-        .partition(&topic, partition)
-        .ok_or_else(|| format!("state changelog partition {topic}-{partition} does not exist (partitions added to the input after deploy need a redeploy)"))?;
+    let changelog = match shared.broker.partition(&topic, partition) {
+        Some(changelog) => changelog,
+        None => grow_changelog(shared, &topic, partition).await?,
+    };
     let from = match checkpoint.state_from {
         Some(from) => from,
         None => {
@@ -234,6 +238,20 @@ async fn open_state(shared: &Arc<RunnerShared>, partition: i32, checkpoint: &mut
         }
     };
     Ok(StateLog { partition: changelog, from, end: checkpoint.state_end.unwrap_or(from), pending: Vec::new() })
+}
+
+/// An input partition added after deploy has no changelog partition yet: the changelog grows to
+/// the input's partition count (the changelog partition of input partition p is p). Runners of
+/// several new partitions may race here; the broker's admin lock serialises them and the loser
+/// finds the partition already added.
+async fn grow_changelog(shared: &Arc<RunnerShared>, topic: &str, partition: i32) -> Result<Arc<Partition>, String> {
+    let want = shared.broker.topic(&shared.spec.input).map_or(0, |t| t.partitions.len() as i32).max(partition + 1);
+    match shared.broker.create_partitions(topic, want, false).await {
+        Ok(()) => tracing::info!(transform = %shared.spec.name, partitions = want, "state changelog grown with the input"),
+        Err(crate::broker::BrokerError::InvalidPartitions { .. }) => {}
+        Err(e) => return Err(format!("cannot add partition {partition} to the state changelog {topic}: {e}")),
+    }
+    shared.broker.partition(topic, partition).ok_or_else(|| format!("state changelog partition {topic}-{partition} does not exist and could not be added"))
 }
 
 /// Writes a batch's state changes as one changelog batch (acks=all) and returns the
@@ -250,13 +268,13 @@ async fn write_changelog(checkpoint: &mut Checkpoint, changelog: &Arc<Partition>
     Ok(changelog.high_watermark())
 }
 
-async fn open_checkpoint(shared: &Arc<RunnerShared>, input: &Arc<Partition>, path: &std::path::Path) -> Result<Checkpoint, TransformError> {
+async fn open_checkpoint(shared: &Arc<RunnerShared>, input: &Arc<Partition>, path: &std::path::Path, start: StartPosition) -> Result<Checkpoint, TransformError> {
     let load_path = path.to_path_buf();
     if let Some(c) = blocking("load checkpoint", move || Checkpoint::load(&load_path)).await?? {
         return Ok(c);
     }
     let producer_id = shared.broker.allocate_producer_id().await?;
-    let start = match shared.spec.start {
+    let start = match start {
         StartPosition::Earliest => input.log_start_offset(),
         StartPosition::Latest => input.high_watermark(),
         StartPosition::Offset(o) => o.clamp(input.log_start_offset(), input.high_watermark()),
