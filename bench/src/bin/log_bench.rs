@@ -120,9 +120,8 @@ fn append_case(dir: &Path, batch_bytes: usize, policy: FlushPolicy, threads: usi
                 let mut written = 0;
                 let mut last_flush = Instant::now();
                 while written < per_thread && start.elapsed().as_secs_f64() < APPEND_SECONDS_PER_CASE {
-                    let mut b = batch.clone();
-                    let info = log.append(&mut b, 0, now_ms())?;
-                    written += b.len();
+                    let info = log.append(&batch, 0, now_ms())?;
+                    written += batch.len();
                     match policy {
                         FlushPolicy::EveryBatch => log.flush_to(info.last_offset + 1)?,
                         FlushPolicy::IntervalMs(ms) if last_flush.elapsed() >= Duration::from_millis(ms) => {
@@ -193,7 +192,7 @@ fn populate(root: &Path) -> Result<()> {
     for p in 0..PARTITIONS {
         let log = PartitionLog::open(&partition_dir(root, p), config(seg, FlushPolicy::Os), now_ms())?;
         for _ in 0..SEGMENTS_PER_PARTITION * 4 - 1 {
-            log.append(&mut batch.clone(), 0, now_ms())?;
+            log.append(&batch, 0, now_ms())?;
         }
         log.close()?;
     }
@@ -219,7 +218,7 @@ fn writer_child(root: &Path) -> Result<()> {
     let mut logs = Vec::new();
     for p in 0..PARTITIONS {
         let log = PartitionLog::open(&partition_dir(root, p), config((batch.len() * 4) as u64, FlushPolicy::Os), now_ms())?;
-        log.append(&mut batch.clone(), 0, now_ms())?;
+        log.append(&batch, 0, now_ms())?;
         logs.push(log);
     }
     println!("ready");

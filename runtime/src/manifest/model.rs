@@ -121,8 +121,6 @@ pub struct PipelineDef {
 // Not boxed: a manifest set holds a handful of documents, each built once.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
-// A few documents per apply: boxing the transform variant would buy nothing.
-#[allow(clippy::large_enum_variant)]
 pub enum Object {
     #[allow(missing_docs)]
     Topic(TopicDef),
