@@ -522,6 +522,21 @@ mod tests {
     }
 
     #[test]
+    fn transform_instances_max_comes_from_flag_or_file_and_zero_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sluice.yaml");
+        std::fs::write(&path, "transform_instances_max: 8\n").expect("write");
+        let from_file = BrokerConfig::resolve(ServeArgs { config: Some(path.clone()), ..ServeArgs::default() }).expect("valid");
+        assert_eq!(from_file.transform_instances_max, 8);
+        let flag = ServeArgs { config: Some(path), transform_instances_max: Some(2), ..ServeArgs::default() };
+        assert_eq!(BrokerConfig::resolve(flag).expect("valid").transform_instances_max, 2);
+        assert_eq!(BrokerConfig::resolve(ServeArgs::default()).expect("valid").transform_instances_max, defaults::TRANSFORM_INSTANCES_MAX);
+        let zero = ServeArgs { transform_instances_max: Some(0), ..ServeArgs::default() };
+        let err = BrokerConfig::resolve(zero).expect_err("0 instances cannot run a transform").to_string();
+        assert!(err.contains("transform_instances_max"), "{err}");
+    }
+
+    #[test]
     fn unknown_file_field_names_the_file_and_field() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("bad.yaml");

@@ -12,7 +12,7 @@ use clap::{Args, ValueEnum};
 
 use super::args::{out, run, KafkaArgs};
 use super::kafka_client::KafkaClient;
-use super::kafka_data::{Consumed, EARLIEST, LATEST};
+use super::kafka_data::{Consumed, Fetched, EARLIEST, LATEST};
 
 /// How long one fetch waits for new records.
 pub const FETCH_WAIT_MS: i32 = 500;
@@ -96,29 +96,8 @@ pub async fn read(
     let mut accepted = 0u64;
     loop {
         let fetched = client.fetch(topic, &positions, FETCH_WAIT_MS).await?;
-        let mut at_end = true;
-        let mut done = false;
         let before = positions.clone();
-        for f in fetched {
-            for record in &f.records {
-                if done {
-                    break;
-                }
-                if on_record(record)? {
-                    accepted += 1;
-                }
-                positions.insert(f.partition, record.offset + 1);
-                done = stop.records.is_some_and(|n| accepted >= n);
-            }
-            if !done {
-                if let Some(next) = f.next_offset {
-                    positions.insert(f.partition, next);
-                }
-            }
-            if positions.get(&f.partition).is_some_and(|&p| p < f.high_watermark) {
-                at_end = false;
-            }
-        }
+        let Walked { done, at_end } = walk(&fetched, &mut positions, &mut accepted, stop.records, &mut on_record)?;
         if let Some(group) = group {
             if positions != before {
                 client.commit(group, topic, &positions).await?;
@@ -128,6 +107,48 @@ pub async fn read(
             return Ok(accepted);
         }
     }
+}
+
+/// What [`walk`] saw of one fetch.
+pub(super) struct Walked {
+    /// The record limit was reached (records after it were not handed on).
+    pub done: bool,
+    /// Every fetched partition is at its high watermark.
+    pub at_end: bool,
+}
+
+/// Hands the records of one fetch to `on_record` (which returns whether a record counts towards
+/// `limit`) and advances `positions` past what was handed on — past control records and gaps
+/// too, unless the limit stopped the walk inside that partition.
+pub(super) fn walk(
+    fetched: &[Fetched],
+    positions: &mut BTreeMap<i32, i64>,
+    accepted: &mut u64,
+    limit: Option<u64>,
+    on_record: &mut impl FnMut(&Consumed) -> anyhow::Result<bool>,
+) -> anyhow::Result<Walked> {
+    let (mut done, mut at_end) = (false, true);
+    for f in fetched {
+        for record in &f.records {
+            if done {
+                break;
+            }
+            if on_record(record)? {
+                *accepted += 1;
+            }
+            positions.insert(f.partition, record.offset + 1);
+            done = limit.is_some_and(|n| *accepted >= n);
+        }
+        if !done {
+            if let Some(next) = f.next_offset {
+                positions.insert(f.partition, next);
+            }
+        }
+        if positions.get(&f.partition).is_some_and(|&p| p < f.high_watermark) {
+            at_end = false;
+        }
+    }
+    Ok(Walked { done, at_end })
 }
 
 /// Where each partition starts: the group's commit, else the log start or the end.

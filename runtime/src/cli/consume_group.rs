@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::args::out;
-use super::consume::{render, start_positions, ConsumeArgs, FETCH_WAIT_MS};
+use super::consume::{render, start_positions, walk, ConsumeArgs, Walked, FETCH_WAIT_MS};
 use super::group_member::Member;
 use super::kafka_client::KafkaClient;
 
@@ -44,27 +44,8 @@ pub async fn consume_in_group(mut client: KafkaClient, args: &ConsumeArgs, group
                 _ = &mut ctrl_c => return finish_interrupted(args, group, &member, &positions).await,
             }
         };
-        let mut at_end = true;
-        let mut done = false;
-        for f in fetched {
-            for record in &f.records {
-                if done {
-                    break;
-                }
-                out(&render(record, args.format, args.key_sep.as_deref()))?;
-                accepted += 1;
-                positions.insert(f.partition, record.offset + 1);
-                done = args.max_records.is_some_and(|n| accepted >= n);
-            }
-            if !done {
-                if let Some(next) = f.next_offset {
-                    positions.insert(f.partition, next);
-                }
-            }
-            if positions.get(&f.partition).is_some_and(|&p| p < f.high_watermark) {
-                at_end = false;
-            }
-        }
+        let mut print = |record: &_| out(&render(record, args.format, args.key_sep.as_deref())).map(|()| true);
+        let Walked { done, at_end } = walk(&fetched, &mut positions, &mut accepted, args.max_records, &mut print)?;
         if positions != committed {
             client.commit_as(group, &args.topic, &positions, member.identity()).await?;
             committed = positions.clone();
