@@ -113,8 +113,8 @@ pub fn transform_report(t: &TransformStatus) -> String {
     text.push_str(&format!("Parallelism: {parallelism} (peak {} batches at once)\n", t.batches_concurrent_peak));
     let s = &t.stats;
     text.push_str(&format!(
-        "Records:     {} in, {} out, {} dead-lettered, {} skipped ({} batches, {} restarts)\n",
-        s.records_in, s.records_out, s.dead_lettered, s.skipped, s.batches, s.restarts
+        "Records:     {} in, {} out, {} dead-lettered, {} skipped ({} batches, {} restarts, {} retries)\n",
+        s.records_in, s.records_out, s.dead_lettered, s.skipped, s.batches, s.restarts, s.batch_retries
     ));
     let mut partitions = Table::new(&["PARTITION", "NEXT OFFSET", "HIGH WATERMARK", "LAG"]);
     for p in &t.partitions {
@@ -122,6 +122,9 @@ pub fn transform_report(t: &TransformStatus) -> String {
     }
     text.push('\n');
     text.push_str(&partitions.render("no input partitions yet"));
+    for p in t.partitions.iter().filter(|p| p.retrying.is_some()) {
+        text.push_str(&format!("Partition {} waits to retry its batch: {}\n", p.partition, p.retrying.as_deref().unwrap_or_default()));
+    }
     text
 }
 

@@ -51,6 +51,9 @@ impl MetricsSource for TransformSource {
             s.counter("sluice_transform_time_limit_hits_total", "Guest calls killed by the time limit.", &l, n(st.time_limit_hits));
             s.counter("sluice_transform_memory_limit_hits_total", "Guest calls killed by the memory limit.", &l, n(st.memory_limit_hits));
             s.counter("sluice_transform_traps_total", "Guest calls that trapped or failed.", &l, n(st.traps));
+            s.counter("sluice_transform_batch_retries_total", "Batches put back to run again later: no instance could be created (pool full), or a replay overran its time budget.", &l, n(st.batch_retries));
+            let retrying = t.partitions.iter().filter(|p| p.retrying.is_some()).count();
+            s.gauge("sluice_transform_partitions_retrying", "Input partitions whose current batch waits to be run again.", &l, retrying as f64);
             s.gauge("sluice_transform_memory_bytes", "Linear memory held by the transform's instances.", &l, n(st.memory_bytes));
             s.gauge("sluice_transform_state_bytes", "Keyed state held by a stateful transform (keys plus values, sum over partitions).", &l, n(st.state_bytes));
             s.counter("sluice_transform_state_cap_hits_total", "Runners halted because their state passed state.bytes_max.", &l, n(st.state_cap_hits));

@@ -76,6 +76,10 @@ pub struct PartitionStatus {
     /// it (so at most a batch's time span too old); 0 when caught up; `None` when that batch is
     /// in tiered storage (a scrape never waits on the object store).
     pub lag_seconds: Option<f64>,
+    /// Set while the partition's current batch waits to be run again, with the reason (no
+    /// instance could be created: the pool is full; or a replay overran its time budget).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retrying: Option<String>,
 }
 
 /// What `describe` and `list` return.
@@ -187,6 +191,7 @@ impl TransformManager {
             stats: Arc::new(TransformStats::default()),
             gate,
             positions: parking_lot::Mutex::new(BTreeMap::new()),
+            retrying: parking_lot::Mutex::new(BTreeMap::new()),
         };
         Ok(Deployed { shared: Arc::new(shared), module_sha256: compiled.sha256.clone(), paused: false, reason: None, stop: None, runners: Vec::new() })
     }
@@ -485,6 +490,7 @@ async fn stop_runners(deployed: &mut Deployed) {
 fn status(d: &Deployed) -> TransformStatus {
     let shared = &d.shared;
     let positions = shared.positions.lock().clone();
+    let retrying = shared.retrying.lock().clone();
     let partitions: Vec<PartitionStatus> = shared
         .broker
         .topic(&shared.spec.input)
@@ -498,7 +504,7 @@ fn status(d: &Deployed) -> TransformStatus {
                     let next = positions.get(&p.index).copied().unwrap_or_else(|| p.log_start_offset());
                     let lag = (hwm - next).max(0);
                     let lag_seconds = if lag == 0 { Some(0.0) } else { record_age_seconds(p, next) };
-                    PartitionStatus { partition: p.index, next_offset: next, high_watermark: hwm, lag, lag_seconds }
+                    PartitionStatus { partition: p.index, next_offset: next, high_watermark: hwm, lag, lag_seconds, retrying: retrying.get(&p.index).cloned() }
                 })
                 .collect()
         })

@@ -82,6 +82,9 @@ pub struct RunnerShared {
     pub gate: super::gate::Gate,
     /// Next input offset per partition (for lag).
     pub positions: parking_lot::Mutex<BTreeMap<i32, i64>>,
+    /// Why a partition's current batch waits to be run again (for status); removed once a batch
+    /// of that partition completes.
+    pub retrying: parking_lot::Mutex<BTreeMap<i32, String>>,
 }
 
 /// How a runner ended.
@@ -160,6 +163,8 @@ async fn run_inner(shared: &Arc<RunnerShared>, partition: i32, stop: &mut watch:
                 // No instance (pool exhausted), or a replay that ran out of time where the first
                 // run did not: not the records' fault. Same batch, later.
                 tracing::warn!(transform = %spec.name, partition, "{e}; retrying in {INSTANTIATE_RETRY_MS} ms");
+                shared.stats.batch_retried();
+                shared.retrying.lock().insert(partition, e.to_string());
                 tokio::select! {
                     _ = tokio::time::sleep(std::time::Duration::from_millis(INSTANTIATE_RETRY_MS)) => {}
                     _ = stop.changed() => {}
@@ -211,6 +216,7 @@ async fn run_inner(shared: &Arc<RunnerShared>, partition: i32, stop: &mut watch:
             slot.state_written(state_end);
         }
         shared.stats.batch(batch.records.len() as u64, written, started.elapsed().as_micros() as u64);
+        shared.retrying.lock().remove(&partition);
     };
     if let Some(mut slot) = slot {
         slot.release(&shared.stats);

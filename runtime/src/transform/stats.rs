@@ -30,6 +30,9 @@ pub struct TransformStats {
     state_restores: AtomicU64,
     state_restore_records: AtomicU64,
     state_restore_ms: AtomicU64,
+    /// Batches put back to run again later: no instance could be created (the pool is full), or
+    /// a replay ran out of its time budget where the first run did not.
+    batch_retries: AtomicU64,
 }
 
 /// A point-in-time copy of [`TransformStats`].
@@ -53,6 +56,8 @@ pub struct StatsSnapshot {
     pub state_restores: u64,
     pub state_restore_records: u64,
     pub state_restore_ms: u64,
+    #[serde(default)]
+    pub batch_retries: u64,
 }
 
 /// Which failure a guest call ended with, for counting.
@@ -131,6 +136,11 @@ impl TransformStats {
         self.state_restore_ms.fetch_add(millis, Ordering::Relaxed);
     }
 
+    /// A batch will be run again later (see `batch_retries`).
+    pub fn batch_retried(&self) {
+        self.batch_retries.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Copies every counter.
     pub fn snapshot(&self) -> StatsSnapshot {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
@@ -152,6 +162,7 @@ impl TransformStats {
             state_restores: get(&self.state_restores),
             state_restore_records: get(&self.state_restore_records),
             state_restore_ms: get(&self.state_restore_ms),
+            batch_retries: get(&self.batch_retries),
         }
     }
 }
