@@ -20,6 +20,10 @@
 //! those, is subtracted. Between frames the mark is 1 (the kernel default). Nothing here changes
 //! what is read, only when the reader is woken; a failed `setsockopt` turns the mark off for the
 //! connection and reads behave as before.
+//!
+//! One visible difference: bytes arriving below the mark do not count as activity, so a frame
+//! that trickles in at less than the mark (up to 256 KiB) per `connection_idle_timeout_ms` (10 min)
+//! is closed as idle, as a silent connection would be.
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
