@@ -31,7 +31,10 @@ use std::os::fd::{AsRawFd, RawFd};
 use tokio::net::TcpStream;
 
 /// Largest mark set. Each wakeup then moves at least this much of a large frame; the kernel also
-/// caps the mark at half the receive buffer it may grow to (`net.ipv4.tcp_rmem`).
+/// caps the mark at half the receive buffer it may grow to (`net.ipv4.tcp_rmem`). A mark larger
+/// than the receive buffer has room for makes Linux grow the buffer and clamp the receive window
+/// to the mark (`tcp_set_rcvlowat`) until autotuning raises both as data is read: kept small so
+/// that clamp stays above what loopback needs (paired runs in bench/README.md showed no loss).
 pub const READ_LOW_WATER_MAX_BYTES: usize = 256 * 1024;
 
 /// The largest TLS record on the wire: 2^14 plaintext + the 2048 bytes of expansion TLS 1.2 allows
