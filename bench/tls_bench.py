@@ -35,6 +35,16 @@ from broker_bench import BROKER_CPU, RECORD_BYTES, REPO, PerfStat, create_topic,
 
 USER, PASSWORD = "bench", "bench-password"
 
+# Client settings applied to EVERY listener alike, on top of broker_bench.producer_conf (linger.ms=5,
+# batch.size=1000000). Why they matter over TLS (bench/README.md, "Why librdkafka writes small TLS
+# records"): librdkafka sends a request with one write per buffer segment, and over TLS one
+# SSL_write is one TLS record and one write(2). Its request buffer grows in segments of 1.5x; once
+# a segment has less room than one payload, every following payload is referenced as its own
+# segment (and its ~11-byte record header gets one too) until the ~11-byte headers have used up
+# that room. That happens a fixed number of times per request, so bigger requests have fewer such
+# segments per MB. message.max.bytes caps the request; batch.size caps the batch inside it.
+CLIENT_CONF = {"batch.size": 4_000_000, "message.max.bytes": 4_000_000}
+
 
 def make_certs(d):
     def openssl(*args):
@@ -93,7 +103,8 @@ CLIENT_EVENTS = ("syscalls:sys_enter_write", "syscalls:sys_enter_sendmsg", "sysc
 
 def produce_run(conf, topic, acks, records, broker_pid, events):
     """One timed run: {mb_s, broker_busy, client_busy, broker_ms_per_mb, client_ms_per_mb,
-    reads_per_mb, instr_per_byte}; per-MB figures are None where the counter is missing."""
+    reads_per_mb, instr_per_byte}; per-MB figures are None where the counter is missing.
+    `conf` holds the listener's security settings and the client settings shared by all."""
     p = Producer(producer_conf(conf["bootstrap.servers"], acks, "none", **conf))
     values = [payload(i) for i in range(1000)]
     p.produce(topic, values[0])  # connect and authenticate before the clock starts
@@ -152,7 +163,16 @@ def main():
     ap.add_argument("--records", type=int, default=200_000, help="records per run")
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds per listener")
     ap.add_argument("--only", choices=["PLAINTEXT", "SSL", "SASL_SSL"], help="run one listener (for profiling)")
+    ap.add_argument("--client-conf", action="append", default=[], metavar="KEY=VALUE",
+                    help="librdkafka setting for every listener, over CLIENT_CONF (repeatable); "
+                         "e.g. batch.size=1000000 message.max.bytes=1000000 for the old defaults")
     args = ap.parse_args()
+    client_conf = dict(CLIENT_CONF)
+    for item in args.client_conf:
+        key, sep, value = item.partition("=")
+        if not sep:
+            ap.error(f"--client-conf {item!r}: expected KEY=VALUE")
+        client_conf[key] = value
     events = ()
     if PerfStat.available(SOFTWARE_EVENTS):
         events = SOFTWARE_EVENTS + (PerfStat.HARDWARE if PerfStat.hardware_available() else ())
@@ -169,7 +189,8 @@ def main():
                 create_topic(listeners["PLAINTEXT"], topic, 1)
                 for _ in range(args.rounds):
                     for name in [args.only] if args.only else ("PLAINTEXT", "SSL", "SASL_SSL"):
-                        run = produce_run(security_conf(name, listeners, tmp), topic, acks, args.records, proc.pid, events)
+                        conf = {**client_conf, **security_conf(name, listeners, tmp)}
+                        run = produce_run(conf, topic, acks, args.records, proc.pid, events)
                         results.setdefault((acks, name), []).append(run)
         finally:
             proc.send_signal(signal.SIGTERM)
@@ -179,6 +200,9 @@ def main():
             print(key, runs)
         return
     print(f"produce, 1 KiB records, 1 partition, uncompressed, {args.records} records x {args.rounds} rounds (medians)")
+    shared = {**producer_conf("", "", "none"), **client_conf}
+    shared = {k: v for k, v in shared.items() if k not in ("bootstrap.servers", "acks", "compression.type")}
+    print("client settings, the same for every listener: " + " ".join(f"{k}={v}" for k, v in shared.items()))
     print("busy: fraction of one core during the run; ms/MB: CPU milliseconds per MB produced; alone: 1000 / ms/MB,")
     print("the MB/s that side could reach on its own core; reads/MB: the broker's read syscalls per MB;")
     print("sends/MB: the client's write/sendmsg syscalls per MB (over TLS: one per TLS record it writes)")

@@ -18,11 +18,12 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import (AdminClient, ScramCredentialInfo, ScramMechanism,
                                    UserScramCredentialDeletion, UserScramCredentialUpsertion)
 
-from helpers import unique
-from kafka_wire import ConnectionClosed, RawConn, string
+from helpers import create_topic, unique, watermarks
+from kafka_wire import ConnectionClosed, RawConn, parse_produce_first_partition, record_batch, string
 
 ADMIN_USER, ADMIN_PASSWORD = "admin", "admin-secret-1"
 
+API_PRODUCE = 0
 API_METADATA = 3
 API_SASL_HANDSHAKE = 17
 API_SASL_AUTHENTICATE = 36
@@ -426,3 +427,42 @@ def test_sighup_reloads_certificate_without_dropping_connections(broker_factory,
     time.sleep(0.5)
     tls_socket(addr, certs, ca="rogue-ca").close()
     assert b.running()
+
+
+@pytest.mark.parametrize("protocol", ["PLAINTEXT", "SSL"])
+def test_large_request_in_small_pieces_is_answered(broker_factory, certs, protocol):
+    """The receive low-water mark (read_low_water.rs) delays wakeups until most of a frame has
+    arrived; it must never wait for bytes that will not come. Method: a ~600 KB Produce request
+    sent in 1,000-byte writes (over TLS each is its own record), pausing where the broker has
+    read a part and set a mark: after the size prefix, mid-frame, with less than the mark's cap
+    and less than the TLS slack left, and before the last byte. The response must come within the
+    client's timeout (a waiting mark would hold it until the 10-minute idle timeout), the records
+    must be stored, and a second request on the same connection (mark back at 1) answered."""
+    b = secure_broker(broker_factory, certs, protocol="SSL")
+    topic = unique("pieces")
+    create_topic(b.kafka, topic)
+    addr = b.listeners["SECURE"] if protocol == "SSL" else b.kafka
+    sock = tls_socket(addr, certs) if protocol == "SSL" else None
+    with RawConn(addr, timeout=20, sock=sock) as conn:
+        conn.api_versions()
+        v = conn.pick_version(API_PRODUCE, [7, 8, 6, 5, 4, 3])
+        records = record_batch([(None, bytes([i % 251]) * 1024, []) for i in range(600)])
+        body = (string(None) + struct.pack(">hi", -1, 30000) + struct.pack(">i", 1) + string(topic)
+                + struct.pack(">i", 1) + struct.pack(">i", 0) + struct.pack(">i", len(records)) + records)
+        frame = conn.header(API_PRODUCE, v, flexible=False) + body
+        wire = struct.pack(">i", len(frame)) + frame
+        pauses = {4, len(wire) // 2, len(wire) - 200_000, len(wire) - 50_000, len(wire) - 1}
+        sent = 0
+        while sent < len(wire):
+            nxt = min([p for p in pauses if p > sent] + [sent + 1000, len(wire)])
+            conn.send_raw(wire[sent:nxt])
+            sent = nxt
+            if sent in pauses:
+                time.sleep(0.3)  # let the broker read what is there and set its mark
+        started = time.monotonic()
+        resp = conn.recv_response(conn.correlation_id)
+        assert time.monotonic() - started < 5, "the last byte must wake the broker"
+        error, base_offset = parse_produce_first_partition(resp, flexible=False)
+        assert (error, base_offset) == (0, 0)
+        assert conn.api_versions(), "the next request on the connection is answered"
+    assert watermarks(b.kafka, topic)[1] == 600

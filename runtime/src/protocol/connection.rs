@@ -25,6 +25,7 @@ use tokio::time::{Duration, Instant};
 use tracing::Instrument;
 
 use super::apis;
+use super::read_low_water::ReadLowWater;
 use super::session::Session;
 use super::{AppendTurn, RequestContext};
 use crate::broker::Broker;
@@ -43,9 +44,16 @@ const READ_RESERVE_STEP_BYTES: usize = 1024 * 1024;
 type Outcome = Result<Option<Bytes>, String>;
 
 /// Serves one connection until the client disconnects, a protocol error occurs, or `shutdown`
-/// turns true (then it stops reading and finishes the requests already read).
-pub async fn serve<S>(stream: S, peer: SocketAddr, broker: Arc<Broker>, session: Arc<Session>, mut shutdown: watch::Receiver<bool>)
-where
+/// turns true (then it stops reading and finishes the requests already read). `low_water` is the
+/// socket under `stream` (see `read_low_water`); both are dropped together when this returns.
+pub async fn serve<S>(
+    stream: S,
+    mut low_water: ReadLowWater,
+    peer: SocketAddr,
+    broker: Arc<Broker>,
+    session: Arc<Session>,
+    mut shutdown: watch::Receiver<bool>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let _counted = broker.metrics.connection_opened();
@@ -70,7 +78,8 @@ where
                     in_flight.push_back(start_request(&broker, &session, peer, frame, &mut last_append));
                     continue;
                 }
-                Ok(None) => {} // a partial frame is normal: read more
+                // A partial frame is normal: read more, woken once the rest (or most of it) is here.
+                Ok(None) => low_water.expect(missing_bytes(&buf)),
                 Err(reason) => {
                     tracing::warn!(%peer, "closing connection: {reason}");
                     reading = false;
@@ -155,6 +164,14 @@ fn take_frame(buf: &mut BytesMut, max_frame_bytes: usize) -> Result<Option<Bytes
     }
     buf.advance(SIZE_PREFIX_BYTES);
     Ok(Some(buf.split_to(size).freeze()))
+}
+
+/// Bytes the frame at the front of `buf` still needs, once its size prefix has arrived and
+/// `take_frame` found it incomplete; 0 while the size itself is incomplete.
+fn missing_bytes(buf: &[u8]) -> usize {
+    let Some(prefix) = buf.get(..SIZE_PREFIX_BYTES) else { return 0 };
+    let declared = i32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
+    usize::try_from(declared).map_or(0, |size| (SIZE_PREFIX_BYTES + size).saturating_sub(buf.len()))
 }
 
 /// Decodes a frame and starts its handler. Errors become an `Err` outcome that closes the

@@ -6,6 +6,8 @@
 //!   per-IP connection limits.
 //! - `tls`: rustls server configuration from PEM files, reloadable.
 //! - `tls_read`: read-ahead under a TLS session and whole reads over it (TLS throughput).
+//! - `read_low_water`: the socket's receive low-water mark follows the rest of the frame being read,
+//!   so a request that arrives in many small pieces wakes its connection a few times, not hundreds.
 //! - `authorize`: the one authorization check (the seam ACLs will fill).
 //! - `session`: a connection's SASL state and principal; which requests it admits.
 //! - `connection`: reads size-prefixed frames, decodes headers with `kafka-protocol`, runs requests
@@ -29,6 +31,7 @@ pub mod error_code;
 pub mod listener;
 pub mod server;
 pub mod session;
+pub mod read_low_water;
 pub mod tls;
 pub mod tls_read;
 

@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 use super::listener::{ConnectionLimits, Endpoint};
 use super::session::Session;
 use super::tls::TlsAcceptorSource;
+use super::read_low_water::{ReadLowWater, TLS_SESSION_SLACK_BYTES};
 use super::tls_read;
 use crate::broker::Broker;
 
@@ -104,13 +105,15 @@ async fn serve_connection(
     }
     let session = Arc::new(Session::new(endpoint));
     let Some(tls) = tls else {
-        super::connection::serve(stream, peer, broker, session, shutdown).await;
+        let low_water = ReadLowWater::new(&stream, 0);
+        super::connection::serve(stream, low_water, peer, broker, session, shutdown).await;
         return;
     };
     let timeout = Duration::from_millis(broker.config.sasl_auth_timeout_ms);
     // Read-ahead under the session, whole reads over it: see `tls_read`.
+    let low_water = ReadLowWater::new(&stream, TLS_SESSION_SLACK_BYTES);
     match tokio::time::timeout(timeout, tls.acceptor().accept(tls_read::tls_transport(stream))).await {
-        Ok(Ok(stream)) => super::connection::serve(tls_read::DrainReads::new(stream), peer, broker, session, shutdown).await,
+        Ok(Ok(stream)) => super::connection::serve(tls_read::DrainReads::new(stream), low_water, peer, broker, session, shutdown).await,
         Ok(Err(e)) => tracing::info!(%peer, "TLS handshake failed: {e}"),
         Err(_) => tracing::info!(%peer, "TLS handshake not finished within sasl_auth_timeout_ms"),
     }
