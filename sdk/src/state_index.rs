@@ -19,9 +19,10 @@
 //! group is sorted. This keeps every map change O(1) for the index (a push, or nothing).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use crate::state::{time_from, NS_TIMER, NS_WINDOW};
+use crate::state::{time_from, Key, NS_TIMER, NS_WINDOW};
 
 /// FxHash's multiply-rotate over 8-byte words, with a final mix so the low bits (which
 /// hashbrown uses for the bucket) depend on every input byte. Fixed, seedless: a replayed batch
@@ -96,8 +97,10 @@ fn split(key: &[u8]) -> Option<(Prefix, &[u8])> {
 
 #[derive(Debug, Clone, Default)]
 struct Group {
-    /// Key parts; when `sorted`, in descending order (the minimum is last).
-    parts: Vec<Vec<u8>>,
+    /// Whole keys (shared with the map, not copied); when `sorted`, in descending order (the
+    /// minimum is last). They all share the group's prefix, so comparing whole keys orders them
+    /// by key part.
+    keys: Vec<Key>,
     sorted: bool,
 }
 
@@ -109,41 +112,34 @@ pub(crate) struct DueIndex {
 
 impl DueIndex {
     /// Notes that `key` was inserted into the map (a no-op for unordered namespaces).
-    pub(crate) fn inserted(&mut self, key: &[u8]) {
-        if let Some((prefix, part)) = split(key) {
+    pub(crate) fn inserted(&mut self, key: &Key) {
+        if let Some((prefix, _)) = split(key) {
             let group = self.groups.entry(prefix).or_default();
             // Pushing the new minimum keeps a sorted group sorted.
-            group.sorted = group.parts.is_empty() || (group.sorted && group.parts.last().is_some_and(|last| part < last.as_slice()));
-            group.parts.push(part.to_vec());
+            group.sorted = group.keys.is_empty() || (group.sorted && group.keys.last().is_some_and(|last| key < last));
+            group.keys.push(Arc::clone(key));
         }
     }
 
     /// The earliest key of namespace `ns` still in the map (`contains`), if its first time is at
     /// or before `time`. Stale candidates met on the way are dropped.
-    pub(crate) fn first_due(&mut self, ns: u8, time: i64, contains: impl Fn(&[u8]) -> bool) -> Option<Vec<u8>> {
-        let len = prefix_len(ns)?;
+    pub(crate) fn first_due(&mut self, ns: u8, time: i64, contains: impl Fn(&[u8]) -> bool) -> Option<Key> {
+        prefix_len(ns)?;
         loop {
             let (&prefix, group) = self.groups.range_mut((ns, i64::MIN, i64::MIN)..=(ns, i64::MAX, i64::MAX)).next()?;
             if prefix.1 > time {
                 return None;
             }
             if !group.sorted {
-                group.parts.sort_unstable_by(|a, b| b.cmp(a));
-                group.parts.dedup();
+                group.keys.sort_unstable_by(|a, b| b.cmp(a));
+                group.keys.dedup();
                 group.sorted = true;
             }
-            while let Some(part) = group.parts.last() {
-                let mut key = Vec::with_capacity(len + part.len());
-                key.push(ns);
-                key.extend_from_slice(&crate::state::time_bytes(prefix.1));
-                if ns == NS_WINDOW {
-                    key.extend_from_slice(&crate::state::time_bytes(prefix.2));
+            while let Some(key) = group.keys.last() {
+                if contains(key) {
+                    return Some(Arc::clone(key));
                 }
-                key.extend_from_slice(part);
-                if contains(&key) {
-                    return Some(key);
-                }
-                group.parts.pop();
+                group.keys.pop();
             }
             self.groups.remove(&prefix);
         }
@@ -169,18 +165,18 @@ mod tests {
         let mut index = DueIndex::default();
         let mut live: HashSet<Vec<u8>> = HashSet::new();
         for key in [wkey(20, 10, b"kb"), wkey(10, 0, b"kz"), wkey(10, 0, b"ka"), wkey(10, -5, b"kq"), wkey(10, 0, b"kb")] {
-            index.inserted(&key);
+            index.inserted(&Key::from(key.as_slice()));
             live.insert(key);
         }
         live.remove(&wkey(10, 0, b"kb"));
-        index.inserted(&wkey(10, 0, b"ka"));
+        index.inserted(&Key::from(wkey(10, 0, b"ka")));
         let mut seen = Vec::new();
         while let Some(key) = index.first_due(NS_WINDOW, 10, |k| live.contains(k)) {
-            live.remove(&key);
-            seen.push(key);
+            live.remove(&*key);
+            seen.push(key.to_vec());
         }
         assert_eq!(seen, vec![wkey(10, -5, b"kq"), wkey(10, 0, b"ka"), wkey(10, 0, b"kz")]);
-        assert_eq!(index.first_due(NS_WINDOW, 20, |k| live.contains(k)), Some(wkey(20, 10, b"kb")));
+        assert_eq!(index.first_due(NS_WINDOW, 20, |k| live.contains(k)).as_deref(), Some(&wkey(20, 10, b"kb")[..]));
         assert_eq!(index.first_due(NS_TIMER, i64::MAX, |k| live.contains(k)), None);
     }
 
