@@ -1,4 +1,4 @@
-//! The state store inside a stateful guest: one ordered map of opaque keys to values, with an
+//! The state store inside a stateful guest: one hash table of opaque keys to values, with an
 //! undo log so the host can make a batch's changes final (`commit`) or take them back (`abort`),
 //! and a failed record's changes are taken back alone (a savepoint per record).
 //!
@@ -16,7 +16,8 @@
 //! Times are 8 bytes, big-endian, sign bit flipped, so byte order is time order: the windows and
 //! timers due at a watermark are a prefix scan, with no separate index to keep in step.
 //!
-//! A hash map (a fixed hasher) answers the per-record `get`/`put`; the windows and timers due at
+//! A hash table (a fixed hasher; each slot keeps its key's hash, so growing the table never
+//! rereads the keys) answers the per-record `get`/`put`/`update` in one probe; the windows and timers due at
 //! a watermark come from a small index by due time (`state_index`), and the per-batch changes
 //! are reported in the order the batch first touched them, so nothing observable depends on the
 //! map's iteration order and a

@@ -11,8 +11,8 @@
 //! # The due index
 //! Entries of the ordered namespaces (`w`, `t`) are grouped by their time prefix
 //! (`w <end> <start>` or `t <at>`) in a `BTreeMap` of integer tuples (few groups: one per open
-//! window or timer time); each group holds the rest of the key (the key part) unsorted until a
-//! scan needs its minimum, then sorted once (descending, so the minimum pops off the end).
+//! window or timer time); each group holds its keys (shared with the map, not copied) unsorted
+//! until a scan needs its minimum, then sorted once (descending, so the minimum pops off the end).
 //! Deletions are lazy: a removed entry stays in its group until a scan meets it and finds it
 //! gone from the map. So the index is a superset of the map's ordered keys, and a scan checks
 //! each candidate against the map; a re-added key may appear twice and is deduplicated when the
