@@ -105,15 +105,31 @@ struct Group {
 }
 
 /// See the module docs.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct DueIndex {
     groups: BTreeMap<Prefix, Group>,
+    /// Per namespace (window, timer), a time at or below every group's first time: a lower
+    /// bound, exact after a scan. `first_due` is asked after every record, and nothing is due
+    /// almost always; this answers that without a B-tree search (~10% of a guest's time).
+    earliest: [i64; 2],
+}
+
+impl Default for DueIndex {
+    fn default() -> Self {
+        DueIndex { groups: BTreeMap::new(), earliest: [i64::MAX; 2] }
+    }
+}
+
+fn slot_of(ns: u8) -> usize {
+    usize::from(ns == NS_TIMER)
 }
 
 impl DueIndex {
     /// Notes that `key` was inserted into the map (a no-op for unordered namespaces).
     pub(crate) fn inserted(&mut self, key: &Key) {
         if let Some((prefix, _)) = split(key) {
+            let earliest = &mut self.earliest[slot_of(prefix.0)];
+            *earliest = (*earliest).min(prefix.1);
             let group = self.groups.entry(prefix).or_default();
             // Pushing the new minimum keeps a sorted group sorted.
             group.sorted = group.keys.is_empty() || (group.sorted && group.keys.last().is_some_and(|last| key < last));
@@ -125,9 +141,16 @@ impl DueIndex {
     /// or before `time`. Stale candidates met on the way are dropped.
     pub(crate) fn first_due(&mut self, ns: u8, time: i64, contains: impl Fn(&[u8]) -> bool) -> Option<Key> {
         prefix_len(ns)?;
+        if time < self.earliest[slot_of(ns)] {
+            return None;
+        }
         loop {
-            let (&prefix, group) = self.groups.range_mut((ns, i64::MIN, i64::MIN)..=(ns, i64::MAX, i64::MAX)).next()?;
+            let Some((&prefix, group)) = self.groups.range_mut((ns, i64::MIN, i64::MIN)..=(ns, i64::MAX, i64::MAX)).next() else {
+                self.earliest[slot_of(ns)] = i64::MAX;
+                return None;
+            };
             if prefix.1 > time {
+                self.earliest[slot_of(ns)] = prefix.1;
                 return None;
             }
             if !group.sorted {
@@ -178,6 +201,25 @@ mod tests {
         assert_eq!(seen, vec![wkey(10, -5, b"kq"), wkey(10, 0, b"ka"), wkey(10, 0, b"kz")]);
         assert_eq!(index.first_due(NS_WINDOW, 20, |k| live.contains(k)).as_deref(), Some(&wkey(20, 10, b"kb")[..]));
         assert_eq!(index.first_due(NS_TIMER, i64::MAX, |k| live.contains(k)), None);
+    }
+
+    /// The "nothing is due yet" shortcut never hides a due key: an insert below the cached
+    /// earliest time lowers it, and draining a namespace resets it.
+    #[test]
+    fn earliest_shortcut_follows_inserts_and_drains() {
+        let mut index = DueIndex::default();
+        let add = |index: &mut DueIndex, key: Vec<u8>| index.inserted(&Key::from(key));
+        add(&mut index, wkey(20, 0, b"ka"));
+        assert_eq!(index.first_due(NS_WINDOW, 10, |_| true), None);
+        add(&mut index, wkey(5, 0, b"kb"));
+        assert_eq!(index.first_due(NS_WINDOW, 10, |_| true).as_deref(), Some(&wkey(5, 0, b"kb")[..]));
+        assert_eq!(index.first_due(NS_TIMER, i64::MAX, |_| true), None, "namespaces are separate");
+        let gone = |k: &[u8]| k != wkey(5, 0, b"kb").as_slice() && k != wkey(20, 0, b"ka").as_slice();
+        assert_eq!(index.first_due(NS_WINDOW, 100, gone), None);
+        assert_eq!(index.earliest[0], i64::MAX);
+        add(&mut index, wkey(30, 0, b"kc"));
+        assert_eq!(index.first_due(NS_WINDOW, 29, |_| true), None);
+        assert_eq!(index.first_due(NS_WINDOW, 30, |_| true).as_deref(), Some(&wkey(30, 0, b"kc")[..]));
     }
 
     /// The hasher's low bits depend on the last bytes of a key (the digits of `user-0001234`).

@@ -144,7 +144,7 @@ pub fn changelog_batch(ops: &[StateOp], timestamp: i64, producer_id: i64, base_s
     let mut out = BytesMut::with_capacity(61 + payload + ops.len() * 16);
     out.put_i64(0); // base offset: the log assigns it
     out.put_i32(0); // batch length, patched below
-    out.put_i32(-1); // partition leader epoch: the log assigns it
+    out.put_i32(0); // partition leader epoch: the log assigns it (0 as `records::encode_batch` writes)
     out.put_i8(2); // magic
     out.put_u32(0); // crc, patched below
     out.put_i16(0); // attributes: no compression, create time, not transactional
