@@ -75,7 +75,7 @@ impl<'a> Context<'a> {
 
     /// The key this context's state belongs to.
     pub fn key(&self) -> Option<&[u8]> {
-        key_from_part(&self.key_part).flatten()
+        key_from_part(self.key_part).flatten()
     }
 
     /// Scopes the state calls that follow to `key` instead of the record's key: re-keying by a

@@ -157,7 +157,7 @@ async fn run_inner(shared: &Arc<RunnerShared>, partition: i32, stop: &mut watch:
                 };
                 let started = Instant::now();
                 let decided = checkpoint.pending_decision.clone().filter(|_| checkpoint.pending_end == Some(end));
-                let (outcome, back) = run_on_guest(shared, slot.take(), batch.clone(), decided.clone()).await?;
+                let (outcome, back, batch) = run_on_guest(shared, slot.take(), batch, decided.clone()).await?;
                 slot = Some(back);
                 let outcome = match outcome {
                     Ok(outcome) => outcome,
@@ -270,8 +270,8 @@ async fn read_and_run(shared: &Arc<RunnerShared>, input: &Arc<Partition>, from: 
         Err(e) => return (Some(slot), Err(e)),
     };
     let started = Instant::now();
-    match run_on_guest(shared, Some(slot), batch.clone(), None).await {
-        Ok((outcome, back)) => (Some(back), Ok(Some((batch, end, started, outcome)))),
+    match run_on_guest(shared, Some(slot), batch, None).await {
+        Ok((outcome, back, batch)) => (Some(back), Ok(Some((batch, end, started, outcome)))),
         Err(e) => (None, Err(e)),
     }
 }
@@ -397,14 +397,16 @@ async fn read_batch(input: &Arc<Partition>, from: i64, pending_end: Option<i64>,
     Ok((Batch { topic: input.topic.clone(), partition: input.index, records }, end))
 }
 
-async fn run_on_guest(shared: &Arc<RunnerShared>, slot: Option<GuestSlot>, batch: Batch, decided: Option<Decision>) -> Result<(Result<BatchOutcome, GuestError>, GuestSlot), String> {
+/// Runs `batch` on the guest on a blocking thread; hands back the slot and the batch (moved
+/// there and back, not copied: the runner needs its records for the outputs).
+async fn run_on_guest(shared: &Arc<RunnerShared>, slot: Option<GuestSlot>, batch: Batch, decided: Option<Decision>) -> Result<(Result<BatchOutcome, GuestError>, GuestSlot, Batch), String> {
     let mut slot = slot.ok_or("the guest slot was lost")?;
     let (stats, policy) = (Arc::clone(&shared.stats), shared.spec.error_policy.clone());
     // Held until the guest call returns; waiting here is the `parallelism` bound.
     let _entered = shared.gate.enter().await;
     blocking("run transform", move || {
         let outcome = run_batch(&mut slot, &batch, policy.retries, policy.backoff_ms, &stats, decided.as_ref());
-        (outcome, slot)
+        (outcome, slot, batch)
     })
     .await
     .map_err(|e| e.to_string())
