@@ -28,6 +28,13 @@
 //! 4. Only after every output batch is durable (acks=all) is the checkpoint advanced (fsync):
 //!    `next_offset = end`, sequences advanced, `pending_end` cleared.
 //!
+//! Pipelining: while batch N's outputs are written (step 3: appends and fsyncs, time the runner
+//! would spend waiting), the guest already runs N+1 (step 1 without its store). Step 4 for N
+//! then stores N+1's boundary and decision in the same checkpoint write, which is exactly the
+//! checkpoint the sequential order would have reached after step 1 for N+1; N+1's outputs are
+//! written only after it. If N+1 cannot go on (no instance, the state cap, `halt`), the
+//! checkpoint records N alone and N+1 is handled as if it had not run ahead.
+//!
 //! Stateful transforms (ABI v2) add one write per batch, before the outputs: the batch's state
 //! changes go to the changelog partition with the same producer id and a checkpointed sequence,
 //! and the checkpoint's `state_end` advances with `next_offset` (see `state` for the argument).
