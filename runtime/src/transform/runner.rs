@@ -239,6 +239,7 @@ async fn run_inner(shared: &Arc<RunnerShared>, partition: i32, stop: &mut watch:
         store(&checkpoint, &path).await.map_err(|e| e.to_string())?;
         if ready.is_some() {
             failpoint::abort_if(failpoint::get().abort_after_decision, "after storing a batch's decision");
+            failpoint::abort_if(failpoint::get().abort_after_ahead_decision, "after storing a checkpoint that ends a batch and holds the next batch's decision");
         }
         if let (Some(slot), Some(state_end)) = (slot.as_mut(), checkpoint.state_end) {
             slot.state_written(state_end);
