@@ -9,6 +9,7 @@ import collections
 import json
 import random
 import re
+import signal
 import time
 
 from confluent_kafka.admin import NewPartitions
@@ -183,6 +184,46 @@ def expected_counts(events, window_ms):
         counts[(part, key.decode(), start - T0)] += 1
         last[part] = max(last.get(part, ts), ts)
     return counts, last
+
+
+def test_crash_after_a_run_ahead_batch_is_decided_keeps_counts_exact(broker_factory):
+    """The runner runs batch N+1 on the guest while N is written, then stores N's end and N+1's
+    decision in one checkpoint. A failpoint aborts the broker right after that write (N+1
+    decided; none of its state changes or outputs written, but the guest had applied them);
+    after the restart N+1 is replayed on the state as of N, and every window is exact and
+    emitted once."""
+    broker = broker_factory()
+    inp = create_topic(broker.bootstrap, unique("clicks"), partitions=1)
+    out, name = unique("counts"), unique("wc")
+    window = 5000
+    s = spec(name, inp, out, window_ms=window)
+    s["batch_records_max"] = 50
+    deploy_ok(broker, s, plugin("windowed-count"))
+    broker.stop()
+    broker.start(env={"SLUICE_TRANSFORM_FAILPOINT": "abort-after-ahead-decision"})
+    request(broker, "POST", f"/v1/transforms/{name}/pause")
+    # 40 batches of 50: windows close inside the backlog, so outputs are written too.
+    events = [(0, b"user-%02d" % (i % 30), T0 + i * 7, b"x") for i in range(2000)]
+    produce_timed(broker.bootstrap, inp, events)
+    try:
+        request(broker, "POST", f"/v1/transforms/{name}/resume", timeout=10)
+    except OSError:
+        pass  # the abort may beat the answer; the exit code is the proof
+    code = broker.proc.wait(timeout=120)
+    assert code == -signal.SIGABRT, f"exit code {code}, expected the failpoint's abort\n{broker.stderr_tail()}"
+    broker.start()
+    counts, last = expected_counts(events, window)
+    closing = [(0, b"zz-end", last[0] + 10 * window, b"end")]
+    produce_timed(broker.bootstrap, inp, closing)
+    st = wait_caught_up(broker, name, len(events) + len(closing), timeout=120)
+    assert st["state"] == "running", st
+    got = window_counts(read_all(broker.bootstrap, out))
+    expected = sorted((k, w, n) for (_, k, w), n in counts.items())
+    assert len(got) == len(expected), f"{len(got)} windows emitted, {len(expected)} expected (duplicates or loss)"
+    assert got == expected
+    log = re.sub(r"\x1b\[[0-9;]*m", "", broker.log_path.read_text(errors="replace"))
+    assert "aborting the process after storing a checkpoint that ends a batch and holds the next batch's decision" in log
+    assert "replaying an interrupted batch" in log
 
 
 def test_kill9_mid_stream_keeps_window_counts_exact(broker):

@@ -369,6 +369,19 @@ impl OutputWriter {
         encode_op(&mut self.buf, op);
     }
 
+    /// Appends one state change, a put, from borrowed bytes (ABI v2; same encoding as
+    /// [`OutputWriter::state`]).
+    pub fn state_put(&mut self, key: &[u8], value: &[u8]) {
+        self.buf.push(ENTRY_STATE);
+        crate::state::encode_put(&mut self.buf, key, value);
+    }
+
+    /// Appends one state change, a delete, from borrowed bytes (ABI v2).
+    pub fn state_delete(&mut self, key: &[u8]) {
+        self.buf.push(ENTRY_STATE);
+        crate::state::encode_delete(&mut self.buf, key);
+    }
+
     /// Reports the guest's state size after the call (ABI v2).
     pub fn state_bytes(&mut self, bytes: u64) {
         self.buf.push(ENTRY_STATE_BYTES);
@@ -405,9 +418,11 @@ mod tests {
         let put = StateOp::Put { key: b"k".to_vec(), value: b"1".to_vec() };
         w.state(&put);
         w.state(&StateOp::Delete { key: b"j".to_vec() });
+        w.state_put(b"k2", b"2");
+        w.state_delete(b"j2");
         w.state_bytes(42);
         let d = Decoded::parse(w.bytes(), 2).expect("parse");
-        assert_eq!(d.state, vec![put, StateOp::Delete { key: b"j".to_vec() }]);
+        assert_eq!(d.state, vec![put, StateOp::Delete { key: b"j".to_vec() }, StateOp::Put { key: b"k2".to_vec(), value: b"2".to_vec() }, StateOp::Delete { key: b"j2".to_vec() }]);
         assert_eq!(d.state_bytes, Some(42));
         assert_eq!(d.status, Status::Ok);
         assert_eq!(d.records, vec![rec, plain]);

@@ -95,22 +95,31 @@ impl StateCommand {
 
 /// Appends `op` in the wire layout above (shared with the output buffer's state entries).
 pub(crate) fn encode_op(buf: &mut Vec<u8>, op: &StateOp) {
-    let put = |buf: &mut Vec<u8>, b: &[u8]| {
-        // A single field over 4 GiB cannot exist in a 32-bit guest.
-        buf.extend_from_slice(&(b.len() as u32).to_le_bytes());
-        buf.extend_from_slice(b);
-    };
     match op {
-        StateOp::Put { key, value } => {
-            buf.push(OP_PUT);
-            put(buf, key);
-            put(buf, value);
-        }
-        StateOp::Delete { key } => {
-            buf.push(OP_DELETE);
-            put(buf, key);
-        }
+        StateOp::Put { key, value } => encode_put(buf, key, value),
+        StateOp::Delete { key } => encode_delete(buf, key),
     }
+}
+
+fn put_bytes(buf: &mut Vec<u8>, b: &[u8]) {
+    // A single field over 4 GiB cannot exist in a 32-bit guest.
+    buf.extend_from_slice(&(b.len() as u32).to_le_bytes());
+    buf.extend_from_slice(b);
+}
+
+/// A put of `key` = `value`, from borrowed bytes (the guest writes its changes without first
+/// copying them into [`StateOp`]s).
+pub(crate) fn encode_put(buf: &mut Vec<u8>, key: &[u8], value: &[u8]) {
+    buf.reserve(9 + key.len() + value.len());
+    buf.push(OP_PUT);
+    put_bytes(buf, key);
+    put_bytes(buf, value);
+}
+
+/// A delete of `key`.
+pub(crate) fn encode_delete(buf: &mut Vec<u8>, key: &[u8]) {
+    buf.push(OP_DELETE);
+    put_bytes(buf, key);
 }
 
 pub(crate) fn decode_op(r: &mut Reader<'_>) -> Result<StateOp, DecodeError> {

@@ -75,10 +75,11 @@ impl<T: StatefulTransform> Harness<T> {
     }
 
     fn finish(&mut self, mut out: Output, batch_len: usize) -> Fed {
-        let state = self.machine.finish_batch(&mut out);
+        self.machine.finish_batch(&mut out);
         self.machine.command(StateCommand::Commit);
-        self.changelog.extend(state.iter().cloned());
         let decoded = Decoded::parse(out.writer().bytes(), batch_len.max(1)).unwrap_or_else(|e| panic!("the SDK wrote a malformed output buffer: {e}"));
+        let state = decoded.state;
+        self.changelog.extend(state.iter().cloned());
         let failed: Vec<u32> = decoded.errors.iter().map(|e| e.input_index).collect();
         let records = decoded.records.into_iter().filter(|r| !failed.contains(&r.input_index)).collect();
         Fed { records, errors: decoded.errors, state }
@@ -88,7 +89,7 @@ impl<T: StatefulTransform> Harness<T> {
     /// for null-keyed records.
     pub fn get<V: DeserializeOwned>(&self, key: Option<impl AsRef<[u8]>>) -> Option<V> {
         let key = key.as_ref().map(|k| k.as_ref());
-        self.machine.store.get(&key_part(key)).and_then(|b| serde_json::from_slice(b).ok())
+        self.machine.store.get(&key_part(key)).and_then(|b| crate::codec::decode(b).ok())
     }
 
     /// Every state change committed so far, in order: the changelog the broker would hold.

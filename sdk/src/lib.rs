@@ -3,6 +3,7 @@
 // The README (the crate docs) shows a complete transform crate, its unit tests included.
 #![allow(clippy::test_attr_in_doctest)]
 
+mod codec;
 mod entry;
 mod harness;
 mod logging;

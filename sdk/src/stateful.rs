@@ -13,9 +13,10 @@
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use sluice_abi::{StateCommand, StateOp};
+use sluice_abi::StateCommand;
 
-use crate::state::{key_from_part, key_part, time_bytes, time_from, Store, META_MAX_TS, NS_SESSIONS, NS_TIMER, NS_WINDOW};
+use crate::codec;
+use crate::state::{key_from_part, key_part_into, time_bytes, time_from, Store, META_MAX_TS, NS_SESSIONS, NS_TIMER, NS_WINDOW};
 use crate::window::{ClosedWindow, Timer, Window, WindowAdd};
 use crate::{OutRecord, Output, Record};
 
@@ -53,8 +54,11 @@ pub trait StatefulTransform: 'static {
 pub struct Context<'a> {
     out: &'a mut Output,
     store: &'a mut Store,
-    /// The current key in the store's layout (`k` + key, or `n`).
-    key_part: Vec<u8>,
+    /// The current key in the store's layout (`k` + key, or `n`). A buffer the machine reuses
+    /// for every record, as is `scratch`: no allocation per record for keys.
+    key_part: &'a mut Vec<u8>,
+    /// Where window and timer keys are built for a lookup.
+    scratch: &'a mut Vec<u8>,
     watermark: i64,
 }
 
@@ -71,14 +75,14 @@ impl<'a> Context<'a> {
 
     /// The key this context's state belongs to.
     pub fn key(&self) -> Option<&[u8]> {
-        key_from_part(&self.key_part).flatten()
+        key_from_part(self.key_part).flatten()
     }
 
     /// Scopes the state calls that follow to `key` instead of the record's key: re-keying by a
     /// field of the value (count per `service` whatever the producer keyed by). Windows and
     /// timers set under it close with it as their key.
     pub fn set_key(&mut self, key: Option<&[u8]>) {
-        self.key_part = key_part(key);
+        key_part_into(key, self.key_part);
     }
 
     /// The current watermark (`i64::MIN` before the first record).
@@ -88,34 +92,36 @@ impl<'a> Context<'a> {
 
     /// The state value of the current key.
     pub fn get<T: DeserializeOwned>(&self) -> crate::Result<Option<T>> {
-        match self.store.get(&self.key_part) {
-            Some(bytes) => Ok(Some(serde_json::from_slice(bytes)?)),
+        match self.store.get(self.key_part) {
+            Some(bytes) => Ok(Some(codec::decode(bytes)?)),
             None => Ok(None),
         }
     }
 
     /// Sets the state value of the current key.
     pub fn put<T: Serialize>(&mut self, value: &T) -> crate::Result {
-        let bytes = serde_json::to_vec(value)?;
-        self.store.put(self.key_part.clone(), bytes);
-        Ok(())
+        self.store.update(self.key_part, |_, mut buf| {
+            codec::encode_into(value, &mut buf)?;
+            Ok(buf)
+        })
     }
 
     /// Deletes the state value of the current key.
     pub fn delete(&mut self) {
-        let key = self.key_part.clone();
-        self.store.delete(&key);
+        self.store.delete(self.key_part);
     }
 
     /// Calls [`StatefulTransform::on_timer`] for the current key once the watermark reaches
     /// `at_ms`. Setting the same time twice sets one timer.
     pub fn set_timer(&mut self, at_ms: i64) {
-        self.store.put(timer_key(at_ms, &self.key_part), Vec::new());
+        timer_key_into(at_ms, self.key_part, self.scratch);
+        self.store.put(self.scratch, Vec::new());
     }
 
     /// Cancels a timer set with [`Context::set_timer`].
     pub fn cancel_timer(&mut self, at_ms: i64) {
-        self.store.delete(&timer_key(at_ms, &self.key_part));
+        timer_key_into(at_ms, self.key_part, self.scratch);
+        self.store.delete(self.scratch);
     }
 
     /// Updates the current key's accumulator for `window` with `f` (starting from
@@ -128,13 +134,16 @@ impl<'a> Context<'a> {
         if window.end <= self.watermark {
             return Ok(WindowAdd::Late);
         }
-        let key = window_key(window, &self.key_part);
-        let mut acc: A = match self.store.get(&key) {
-            Some(bytes) => serde_json::from_slice(bytes)?,
-            None => A::default(),
-        };
-        f(&mut acc);
-        self.store.put(key, serde_json::to_vec(&acc)?);
+        window_key_into(window, self.key_part, self.scratch);
+        self.store.update(self.scratch, |current, mut buf| {
+            let mut acc: A = match current {
+                Some(bytes) => codec::decode(bytes)?,
+                None => A::default(),
+            };
+            f(&mut acc);
+            codec::encode_into(&acc, &mut buf)?;
+            Ok(buf)
+        })?;
         Ok(WindowAdd::Added)
     }
 
@@ -152,7 +161,7 @@ impl<'a> Context<'a> {
     {
         let index_key = [&[NS_SESSIONS][..], self.key_part.as_slice()].concat();
         let mut open: Vec<Window> = match self.store.get(&index_key) {
-            Some(bytes) => serde_json::from_slice::<Vec<(i64, i64)>>(bytes)?.into_iter().map(|(start, end)| Window { start, end }).collect(),
+            Some(bytes) => codec::decode::<Vec<(i64, i64)>>(bytes)?.into_iter().map(|(start, end)| Window { start, end }).collect(),
             None => Vec::new(),
         };
         let mut merged = Window { start: timestamp_ms, end: timestamp_ms.saturating_add(gap_ms.max(1)) };
@@ -165,9 +174,9 @@ impl<'a> Context<'a> {
         }
         let mut acc: Option<A> = None;
         for w in &overlapping {
-            let key = window_key(*w, &self.key_part);
+            let key = window_key(*w, self.key_part);
             let part: A = match self.store.get(&key) {
-                Some(bytes) => serde_json::from_slice(bytes)?,
+                Some(bytes) => codec::decode(bytes)?,
                 None => A::default(),
             };
             self.store.delete(&key);
@@ -178,30 +187,36 @@ impl<'a> Context<'a> {
         }
         let mut acc = acc.unwrap_or_default();
         f(&mut acc);
-        self.store.put(window_key(merged, &self.key_part), serde_json::to_vec(&acc)?);
+        self.store.put(&window_key(merged, self.key_part), codec::encode(&acc)?);
         let mut open = rest;
         open.push(merged);
         open.sort();
         let index: Vec<(i64, i64)> = open.iter().map(|w| (w.start, w.end)).collect();
-        self.store.put(index_key, serde_json::to_vec(&index)?);
+        self.store.put(&index_key, codec::encode(&index)?);
         Ok(WindowAdd::Added)
     }
 
     /// The current key's accumulator for an open window.
     pub fn window_get<A: DeserializeOwned>(&self, window: Window) -> crate::Result<Option<A>> {
-        match self.store.get(&window_key(window, &self.key_part)) {
-            Some(bytes) => Ok(Some(serde_json::from_slice(bytes)?)),
+        match self.store.get(&window_key(window, self.key_part)) {
+            Some(bytes) => Ok(Some(codec::decode(bytes)?)),
             None => Ok(None),
         }
     }
 }
 
+/// Writes `window`'s key for `key_part` into `buf` (cleared first).
+fn window_key_into(window: Window, key_part: &[u8], buf: &mut Vec<u8>) {
+    buf.clear();
+    buf.push(NS_WINDOW);
+    buf.extend_from_slice(&time_bytes(window.end));
+    buf.extend_from_slice(&time_bytes(window.start));
+    buf.extend_from_slice(key_part);
+}
+
 fn window_key(window: Window, key_part: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(17 + key_part.len());
-    k.push(NS_WINDOW);
-    k.extend_from_slice(&time_bytes(window.end));
-    k.extend_from_slice(&time_bytes(window.start));
-    k.extend_from_slice(key_part);
+    window_key_into(window, key_part, &mut k);
     k
 }
 
@@ -209,7 +224,7 @@ fn window_key(window: Window, key_part: &[u8]) -> Vec<u8> {
 fn forget_session(store: &mut Store, key_part: &[u8], window: Window) -> crate::Result {
     let index_key = [&[NS_SESSIONS][..], key_part].concat();
     let Some(bytes) = store.get(&index_key) else { return Ok(()) };
-    let mut open: Vec<(i64, i64)> = serde_json::from_slice(bytes)?;
+    let mut open: Vec<(i64, i64)> = codec::decode(bytes)?;
     let before = open.len();
     open.retain(|w| *w != (window.start, window.end));
     if open.len() == before {
@@ -218,17 +233,17 @@ fn forget_session(store: &mut Store, key_part: &[u8], window: Window) -> crate::
     if open.is_empty() {
         store.delete(&index_key);
     } else {
-        store.put(index_key, serde_json::to_vec(&open)?);
+        store.put(&index_key, codec::encode(&open)?);
     }
     Ok(())
 }
 
-fn timer_key(at: i64, key_part: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(9 + key_part.len());
-    k.push(NS_TIMER);
-    k.extend_from_slice(&time_bytes(at));
-    k.extend_from_slice(key_part);
-    k
+/// Writes the key of a timer at `at` for `key_part` into `buf` (cleared first).
+fn timer_key_into(at: i64, key_part: &[u8], buf: &mut Vec<u8>) {
+    buf.clear();
+    buf.push(NS_TIMER);
+    buf.extend_from_slice(&time_bytes(at));
+    buf.extend_from_slice(key_part);
 }
 
 /// The state store plus the event-time bookkeeping of one instance (one input partition).
@@ -238,11 +253,14 @@ pub(crate) struct Machine {
     max_ts: i64,
     /// `max_ts` as of the last commit (abort goes back to it).
     committed_max_ts: i64,
+    /// The [`Context`]'s key and scratch buffers, kept across records.
+    key_buf: Vec<u8>,
+    scratch: Vec<u8>,
 }
 
 impl Default for Machine {
     fn default() -> Self {
-        Machine { store: Store::default(), max_ts: i64::MIN, committed_max_ts: i64::MIN }
+        Machine { store: Store::default(), max_ts: i64::MIN, committed_max_ts: i64::MIN, key_buf: Vec::new(), scratch: Vec::new() }
     }
 }
 
@@ -265,7 +283,8 @@ impl Machine {
 
     fn run_record_inner<T: StatefulTransform>(&mut self, record: &Record<'_>, out: &mut Output, config: &T::Config) -> crate::Result {
         let watermark = self.watermark(T::allowed_lateness_ms(config));
-        let mut ctx = Context { out: &mut *out, store: &mut self.store, key_part: key_part(record.key), watermark };
+        key_part_into(record.key, &mut self.key_buf);
+        let mut ctx = Context { out: &mut *out, store: &mut self.store, key_part: &mut self.key_buf, scratch: &mut self.scratch, watermark };
         T::process(record, &mut ctx, config)?;
         self.advance::<T>(record.timestamp, out, config)
     }
@@ -278,19 +297,23 @@ impl Machine {
             let (Some(end), Some(start)) = (time_from(&key[1..]), key.get(9..).and_then(time_from)) else { return Err("corrupt window entry in state".into()) };
             let bytes = self.store.get(&key).map(<[u8]>::to_vec).unwrap_or_default();
             self.store.delete(&key);
-            let part = key.get(17..).unwrap_or_default().to_vec();
-            let Some(window_key) = key_from_part(&part) else { return Err("corrupt window key in state".into()) };
-            forget_session(&mut self.store, &part, Window { start, end })?;
+            let part = key.get(17..).unwrap_or_default();
+            let Some(window_key) = key_from_part(part) else { return Err("corrupt window key in state".into()) };
+            forget_session(&mut self.store, part, Window { start, end })?;
             let closed = ClosedWindow { key: window_key, window: Window { start, end }, bytes: &bytes };
-            let mut ctx = Context { out: &mut *out, store: &mut self.store, key_part: part.clone(), watermark };
+            self.key_buf.clear();
+            self.key_buf.extend_from_slice(part);
+            let mut ctx = Context { out: &mut *out, store: &mut self.store, key_part: &mut self.key_buf, scratch: &mut self.scratch, watermark };
             T::on_window_close(&closed, &mut ctx, config)?;
         }
         while let Some(key) = self.store.first_due(NS_TIMER, watermark) {
             let Some(at) = time_from(&key[1..]) else { return Err("corrupt timer entry in state".into()) };
             self.store.delete(&key);
-            let part = key.get(9..).unwrap_or_default().to_vec();
-            let Some(timer_key) = key_from_part(&part) else { return Err("corrupt timer key in state".into()) };
-            let mut ctx = Context { out: &mut *out, store: &mut self.store, key_part: part.clone(), watermark };
+            let part = key.get(9..).unwrap_or_default();
+            let Some(timer_key) = key_from_part(part) else { return Err("corrupt timer key in state".into()) };
+            self.key_buf.clear();
+            self.key_buf.extend_from_slice(part);
+            let mut ctx = Context { out: &mut *out, store: &mut self.store, key_part: &mut self.key_buf, scratch: &mut self.scratch, watermark };
             T::on_timer(&Timer { key: timer_key, at }, &mut ctx, config)?;
         }
         Ok(())
@@ -298,16 +321,12 @@ impl Machine {
 
     /// Ends a batch: records the event-time bookkeeping in the store and writes the batch's
     /// state changes and the state size into the output.
-    pub(crate) fn finish_batch(&mut self, out: &mut Output) -> Vec<StateOp> {
+    pub(crate) fn finish_batch(&mut self, out: &mut Output) {
         if self.max_ts != self.committed_max_ts {
-            self.store.put(META_MAX_TS.to_vec(), self.max_ts.to_le_bytes().to_vec());
+            self.store.put(META_MAX_TS, self.max_ts.to_le_bytes().to_vec());
         }
-        let delta = self.store.delta();
-        for op in &delta {
-            out.writer().state(op);
-        }
+        self.store.write_changes(out.writer());
         out.writer().state_bytes(self.store.bytes());
-        delta
     }
 
     pub(crate) fn command(&mut self, command: StateCommand) {

@@ -101,7 +101,7 @@ pub struct ClosedWindow<'a> {
 impl ClosedWindow<'_> {
     /// The accumulator, decoded.
     pub fn value<A: DeserializeOwned>(&self) -> crate::Result<A> {
-        Ok(serde_json::from_slice(self.bytes)?)
+        crate::codec::decode(self.bytes)
     }
 }
 

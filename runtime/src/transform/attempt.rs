@@ -6,11 +6,12 @@
 //! A stateful guest (ABI v2) holds each call's state changes provisionally: the slot commits
 //! them when it accepts a call's result and aborts them before a retry, so every attempt starts
 //! from the same state. A re-created instance is restored from the changelog plus the changes
-//! accepted earlier in the same batch (`StateLog::pending`).
-
-use std::time::Duration;
+//! of earlier batches not yet confirmed in it (`StateLog::unwritten`) and those accepted
+//! earlier in the same batch (`StateLog::pending`).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use sluice_abi::{Batch, Decoded, Emitted, LogLine, StateCommand, StateOp};
 
@@ -29,8 +30,9 @@ pub struct BatchOutcome {
     pub failures: Vec<(usize, String)>,
     /// Guest log lines; `input_index` refers to the batch.
     pub logs: Vec<LogLine>,
-    /// Net state changes of the batch, one per key in key order (stateful guests).
-    pub state: Vec<StateOp>,
+    /// Net state changes of the batch, at most one per key (stateful guests). Shared with
+    /// `StateLog::unwritten` until the changelog has them.
+    pub state: Arc<Vec<StateOp>>,
     /// The guest's state size after the batch, as it reported it.
     pub state_bytes: Option<u64>,
     /// The batch was run record by record (see [`Decision::isolated`]).
@@ -104,10 +106,11 @@ impl GuestSlot {
 
     /// Makes a call's state changes final in the instance (the runner writes them to the
     /// changelog next). If the guest fails to, it is dropped; the next instance is restored
-    /// with the changes, which are kept in `pending` until the changelog has them.
-    fn accept(&mut self, decoded: &Decoded) {
+    /// with the changes, which are kept in `pending` (then `unwritten`) until the changelog
+    /// has them.
+    fn accept(&mut self, changes: &Arc<Vec<StateOp>>) {
         let Some(state) = &mut self.state else { return };
-        state.pending.extend(decoded.state.iter().cloned());
+        state.pending.push(Arc::clone(changes));
         if let Some(guest) = &mut self.guest {
             if let Err(e) = guest.state_command(&StateCommand::Commit) {
                 tracing::warn!("state commit failed, the instance is re-created: {e}");
@@ -128,11 +131,12 @@ impl GuestSlot {
         }
     }
 
-    /// The batch's changes are in the changelog up to `end`: nothing is pending any more.
+    /// The oldest run batch's changes are in the changelog, which ends at `end` after them.
+    /// Called once per batch [`run_batch`] returned, in order.
     pub fn state_written(&mut self, end: i64) {
         if let Some(state) = &mut self.state {
             state.end = end;
-            state.pending.clear();
+            state.unwritten.pop_front();
         }
     }
 
@@ -153,6 +157,16 @@ impl GuestSlot {
 /// those records are not run again. A record that the first run accepted and that fails now is
 /// [`GuestError::ReplayDiverged`] (the caller retries later), never a new failure.
 pub fn run_batch(slot: &mut GuestSlot, batch: &Batch, retries: u32, backoff_ms: u64, stats: &TransformStats, decided: Option<&Decision>) -> Result<BatchOutcome, GuestError> {
+    let outcome = run_batch_inner(slot, batch, retries, backoff_ms, stats, decided)?;
+    // The batch's changes move from "this batch" to "run, not yet in the changelog".
+    if let Some(state) = &mut slot.state {
+        state.pending.clear();
+        state.unwritten.push_back(Arc::clone(&outcome.state));
+    }
+    Ok(outcome)
+}
+
+fn run_batch_inner(slot: &mut GuestSlot, batch: &Batch, retries: u32, backoff_ms: u64, stats: &TransformStats, decided: Option<&Decision>) -> Result<BatchOutcome, GuestError> {
     // An earlier run of this batch that ended early (no instance) left accepted changes in the
     // instance and in `pending`: start again from the committed state.
     if let Some(state) = slot.state.as_mut().filter(|s| !s.pending.is_empty()) {
@@ -170,8 +184,9 @@ pub fn run_batch(slot: &mut GuestSlot, batch: &Batch, retries: u32, backoff_ms: 
         }
         match slot.call(batch, time_ms, stats) {
             Ok(decoded) if decoded.errors.is_empty() || attempt == retries => {
-                slot.accept(&decoded);
-                return Ok(outcome(decoded, 0));
+                let (decoded, changes) = take_state(decoded);
+                slot.accept(&changes);
+                return Ok(outcome(decoded, changes, 0));
             }
             Ok(_) => {
                 slot.abort();
@@ -200,8 +215,9 @@ fn isolate(slot: &mut GuestSlot, batch: &Batch, time_ms: u64, stats: &TransformS
         let single = Batch { topic: batch.topic.clone(), partition: batch.partition, records: vec![record.clone()] };
         match slot.call(&single, time_ms, stats) {
             Ok(decoded) => {
-                slot.accept(&decoded);
-                let part = outcome(decoded, i);
+                let (decoded, changes) = take_state(decoded);
+                slot.accept(&changes);
+                let part = outcome(decoded, changes, i);
                 all.outputs.extend(part.outputs);
                 all.failures.extend(part.failures);
                 all.logs.extend(part.logs);
@@ -212,7 +228,7 @@ fn isolate(slot: &mut GuestSlot, batch: &Batch, time_ms: u64, stats: &TransformS
         }
     }
     if let Some(state) = &slot.state {
-        all.state = net_changes(&state.pending);
+        all.state = Arc::new(net_changes(state.pending.iter().flat_map(|ops| ops.iter())));
     }
     Ok(all)
 }
@@ -240,8 +256,9 @@ fn replay(slot: &mut GuestSlot, batch: &Batch, decided: &Decision, stats: &Trans
     } else {
         let first = batch.records.first().map_or(-1, |r| r.offset);
         let decoded = slot.call(batch, time_ms, stats).map_err(|e| GuestError::ReplayDiverged { offset: first, reason: e.to_string() })?;
-        slot.accept(&decoded);
-        outcome(decoded, 0)
+        let (decoded, changes) = take_state(decoded);
+        slot.accept(&changes);
+        outcome(decoded, changes, 0)
     };
     if let Some((i, e)) = got.failures.iter().find(|(i, _)| failed_at(offset_of(*i)).is_none()) {
         return Err(GuestError::ReplayDiverged { offset: offset_of(*i), reason: e.clone() });
@@ -250,8 +267,14 @@ fn replay(slot: &mut GuestSlot, batch: &Batch, decided: &Decision, stats: &Trans
     Ok(got)
 }
 
+/// A call's state changes, moved out of the decoded output to be shared.
+fn take_state(mut decoded: Decoded) -> (Decoded, Arc<Vec<StateOp>>) {
+    let changes = Arc::new(std::mem::take(&mut decoded.state));
+    (decoded, changes)
+}
+
 /// The net effect of changes applied in order: the last one per key, in key order.
-fn net_changes(ops: &[StateOp]) -> Vec<StateOp> {
+fn net_changes<'a>(ops: impl Iterator<Item = &'a StateOp>) -> Vec<StateOp> {
     let mut last: BTreeMap<&[u8], &StateOp> = BTreeMap::new();
     for op in ops {
         last.insert(op.key(), op);
@@ -259,8 +282,9 @@ fn net_changes(ops: &[StateOp]) -> Vec<StateOp> {
     last.into_values().cloned().collect()
 }
 
-/// Converts a decoded output, shifting indexes by `base` (for single-record calls).
-fn outcome(decoded: Decoded, base: usize) -> BatchOutcome {
+/// Converts a decoded output (its state changes taken out as `state`), shifting indexes by
+/// `base` (for single-record calls).
+fn outcome(decoded: Decoded, state: Arc<Vec<StateOp>>, base: usize) -> BatchOutcome {
     let shift = |i: u32| (i as usize + base) as u32;
     let failed: Vec<(usize, String)> = decoded.errors.into_iter().map(|e| (shift(e.input_index) as usize, e.message)).collect();
     // Outputs of a record that reported an error are dropped with it: the record is handled by
@@ -284,5 +308,5 @@ fn outcome(decoded: Decoded, base: usize) -> BatchOutcome {
             l
         })
         .collect();
-    BatchOutcome { outputs, failures: failed, logs, state: decoded.state, state_bytes: decoded.state_bytes, isolated: false }
+    BatchOutcome { outputs, failures: failed, logs, state, state_bytes: decoded.state_bytes, isolated: false }
 }

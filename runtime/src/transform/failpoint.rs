@@ -6,6 +6,9 @@
 //!   stored (fsync), before any of its outputs is written.
 //! - `abort-after-outputs`: abort right after all of a batch's outputs are durable (acked),
 //!   before the checkpoint that moves past the batch is stored.
+//! - `abort-after-ahead-decision`: abort right after a checkpoint that moves past a batch and
+//!   holds the decision of the next one, which ran on the guest while the first was written
+//!   (the runner's pipelining), before anything of that next batch is written.
 //! - `time-limit-at=<offset>`: every guest call whose batch holds input offset `<offset>` is
 //!   interrupted at once by the epoch deadline, as if the machine were too slow that time.
 //!
@@ -25,6 +28,9 @@ pub struct Failpoints {
     pub abort_after_decision: bool,
     /// Abort after a batch's outputs are durable, before its checkpoint.
     pub abort_after_outputs: bool,
+    /// Abort after a checkpoint that ends a batch and stores the next (run-ahead) batch's
+    /// decision.
+    pub abort_after_ahead_decision: bool,
     /// Interrupt every guest call over a batch holding this input offset.
     pub time_limit_at: Option<i64>,
 }
@@ -39,6 +45,7 @@ impl Failpoints {
             match item.split_once('=') {
                 None if item == "abort-after-decision" => f.abort_after_decision = true,
                 None if item == "abort-after-outputs" => f.abort_after_outputs = true,
+                None if item == "abort-after-ahead-decision" => f.abort_after_ahead_decision = true,
                 Some(("time-limit-at", offset)) => match offset.parse() {
                     Ok(o) => f.time_limit_at = Some(o),
                     Err(_) => bad.push(item.to_string()),
@@ -80,7 +87,8 @@ mod tests {
     #[test]
     fn parses_items_and_reports_bad_ones() {
         let (f, bad) = Failpoints::parse("abort-after-outputs, time-limit-at=7,bogus,time-limit-at=x");
-        assert_eq!(f, Failpoints { abort_after_decision: false, abort_after_outputs: true, time_limit_at: Some(7) });
+        assert_eq!(f, Failpoints { abort_after_decision: false, abort_after_outputs: true, abort_after_ahead_decision: false, time_limit_at: Some(7) });
+        assert!(Failpoints::parse("abort-after-ahead-decision").0.abort_after_ahead_decision);
         assert_eq!(bad, ["bogus", "time-limit-at=x"]);
         assert_eq!(Failpoints::parse("").0, Failpoints::default());
     }

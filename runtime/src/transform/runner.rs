@@ -28,6 +28,13 @@
 //! 4. Only after every output batch is durable (acks=all) is the checkpoint advanced (fsync):
 //!    `next_offset = end`, sequences advanced, `pending_end` cleared.
 //!
+//! Pipelining: while batch N's outputs are written (step 3: appends and fsyncs, time the runner
+//! would spend waiting), the guest already runs N+1 (step 1 without its store). Step 4 for N
+//! then stores N+1's boundary and decision in the same checkpoint write, which is exactly the
+//! checkpoint the sequential order would have reached after step 1 for N+1; N+1's outputs are
+//! written only after it. If N+1 cannot go on (no instance, the state cap, `halt`), the
+//! checkpoint records N alone and N+1 is handled as if it had not run ahead.
+//!
 //! Stateful transforms (ABI v2) add one write per batch, before the outputs: the batch's state
 //! changes go to the changelog partition with the same producer id and a checkpointed sequence,
 //! and the checkpoint's `state_end` advances with `next_offset` (see `state` for the argument).
@@ -127,102 +134,187 @@ async fn run_inner(shared: &Arc<RunnerShared>, partition: i32, stop: &mut watch:
     let mut slot = Some(slot);
     let mut state_reported = 0u64;
     let mut hwm_changes = input.subscribe();
+    // A batch already run on the guest (while the one before it was being written) whose
+    // decision the last checkpoint stored: it goes straight to writing.
+    let mut ready: Option<Ran> = None;
     let result = loop {
         if *stop.borrow() {
             break Ok(());
         }
         shared.positions.lock().insert(partition, checkpoint.next_offset);
-        let hwm = input.high_watermark();
-        let end_bound = checkpoint.pending_end.unwrap_or(hwm).min(hwm);
-        if checkpoint.next_offset < input.log_start_offset() {
-            tracing::warn!(transform = %spec.name, partition, from = checkpoint.next_offset, to = input.log_start_offset(), "input records were deleted by retention before the transform read them; skipping ahead");
-            checkpoint.next_offset = input.log_start_offset();
-            checkpoint.pending_end = None;
-            checkpoint.pending_decision = None;
-            continue;
-        }
-        if checkpoint.next_offset >= end_bound {
-            tokio::select! {
-                _ = hwm_changes.changed() => {}
-                _ = stop.changed() => {}
-            }
-            continue;
-        }
-        let (batch, end) = match read_batch(&input, &checkpoint, end_bound, spec.batch_records_max).await {
-            Ok(read) => read,
-            Err(e) => break Err(e),
-        };
-        let started = Instant::now();
-        let decided = checkpoint.pending_decision.clone().filter(|_| checkpoint.pending_end == Some(end));
-        let (outcome, back) = run_on_guest(shared, slot.take(), batch.clone(), decided.clone()).await?;
-        slot = Some(back);
-        let outcome = match outcome {
-            Ok(outcome) => outcome,
-            Err(e @ GuestError::Restore { .. }) => break Err(e.to_string()),
-            Err(e) => {
-                // No instance (pool exhausted), or a replay that ran out of time where the first
-                // run did not: not the records' fault. Same batch, later.
-                tracing::warn!(transform = %spec.name, partition, "{e}; retrying in {INSTANTIATE_RETRY_MS} ms");
-                shared.stats.batch_retried();
-                shared.retrying.lock().insert(partition, e.to_string());
-                tokio::select! {
-                    _ = tokio::time::sleep(std::time::Duration::from_millis(INSTANTIATE_RETRY_MS)) => {}
-                    _ = stop.changed() => {}
+        let Ran { batch, end, outcome, failed, started } = match ready.take() {
+            Some(ran) => ran,
+            None => {
+                let hwm = input.high_watermark();
+                let end_bound = checkpoint.pending_end.unwrap_or(hwm).min(hwm);
+                if checkpoint.next_offset < input.log_start_offset() {
+                    tracing::warn!(transform = %spec.name, partition, from = checkpoint.next_offset, to = input.log_start_offset(), "input records were deleted by retention before the transform read them; skipping ahead");
+                    checkpoint.next_offset = input.log_start_offset();
+                    checkpoint.pending_end = None;
+                    checkpoint.pending_decision = None;
+                    continue;
                 }
-                continue;
+                if checkpoint.next_offset >= end_bound {
+                    tokio::select! {
+                        _ = hwm_changes.changed() => {}
+                        _ = stop.changed() => {}
+                    }
+                    continue;
+                }
+                let (batch, end) = match read_batch(&input, checkpoint.next_offset, checkpoint.pending_end, end_bound, spec.batch_records_max).await {
+                    Ok(read) => read,
+                    Err(e) => break Err(e),
+                };
+                let started = Instant::now();
+                let decided = checkpoint.pending_decision.clone().filter(|_| checkpoint.pending_end == Some(end));
+                let (outcome, back, batch) = run_on_guest(shared, slot.take(), batch, decided.clone()).await?;
+                slot = Some(back);
+                let outcome = match outcome {
+                    Ok(outcome) => outcome,
+                    Err(e @ GuestError::Restore { .. }) => break Err(e.to_string()),
+                    Err(e) => {
+                        // No instance (pool exhausted), or a replay that ran out of time where the first
+                        // run did not: not the records' fault. Same batch, later.
+                        tracing::warn!(transform = %spec.name, partition, "{e}; retrying in {INSTANTIATE_RETRY_MS} ms");
+                        shared.stats.batch_retried();
+                        shared.retrying.lock().insert(partition, e.to_string());
+                        tokio::select! {
+                            _ = tokio::time::sleep(std::time::Duration::from_millis(INSTANTIATE_RETRY_MS)) => {}
+                            _ = stop.changed() => {}
+                        }
+                        continue;
+                    }
+                };
+                let failed = match check_outcome(shared, &batch, &outcome, &mut state_reported) {
+                    Ok(failed) => failed,
+                    Err(e) => break Err(e),
+                };
+                // The batch's boundary and decision are durable before any of its outputs is.
+                if decided.is_none() {
+                    checkpoint.pending_end = Some(end);
+                    checkpoint.pending_decision = Some(outcome.decision(&batch));
+                    store(&checkpoint, &path).await.map_err(|e| e.to_string())?;
+                    failpoint::abort_if(failpoint::get().abort_after_decision, "after storing a batch's decision");
+                }
+                Ran { batch, end, outcome, failed, started }
             }
         };
-        if let Some(bytes) = outcome.state_bytes {
-            shared.stats.state_changed(state_reported, bytes);
-            state_reported = bytes;
-            if bytes > spec.state.bytes_max {
-                shared.stats.state_cap_hit();
-                break Err(GuestError::StateCap { bytes, cap: spec.state.bytes_max }.to_string());
-            }
-        }
-        if let Err(e) = confined(shared, &outcome) {
-            break Err(e);
-        }
-        let failed = apply_policy(shared, &batch, &outcome)?;
-        // The batch's boundary and decision are durable before any of its outputs is.
-        if decided.is_none() {
-            checkpoint.pending_end = Some(end);
-            checkpoint.pending_decision = Some(outcome.decision(&batch));
-            store(&checkpoint, &path).await.map_err(|e| e.to_string())?;
-            failpoint::abort_if(failpoint::get().abort_after_decision, "after storing a batch's decision");
-        }
         let outputs = resolve(shared, &batch, &outcome, failed);
         log_lines(shared, &batch, &outcome);
         let written = outputs.values().map(|v| v.len() as u64).sum::<u64>();
         // (A clone of the partition: no borrow of the guest slot is held across the write.)
         let changelog = slot.as_ref().and_then(|s| s.state.as_ref()).map(|s| Arc::clone(&s.partition));
-        if let Some(changelog) = changelog.filter(|_| !outcome.state.is_empty()) {
-            let timestamp = batch.records.last().map_or(0, |r| r.timestamp);
-            match write_changelog(&mut checkpoint, &changelog, &outcome.state, timestamp).await {
-                Ok(state_end) => checkpoint.state_end = Some(state_end),
-                Err(e) => break Err(e),
-            }
-            shared.stats.changelog_written(outcome.state.len() as u64);
+        // While this batch's changelog and outputs are written (fsyncs: the runner would wait),
+        // the guest runs the next one. That is only computation on the guest's own memory: its
+        // outputs and state changes are written after this batch's, and its decision is stored
+        // with this batch's final checkpoint, never before this batch's outputs are durable.
+        let run_ahead = !*stop.borrow() && input.high_watermark() > end && end >= input.log_start_offset();
+        let ahead_slot = if run_ahead { slot.take() } else { None };
+        let write = write_batch(shared, &mut checkpoint, changelog, &batch, &outcome, outputs);
+        let ahead = read_and_run(shared, &input, end, ahead_slot);
+        let (write_result, (back, ahead)) = tokio::join!(write, ahead);
+        if run_ahead {
+            slot = back;
         }
-        if let Err(e) = write_outputs(shared, &mut checkpoint, outputs).await {
+        if let Err(e) = write_result {
             break Err(e);
         }
         failpoint::abort_if(failpoint::get().abort_after_outputs, "after a batch's outputs are durable, before its checkpoint");
         checkpoint.next_offset = end;
         checkpoint.pending_end = None;
         checkpoint.pending_decision = None;
+        // The batch run ahead joins this checkpoint write as the next pending batch (one write
+        // instead of two), unless it cannot go on: then it is run again by the next iteration,
+        // or the runner stops right after this batch's checkpoint.
+        let mut stop_with = None;
+        match ahead {
+            Ok(Some((next, next_end, next_started, Ok(next_outcome)))) => match check_outcome(shared, &next, &next_outcome, &mut state_reported) {
+                Ok(next_failed) => {
+                    checkpoint.pending_end = Some(next_end);
+                    checkpoint.pending_decision = Some(next_outcome.decision(&next));
+                    ready = Some(Ran { batch: next, end: next_end, outcome: next_outcome, failed: next_failed, started: next_started });
+                }
+                Err(e) => stop_with = Some(e),
+            },
+            Ok(Some((_, _, _, Err(e @ GuestError::Restore { .. })))) => stop_with = Some(e.to_string()),
+            Ok(Some((_, _, _, Err(e)))) => tracing::warn!(transform = %spec.name, partition, "{e}; the batch is run again"),
+            Ok(None) => {}
+            Err(e) => stop_with = Some(e),
+        }
         store(&checkpoint, &path).await.map_err(|e| e.to_string())?;
+        if ready.is_some() {
+            failpoint::abort_if(failpoint::get().abort_after_decision, "after storing a batch's decision");
+            failpoint::abort_if(failpoint::get().abort_after_ahead_decision, "after storing a checkpoint that ends a batch and holds the next batch's decision");
+        }
         if let (Some(slot), Some(state_end)) = (slot.as_mut(), checkpoint.state_end) {
             slot.state_written(state_end);
         }
         shared.stats.batch(batch.records.len() as u64, written, started.elapsed().as_micros() as u64);
         shared.retrying.lock().remove(&partition);
+        if let Some(e) = stop_with {
+            break Err(e);
+        }
     };
     if let Some(mut slot) = slot {
         slot.release(&shared.stats);
     }
     shared.stats.state_changed(state_reported, 0);
     result
+}
+
+/// A batch run on the guest, its decision stored, waiting to be written.
+struct Ran {
+    batch: Batch,
+    end: i64,
+    outcome: BatchOutcome,
+    /// Failed records to dead-letter.
+    failed: Vec<(usize, String)>,
+    started: Instant,
+}
+
+/// What running ahead produced: the batch, its end, when it started and the guest's outcome.
+type RunAhead = Option<(Batch, i64, Instant, Result<BatchOutcome, GuestError>)>;
+
+/// Reads the batch at `from` and runs it on the guest in `slot` (a fresh batch: no stored
+/// decision). Returns the slot back (`None` if it was lost) and what ran; nothing without a slot.
+async fn read_and_run(shared: &Arc<RunnerShared>, input: &Arc<Partition>, from: i64, slot: Option<GuestSlot>) -> (Option<GuestSlot>, Result<RunAhead, String>) {
+    let Some(slot) = slot else { return (None, Ok(None)) };
+    let (batch, end) = match read_batch(input, from, None, input.high_watermark(), shared.spec.batch_records_max).await {
+        Ok(read) => read,
+        Err(e) => return (Some(slot), Err(e)),
+    };
+    let started = Instant::now();
+    match run_on_guest(shared, Some(slot), batch, None).await {
+        Ok((outcome, back, batch)) => (Some(back), Ok(Some((batch, end, started, outcome)))),
+        Err(e) => (None, Err(e)),
+    }
+}
+
+/// Writes a batch's state changes (changelog) and outputs, each durable (acks=all) before this
+/// returns; advances the sequences and `state_end` in `checkpoint` (in memory).
+async fn write_batch(shared: &Arc<RunnerShared>, checkpoint: &mut Checkpoint, changelog: Option<Arc<Partition>>, batch: &Batch, outcome: &BatchOutcome, outputs: BTreeMap<String, Vec<(i32, OutRecord)>>) -> Result<(), String> {
+    if let Some(changelog) = changelog.filter(|_| !outcome.state.is_empty()) {
+        let timestamp = batch.records.last().map_or(0, |r| r.timestamp);
+        checkpoint.state_end = Some(write_changelog(checkpoint, &changelog, &outcome.state, timestamp).await?);
+        shared.stats.changelog_written(outcome.state.len() as u64);
+    }
+    write_outputs(shared, checkpoint, outputs).await
+}
+
+/// The checks between running a batch and storing its decision: the state size cap, topic
+/// confinement and the error policy. Returns the failed records to dead-letter; `Err` stops the
+/// runner.
+fn check_outcome(shared: &Arc<RunnerShared>, batch: &Batch, outcome: &BatchOutcome, state_reported: &mut u64) -> Result<Vec<(usize, String)>, String> {
+    if let Some(bytes) = outcome.state_bytes {
+        shared.stats.state_changed(*state_reported, bytes);
+        *state_reported = bytes;
+        if bytes > shared.spec.state.bytes_max {
+            shared.stats.state_cap_hit();
+            return Err(GuestError::StateCap { bytes, cap: shared.spec.state.bytes_max }.to_string());
+        }
+    }
+    confined(shared, outcome)?;
+    apply_policy(shared, batch, outcome)
 }
 
 /// The runner's changelog partition and committed state range; a first start records the
@@ -243,7 +335,7 @@ async fn open_state(shared: &Arc<RunnerShared>, partition: i32, checkpoint: &mut
             from
         }
     };
-    Ok(StateLog { partition: changelog, from, end: checkpoint.state_end.unwrap_or(from), pending: Vec::new() })
+    Ok(StateLog::new(changelog, from, checkpoint.state_end.unwrap_or(from)))
 }
 
 /// An input partition added after deploy has no changelog partition yet: the changelog grows to
@@ -264,13 +356,12 @@ async fn grow_changelog(shared: &Arc<RunnerShared>, topic: &str, partition: i32)
 /// changelog's end after it. A replayed batch is answered as a duplicate and appends nothing.
 async fn write_changelog(checkpoint: &mut Checkpoint, changelog: &Arc<Partition>, ops: &[StateOp], timestamp: i64) -> Result<i64, String> {
     let name = format!("{}-{}", changelog.topic, changelog.index);
-    let records = state::changelog_records(ops, timestamp);
     let key = Checkpoint::key(&changelog.topic, changelog.index);
     let sequence = checkpoint.sequences.get(&key).copied().unwrap_or(0);
-    let bytes = records::encode_batch(&records, checkpoint.producer_id, sequence)?;
+    let bytes = state::changelog_batch(ops, timestamp, checkpoint.producer_id, sequence)?;
     let appended = changelog.append_records(bytes).await.map_err(|e| format!("writing state changelog {name}: {e}"))?;
     changelog.complete(appended, -1).await.map_err(|e| format!("flushing state changelog {name}: {e}"))?;
-    checkpoint.sequences.insert(key, sequence.wrapping_add(records.len() as i32));
+    checkpoint.sequences.insert(key, sequence.wrapping_add(ops.len() as i32));
     Ok(changelog.high_watermark())
 }
 
@@ -304,8 +395,7 @@ async fn store(checkpoint: &Checkpoint, path: &std::path::Path) -> Result<(), Tr
 /// end offset (exclusive). A replay (`pending_end` set) keeps the boundary chosen before the
 /// crash: the log below the high watermark does not change, so the same read returns the same
 /// records.
-async fn read_batch(input: &Arc<Partition>, checkpoint: &Checkpoint, end_bound: i64, records_max: usize) -> Result<(Batch, i64), String> {
-    let from = checkpoint.next_offset;
+async fn read_batch(input: &Arc<Partition>, from: i64, pending_end: Option<i64>, end_bound: i64, records_max: usize) -> Result<(Batch, i64), String> {
     let p = Arc::clone(input);
     let read = blocking("read input", move || p.read(from, INPUT_READ_BYTES_MAX)).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
     let (mut records, seen_end) = records::decode(read.records, from, end_bound).map_err(|e| format!("input {}-{} at offset {from}: {e}", input.topic, input.index))?;
@@ -316,19 +406,21 @@ async fn read_batch(input: &Arc<Partition>, checkpoint: &Checkpoint, end_bound: 
         // Past control records and compaction gaps too; at least one offset of progress.
         seen_end.unwrap_or(from + 1)
     };
-    let end = checkpoint.pending_end.unwrap_or(end);
+    let end = pending_end.unwrap_or(end);
     records.retain(|r| r.offset < end);
     Ok((Batch { topic: input.topic.clone(), partition: input.index, records }, end))
 }
 
-async fn run_on_guest(shared: &Arc<RunnerShared>, slot: Option<GuestSlot>, batch: Batch, decided: Option<Decision>) -> Result<(Result<BatchOutcome, GuestError>, GuestSlot), String> {
+/// Runs `batch` on the guest on a blocking thread; hands back the slot and the batch (moved
+/// there and back, not copied: the runner needs its records for the outputs).
+async fn run_on_guest(shared: &Arc<RunnerShared>, slot: Option<GuestSlot>, batch: Batch, decided: Option<Decision>) -> Result<(Result<BatchOutcome, GuestError>, GuestSlot, Batch), String> {
     let mut slot = slot.ok_or("the guest slot was lost")?;
     let (stats, policy) = (Arc::clone(&shared.stats), shared.spec.error_policy.clone());
     // Held until the guest call returns; waiting here is the `parallelism` bound.
     let _entered = shared.gate.enter().await;
     blocking("run transform", move || {
         let outcome = run_batch(&mut slot, &batch, policy.retries, policy.backoff_ms, &stats, decided.as_ref());
-        (outcome, slot)
+        (outcome, slot, batch)
     })
     .await
     .map_err(|e| e.to_string())
