@@ -32,6 +32,9 @@ pub trait FlushTarget: Send + Sync + 'static {
     fn flush_round(&self) -> Result<i64, BrokerError>;
 }
 
+/// Most fsyncs one round runs at once (one thread each, for the round only).
+pub const FLUSH_THREADS_MAX: usize = 8;
+
 /// Answered once the offset an acks=all request waits for is durable (or cannot become so).
 pub type Durable = oneshot::Receiver<Result<(), BrokerError>>;
 
@@ -124,7 +127,7 @@ fn run(shared: &Shared) {
             }
             (std::mem::take(&mut queue.dirty), std::mem::take(&mut queue.waiters))
         };
-        let outcomes: HashMap<usize, Result<i64, BrokerError>> = dirty.into_iter().map(|(key, target)| (key, target.flush_round())).collect();
+        let outcomes = flush_all(dirty);
         for waiter in waiters {
             let answer = match outcomes.get(&waiter.key) {
                 Some(Ok(durable)) if *durable >= waiter.end => Ok(()),
@@ -143,6 +146,41 @@ fn run(shared: &Shared) {
             }
         }
     }
+}
+
+/// Flushes every dirty partition of a round, on up to [`FLUSH_THREADS_MAX`] threads at once.
+/// Concurrent fdatasyncs of different files share the filesystem's journal commit and its cache
+/// flush; one after another each pays its own (8 files of 6 KiB appended on this ext4 disk:
+/// p50 8 ms in parallel against 15-21 ms in sequence, measured with a build running).
+fn flush_all(dirty: HashMap<usize, Arc<dyn FlushTarget>>) -> HashMap<usize, Result<i64, BrokerError>> {
+    if dirty.len() <= 1 {
+        return dirty.into_iter().map(|(key, target)| (key, flush_caught(target.as_ref()))).collect();
+    }
+    let work: Vec<(usize, Arc<dyn FlushTarget>)> = dirty.into_iter().collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let drain = || {
+        let mut done = Vec::new();
+        while let Some((key, target)) = work.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
+            done.push((*key, flush_caught(target.as_ref())));
+        }
+        done
+    };
+    std::thread::scope(|scope| {
+        // Helpers that cannot be started (out of threads) leave their share to this thread.
+        let helpers: Vec<_> = (1..work.len().min(FLUSH_THREADS_MAX)).filter_map(|_| std::thread::Builder::new().spawn_scoped(scope, drain).ok()).collect();
+        let mut outcomes: HashMap<usize, Result<i64, BrokerError>> = drain().into_iter().collect();
+        // flush_caught catches panics, so a helper ends normally; a join error would lose only
+        // its results, whose waiters are then answered with an error.
+        outcomes.extend(helpers.into_iter().filter_map(|h| h.join().ok()).flatten());
+        outcomes
+    })
+}
+
+/// One partition's flush; a panic in it becomes that partition's error instead of ending the
+/// thread every partition depends on (a blocking task per request used to contain it the same way).
+fn flush_caught(target: &dyn FlushTarget) -> Result<i64, BrokerError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| target.flush_round()))
+        .unwrap_or_else(|_| Err(BrokerError::Task { what: "flush".into(), reason: "the flush panicked".into() }))
 }
 
 /// A flush error for each of several waiters (`io::Error` is not `Clone`): kind and message kept,
