@@ -6,8 +6,8 @@
 //!   replayed into a `MetadataImage` at start.
 //! - `topics`: topic lifecycle (create, delete, add partitions, alter configs) and producer ids.
 //! - `topic_config`: Kafka topic config names, validation, conversion to `LogConfig`.
-//! - `flusher`: the one thread that fsyncs every dirty partition (`flush.policy=batch`) in rounds
-//!   and advances their high watermarks; acks=all requests wait on it.
+//! - `flusher`: the threads that fsync dirty partitions (`flush.policy=batch`), coalescing the
+//!   requests that arrive during a flush, and advance their high watermarks; acks=all waits on it.
 //! - `partition`: one partition's log, high watermark and produce/read paths, and the glue to its
 //!   remote (tiered) side.
 //! - `tier_glue`: the tiered-storage loop (uploads, descriptors) and restore of topics from the store.

@@ -80,7 +80,7 @@ pub struct Partition {
     /// `flush.policy=batch`: every produce marks the partition dirty for the flusher, and the HWM
     /// follows its fsyncs.
     flush_every_batch: AtomicBool,
-    /// The broker's one flusher thread (see `flusher`).
+    /// The broker's flusher (see `flusher`).
     flusher: Arc<Flusher>,
     /// Bytes and records in and out, for metrics (counted here so the hot path needs no lookup).
     pub traffic: PartitionTraffic,
@@ -377,7 +377,7 @@ impl Partition {
 }
 
 impl FlushTarget for Partition {
-    /// One flusher round: everything appended so far becomes durable and visible.
+    /// One flush: everything appended so far becomes durable and visible.
     fn flush_round(&self) -> Result<i64, BrokerError> {
         self.flush_to(self.log.log_end_offset())?;
         Ok(self.log.durable_offset())
