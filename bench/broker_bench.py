@@ -391,7 +391,7 @@ def per_row_stripped(conf):
 
 
 def python_settings():
-    return {"produce": producer_conf("BOOTSTRAP", "ACKS", "CODEC"),
+    return {"produce": producer_conf("BOOTSTRAP", "ACKS", "CODEC", **THROUGHPUT_CLIENT_CONF),
             "consume": {"fetch.max.bytes": 52_428_800, "max.partition.fetch.bytes": 10_485_760},
             "latency": {"producer": producer_conf("BOOTSTRAP", "ACKS", "CODEC"),
                         "consumer": "librdkafka defaults; consume(num_messages=1000, timeout=0.2)"}}
