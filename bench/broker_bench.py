@@ -22,6 +22,7 @@ import json
 import multiprocessing as mp
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -156,7 +157,11 @@ class PerfStat:
 
 
 def iperf3_ceiling(seconds):
-    """Loopback TCP, one stream, server and client pinned like broker and clients: Gbit/s."""
+    """Loopback TCP, one stream, server and client pinned like broker and clients (receiver on the
+    broker's core, sender on the client's: the direction of produce). Returns (Gbit/s, sender CPU
+    ms/MB, receiver CPU ms/MB), from iperf3's own per-process CPU accounting, so the ceiling can be
+    compared with the clients' and the broker's CPU per MB: a producer that must also build,
+    checksum and frame batches cannot reach the rate of a sender that only calls write()."""
     if not shutil.which("iperf3"):
         return None
     port = free_port()
@@ -172,8 +177,12 @@ def iperf3_ceiling(seconds):
             if r.returncode == 0:
                 break
         data = json.loads(r.stdout)
-        return data["end"]["sum_received"]["bits_per_second"] / 1e9
-    except (subprocess.TimeoutExpired, ValueError, KeyError):
+        bps = data["end"]["sum_received"]["bits_per_second"]
+        cpu = data["end"]["cpu_utilization_percent"]
+        mb_s = bps / 8 / 1e6
+        # CPU percent of one process over the run: % * 10 / (MB/s) = ms of CPU per MB.
+        return bps / 1e9, cpu["host_total"] * 10 / mb_s, cpu["remote_total"] * 10 / mb_s
+    except (subprocess.TimeoutExpired, ValueError, KeyError, ZeroDivisionError):
         return None
     finally:
         server.kill()
@@ -315,14 +324,37 @@ def e2e_latency(bootstrap, topic, partitions, acks, codec, rate_mb, seconds):
 LATENCY_LINGER_MS = 1
 LATENCY_FETCH_WAIT_MAX_MS = 500
 THROUGHPUT_LINGER_MS = 5
+# Throughput runs: what a throughput-minded user adds to linger.ms=5 and batch.size=1000000 (the
+# largest batch the topic's default max.message.bytes=1048588 accepts). librdkafka sizes the
+# buffer it builds a Produce request in from the queued bytes, capped at message.max.bytes
+# (rdkafka_msgset_writer.c); with both at ~1 MB the buffer runs out before the batch does and the
+# remaining payloads (~22% of 1 KiB records) are sent as separate iovec segments, each with its own
+# ~10-byte header segment: more, smaller socket writes. A cap above batch.size keeps every payload
+# in one contiguous buffer; the request itself stays at batch.size.
+THROUGHPUT_CLIENT_CONF = {"message.max.bytes": 2_000_000}
+
+
+def throughput_conf_args():
+    return [a for k, v in THROUGHPUT_CLIENT_CONF.items() for a in ("--conf", f"{k}={v}")]
+
+
+def children_cpu_seconds():
+    """User + system CPU of this process's waited-for children (the driver runs, iperf3)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def run_driver(args, *argv):
-    """Runs the driver pinned to the client core; returns its JSON output."""
+    """Runs the driver pinned to the client core; returns its JSON output, with the driver's own
+    CPU time (user + system, all its threads; taskset execs it, so it is the waited-for child)
+    added as `client_cpu_s`."""
+    before = children_cpu_seconds()
     r = subprocess.run(pinned(CLIENT_CPU) + [str(args.driver), *argv], capture_output=True, timeout=600)
     if r.returncode != 0:
         raise RuntimeError(f"driver {argv[0]} failed: {r.stderr.decode(errors='replace')[-2000:]}")
-    return json.loads(r.stdout)
+    out = json.loads(r.stdout)
+    out["client_cpu_s"] = children_cpu_seconds() - before
+    return out
 
 
 def driver_target(bootstrap, topic, partitions):
@@ -332,8 +364,9 @@ def driver_target(bootstrap, topic, partitions):
 
 def driver_produce(args, bootstrap, topic, partitions, acks, codec):
     out = run_driver(args, "produce", *driver_target(bootstrap, topic, partitions), "--acks", acks,
-                     "--codec", codec, "--linger-ms", str(THROUGHPUT_LINGER_MS), "--records", str(args.records))
-    return out["mb_s"], out["rec_s"], out["client_conf"]
+                     "--codec", codec, "--linger-ms", str(THROUGHPUT_LINGER_MS), "--records", str(args.records),
+                     *throughput_conf_args())
+    return out["mb_s"], out["rec_s"], out["client_cpu_s"], out["client_conf"]
 
 
 def driver_consume(args, bootstrap, topic, partitions):
@@ -358,7 +391,7 @@ def per_row_stripped(conf):
 
 
 def python_settings():
-    return {"produce": producer_conf("BOOTSTRAP", "ACKS", "CODEC"),
+    return {"produce": producer_conf("BOOTSTRAP", "ACKS", "CODEC", **THROUGHPUT_CLIENT_CONF),
             "consume": {"fetch.max.bytes": 52_428_800, "max.partition.fetch.bytes": 10_485_760},
             "latency": {"producer": producer_conf("BOOTSTRAP", "ACKS", "CODEC"),
                         "consumer": "librdkafka defaults; consume(num_messages=1000, timeout=0.2)"}}
@@ -525,7 +558,7 @@ def main():
                 shutil.rmtree(tmp / d, ignore_errors=True)
         return
 
-    gbit = iperf3_ceiling(args.iperf_seconds)
+    ceiling = iperf3_ceiling(args.iperf_seconds)
     broker = Broker(args.binary, tmp / "data", log_path)
     try:
         time.sleep(1)
@@ -542,10 +575,17 @@ def main():
                     create_topic(broker.bootstrap, topic, partitions, topic_config)
                     cpu_before = broker.cpu_seconds()
                     if args.client == "rust":
-                        prod_mb, prod_rps, settings["produce"] = driver_produce(args, broker.bootstrap, topic, partitions, acks, codec)
+                        prod_mb, prod_rps, client_cpu_s, settings["produce"] = driver_produce(
+                            args, broker.bootstrap, topic, partitions, acks, codec)
                     else:
-                        prod_mb, prod_rps = produce_throughput(broker.bootstrap, topic, partitions, acks, codec, args.records)
-                    cpu_ms_per_mb = (broker.cpu_seconds() - cpu_before) * 1e3 / (args.records * RECORD_BYTES / 1e6)
+                        self_before = resource.getrusage(resource.RUSAGE_SELF)
+                        prod_mb, prod_rps = produce_throughput(broker.bootstrap, topic, partitions, acks, codec, args.records,
+                                                               **THROUGHPUT_CLIENT_CONF)
+                        self_after = resource.getrusage(resource.RUSAGE_SELF)
+                        client_cpu_s = (self_after.ru_utime + self_after.ru_stime) - (self_before.ru_utime + self_before.ru_stime)
+                    produced_mb = args.records * RECORD_BYTES / 1e6
+                    cpu_ms_per_mb = (broker.cpu_seconds() - cpu_before) * 1e3 / produced_mb
+                    client_ms_per_mb = client_cpu_s * 1e3 / produced_mb
                     if args.client == "rust":
                         cons_mb, settings["consume"] = driver_consume(args, broker.bootstrap, topic, partitions)
                         p50, p99, ack50, ack99, at_mb, settings["latency"] = driver_latency(
@@ -555,7 +595,7 @@ def main():
                         p50, p99, at_mb = e2e_latency(broker.bootstrap, topic, partitions, acks, codec,
                                                       args.rate_mb, args.latency_seconds)
                         ack50 = ack99 = float("nan")
-                    rows.append((partitions, acks, codec, prod_mb, prod_rps, cpu_ms_per_mb, cons_mb, p50, p99, ack50, ack99, at_mb))
+                    rows.append((partitions, acks, codec, prod_mb, prod_rps, cpu_ms_per_mb, client_ms_per_mb, cons_mb, p50, p99, ack50, ack99, at_mb))
                     print(f"  done: {partitions} partitions, acks={acks}, {codec}", file=sys.stderr, flush=True)
         loaded_rss = broker.rss_kib()
     finally:
@@ -566,8 +606,15 @@ def main():
     print(f"Sluice broker benchmark — commit {commit or '?'}, {os.cpu_count()} cores, "
           f"broker on cpu {BROKER_CPU}, clients on cpu {CLIENT_CPU}, {RECORD_BYTES} B records, "
           f"{args.records} records per throughput run, data in {tmp}")
-    print(f"loopback TCP ceiling (iperf3, 1 stream, {args.iperf_seconds}s): "
-          + (f"{gbit:.1f} Gbit/s = {gbit * 1000 / 8:.0f} MB/s" if gbit else "n/a (iperf3 missing or failed)"))
+    print(f"loopback TCP ceiling (iperf3, 1 stream, 128 KiB writes, {args.iperf_seconds}s, receiver on cpu {BROKER_CPU}, "
+          f"sender on cpu {CLIENT_CPU}, before the broker starts): "
+          + (f"{ceiling[0]:.1f} Gbit/s = {ceiling[0] * 1000 / 8:.0f} MB/s; iperf3 CPU ms/MB: sender {ceiling[1]:.2f}, "
+             f"receiver {ceiling[2]:.2f}" if ceiling else "n/a (iperf3 missing or failed)"))
+    if ceiling:
+        for partitions, acks, codec, prod_mb, *_ in rows:
+            if acks == "1" and codec == "none":
+                print(f"  {partitions} partition(s), acks=1, uncompressed: produce = {prod_mb / (ceiling[0] * 1000 / 8) * 100:.0f}% "
+                      "of the ceiling (issue 2's target: >= 50%)")
     print(f"broker RSS: idle {idle_rss / 1024:.1f} MiB, after the runs {loaded_rss / 1024:.1f} MiB")
     print(f"topic configs: {json.dumps(topic_config) if topic_config else 'defaults (flush.policy=batch: visible to consumers once fsynced)'}")
     print(f"client: {'sluice-bench-driver (librdkafka via the rdkafka crate)' if args.client == 'rust' else 'confluent-kafka (Python)'}; "
@@ -575,15 +622,16 @@ def main():
     for phase in ("produce", "consume", "latency"):
         print(f"  {phase}: {json.dumps(per_row_stripped(settings.get(phase)))}")
     print()
-    print("| partitions | acks | codec | produce MB/s | produce rec/s | broker CPU ms/MB | consume MB/s "
-          "| e2e p50 ms | e2e p99 ms | ack p50 ms | ack p99 ms | latency run at MB/s |")
-    print("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for partitions, acks, codec, prod_mb, prod_rps, cpu_mb, cons_mb, p50, p99, ack50, ack99, at_mb in rows:
-        print(f"| {partitions} | {acks} | {codec} | {prod_mb:.1f} | {prod_rps:,.0f} | {cpu_mb:.2f} | {cons_mb:.1f} | "
-              f"{p50:.2f} | {p99:.2f} | {ack50:.2f} | {ack99:.2f} | {at_mb:.1f} |")
+    print("| partitions | acks | codec | produce MB/s | produce rec/s | broker CPU ms/MB | client CPU ms/MB "
+          "| consume MB/s | e2e p50 ms | e2e p99 ms | ack p50 ms | ack p99 ms | latency run at MB/s |")
+    print("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for partitions, acks, codec, prod_mb, prod_rps, cpu_mb, client_mb, cons_mb, p50, p99, ack50, ack99, at_mb in rows:
+        print(f"| {partitions} | {acks} | {codec} | {prod_mb:.1f} | {prod_rps:,.0f} | {cpu_mb:.2f} | {client_mb:.2f} | "
+              f"{cons_mb:.1f} | {p50:.2f} | {p99:.2f} | {ack50:.2f} | {ack99:.2f} | {at_mb:.1f} |")
     print()
-    print("broker CPU ms/MB: the broker's user+system CPU during the produce run per MB produced "
-          "(1000 / this = the MB/s one saturated broker core could take). e2e: send to receive; "
+    print("broker / client CPU ms/MB: user+system CPU of the broker process / of the producing client "
+          "during the produce run, per MB produced (1000 / this = the MB/s one saturated core could take "
+          "on that side: the larger figure is the side that limits). e2e: send to receive; "
           "ack: send to delivery report (producer linger + broker append + acks).")
     print()
     print(f"total benchmark time {time.monotonic() - started:.0f}s; broker log: {log_path}")

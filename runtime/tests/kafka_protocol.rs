@@ -282,6 +282,59 @@ async fn partial_and_truncated_frames() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Large frames (read into pooled buffers of their own) arriving in pieces, back to back in one
+/// write, and after a small frame in the same write, are all served, and their records come back
+/// byte-identical; buffers recycled from earlier frames must not leak old bytes into new ones.
+#[tokio::test]
+async fn large_frames_in_pieces_and_back_to_back() -> anyhow::Result<()> {
+    let broker = TestBroker::start().await?;
+    let mut client = broker.client().await?;
+    create_topic(&mut client, "big").await?;
+    // 300 KB values: well above the 64 KiB pooled-frame threshold; each one distinct.
+    let big: Vec<String> = (0..6).map(|i| format!("{i}").repeat(300_000)).collect();
+    let frame_of = |client: &mut wire::Client, value: &str| client.frame(&produce_request("big", 0, batch(&[value], None), -1), 9);
+    let (id0, f0) = frame_of(&mut client, &big[0])?;
+    let (id1, f1) = frame_of(&mut client, &big[1])?;
+    let (id2, f2) = frame_of(&mut client, &big[2])?;
+    let (id3, f3) = client.frame(&ApiVersionsRequest::default(), 2)?;
+    let (id4, f4) = frame_of(&mut client, &big[3])?;
+    // Frame 0 in three pieces (the first only part of the size prefix), the end of frame 0 with
+    // all of frame 1 and the start of frame 2 in one write, then the rest with a small frame and
+    // another large one behind it.
+    let mut rest = BytesMut::new();
+    rest.extend_from_slice(&f2[1000..]);
+    rest.extend_from_slice(&f3);
+    rest.extend_from_slice(&f4);
+    let mut middle = BytesMut::new();
+    middle.extend_from_slice(&f0[70_000..]);
+    middle.extend_from_slice(&f1);
+    middle.extend_from_slice(&f2[..1000]);
+    for piece in [&f0[..2], &f0[2..70_000], &middle[..], &rest[..]] {
+        client.stream.write_all(piece).await?;
+        client.stream.flush().await?;
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    for (i, id) in [id0, id1, id2].into_iter().enumerate() {
+        let r = client.recv::<ProduceRequest>(id, 9).await?;
+        assert_eq!((r.responses[0].partition_responses[0].error_code, r.responses[0].partition_responses[0].base_offset), (0, i as i64));
+    }
+    assert_eq!(client.recv::<ApiVersionsRequest>(id3, 2).await?.error_code, 0);
+    assert_eq!(client.recv::<ProduceRequest>(id4, 9).await?.responses[0].partition_responses[0].base_offset, 3);
+    // Sequential large frames reuse pooled buffers: their contents must be their own.
+    for (i, value) in big.iter().enumerate().skip(4) {
+        assert_eq!(produce(&mut client, "big", 0, batch(&[value], None)).await?, (0, i as i64));
+    }
+    let mut got = Vec::new();
+    while got.len() < big.len() {
+        let response = client.call(&fetch_request("big", got.len() as i64, 0), 12).await?;
+        let read = values(response.responses[0].partitions[0].records.clone());
+        anyhow::ensure!(!read.is_empty(), "fetch at {} returned nothing", got.len());
+        got.extend(read.into_iter().map(|(_, v)| v));
+    }
+    assert!(got == big, "records differ from what was produced");
+    Ok(())
+}
+
 /// An unknown API key, an unsupported version of a known API, an undecodable body and an absurd
 /// array count each close the connection (as Kafka does); the broker keeps serving.
 #[tokio::test]

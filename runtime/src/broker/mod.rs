@@ -6,6 +6,8 @@
 //!   replayed into a `MetadataImage` at start.
 //! - `topics`: topic lifecycle (create, delete, add partitions, alter configs) and producer ids.
 //! - `topic_config`: Kafka topic config names, validation, conversion to `LogConfig`.
+//! - `flusher`: the threads that fsync dirty partitions (`flush.policy=batch`), coalescing the
+//!   requests that arrive during a flush, and advance their high watermarks; acks=all waits on it.
 //! - `partition`: one partition's log, high watermark and produce/read paths, and the glue to its
 //!   remote (tiered) side.
 //! - `tier_glue`: the tiered-storage loop (uploads, descriptors) and restore of topics from the store.
@@ -29,6 +31,7 @@ use crate::metrics::Metrics;
 
 mod acls;
 mod error;
+pub mod flusher;
 pub(crate) mod fsutil;
 pub mod manifests;
 pub mod metadata_log;
@@ -85,6 +88,8 @@ pub struct Broker {
     tier_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Tiered storage: the object store, read cache and counters.
     pub tier: Arc<crate::tier::Tier>,
+    /// Makes appends durable for every partition (`flush.policy=batch`); partitions hold it too.
+    flusher: Arc<flusher::Flusher>,
     shutting_down: AtomicBool,
     /// Turns true when a stop begins, so long-poll fetches answer at once instead of holding the
     /// stop up for their `max_wait_ms`.
@@ -120,6 +125,8 @@ impl Broker {
         let group_config = config.clone();
         let tier = crate::tier::Tier::open(&config.object_store, config.node_id, config.remote_cache_bytes).map_err(|source| BrokerError::TierSetup { source: Box::new(source) })?;
         let tier_for_open = Arc::clone(&tier);
+        let flusher = flusher::Flusher::start()?;
+        let flusher_for_open = Arc::clone(&flusher);
         let opened = partition::blocking("broker open", move || -> Result<_, BrokerError> {
             std::fs::create_dir_all(&data_dir).map_err(|source| BrokerError::Io { op: "create", path: data_dir.clone(), source })?;
             fsutil::remove_leftover_deleted(&data_dir);
@@ -132,7 +139,7 @@ impl Broker {
                 tier_glue::restore_topics(&tier_for_open, &metadata, &mut image)?;
             }
             topics::remove_deleted_topic_dirs(&data_dir, &image);
-            let topics = topics::open_all(&data_dir, &image, &tier_for_open)?;
+            let topics = topics::open_all(&data_dir, &image, &tier_for_open, &flusher_for_open)?;
             let groups = GroupCoordinator::open(&data_dir, &group_config).map_err(|source| BrokerError::Groups { source })?;
             Ok((metadata, image, topics, groups))
         })
@@ -154,6 +161,7 @@ impl Broker {
             maintenance: Mutex::new(None),
             tier_task: Mutex::new(None),
             tier,
+            flusher,
             shutting_down: AtomicBool::new(false),
             stopping: tokio::sync::watch::channel(false).0,
             transforms_at_open: Mutex::new(image.transforms.clone()),

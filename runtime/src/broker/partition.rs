@@ -14,6 +14,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
+use super::flusher::{FlushTarget, Flusher};
 use super::producer_state::{scan_batches, CachedBatch, Check, ProducerStates};
 use super::{now_ms, BrokerError};
 use crate::log::{FlushPolicy, LogConfig, LogError, PartitionLog, ReadResult};
@@ -76,8 +77,11 @@ pub struct Partition {
     /// Held across check-append-record so idempotence decisions and appends are one step. Appends
     /// to one partition are serialised by the log anyway, so this costs no parallelism.
     producers: Mutex<ProducerStates>,
-    /// `flush.policy=batch`: every produce kicks a group-committed fsync and the HWM follows it.
+    /// `flush.policy=batch`: every produce marks the partition dirty for the flusher, and the HWM
+    /// follows its fsyncs.
     flush_every_batch: AtomicBool,
+    /// The broker's flusher (see `flusher`).
+    flusher: Arc<Flusher>,
     /// Bytes and records in and out, for metrics (counted here so the hot path needs no lookup).
     pub traffic: PartitionTraffic,
 }
@@ -86,7 +90,7 @@ impl Partition {
     /// Opens (recovers) the log in `dir`, loads its remote manifest and rebuilds producer state.
     /// An empty local log with remote history (a restore) restarts at the remote end offset.
     /// Blocking: call on a blocking thread.
-    pub fn open(topic: &str, topic_id: uuid::Uuid, index: i32, dir: &std::path::Path, settings: PartitionSettings, tier: &Arc<Tier>) -> Result<Self, BrokerError> {
+    pub fn open(topic: &str, topic_id: uuid::Uuid, index: i32, dir: &std::path::Path, settings: PartitionSettings, tier: &Arc<Tier>, flusher: &Arc<Flusher>) -> Result<Self, BrokerError> {
         let every_batch = settings.log.flush_policy == FlushPolicy::EveryBatch;
         let log = PartitionLog::open(dir, settings.effective_log_config(), now_ms()).map_err(|e| BrokerError::log(topic, index, e))?;
         let remote = tier.block_on(RemoteLog::open(tier, topic, topic_id, index, settings.tier));
@@ -113,6 +117,7 @@ impl Partition {
             hwm,
             producers: Mutex::new(producers),
             flush_every_batch: AtomicBool::new(every_batch),
+            flusher: Arc::clone(flusher),
             traffic: PartitionTraffic::default(),
         })
     }
@@ -125,25 +130,15 @@ impl Partition {
         Ok(Appended { produced, end })
     }
 
-    /// Under `flush.policy=batch`, kicks the group-committed fsync of an append; acks=-1 waits
-    /// for it, acks=0/1 do not (the HWM still advances only once it is durable).
+    /// Under `flush.policy=batch`, hands the append to the flusher; acks=-1 waits for its fsync,
+    /// acks=0/1 do not (the HWM still advances only once it is durable).
     pub async fn complete(self: &Arc<Self>, appended: Appended, acks: i16) -> Result<Produced, BrokerError> {
-        if self.flush_every_batch.load(Ordering::Acquire) {
-            let me = Arc::clone(self);
-            let end = appended.end;
-            let flush = tokio::task::spawn_blocking(move || me.flush_to(end));
-            if acks == -1 {
-                flush.await.map_err(|e| task_error(&self.topic, e))??;
-            } else {
-                let (topic, index) = (self.topic.clone(), self.index);
-                tokio::spawn(async move {
-                    match flush.await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => tracing::error!(%topic, partition = index, "background flush failed: {e}"),
-                        Err(e) => tracing::error!(%topic, partition = index, "background flush task failed: {e}"),
-                    }
-                });
-            }
+        if !self.flush_every_batch.load(Ordering::Acquire) || self.log.durable_offset() >= appended.end {
+            return Ok(appended.produced);
+        }
+        let target: Arc<dyn FlushTarget> = Arc::clone(self) as Arc<dyn FlushTarget>;
+        if let Some(durable) = self.flusher.request(target, appended.end, acks == -1) {
+            durable.await.map_err(|_| BrokerError::Task { what: format!("flush of {}-{}", self.topic, self.index), reason: "the flusher stopped".into() })??;
         }
         Ok(appended.produced)
     }
@@ -378,6 +373,14 @@ impl Partition {
 
     fn tier_error(&self, source: TierError) -> BrokerError {
         BrokerError::Tier { topic: self.topic.clone(), partition: self.index, source: Box::new(source) }
+    }
+}
+
+impl FlushTarget for Partition {
+    /// One flush: everything appended so far becomes durable and visible.
+    fn flush_round(&self) -> Result<i64, BrokerError> {
+        self.flush_to(self.log.log_end_offset())?;
+        Ok(self.log.durable_offset())
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+use super::flusher::Flusher;
 use super::metadata_log::{MetadataImage, MetadataRecord, METADATA_DIR};
 use super::partition::{blocking, Partition, PartitionSettings};
 use crate::tier::Tier;
@@ -49,20 +50,20 @@ pub fn validate_topic_name(name: &str) -> Result<(), BrokerError> {
 }
 
 /// Opens every partition of every topic in `image`. Blocking.
-pub(super) fn open_all(data_dir: &Path, image: &MetadataImage, tier: &Arc<Tier>) -> Result<HashMap<String, Arc<Topic>>, BrokerError> {
+pub(super) fn open_all(data_dir: &Path, image: &MetadataImage, tier: &Arc<Tier>, flusher: &Arc<Flusher>) -> Result<HashMap<String, Arc<Topic>>, BrokerError> {
     let mut topics = HashMap::with_capacity(image.topics.len());
     for t in image.topics.values() {
-        let partitions = open_partitions(data_dir, &t.name, t.topic_id, 0..t.partitions, &t.configs, tier)?;
+        let partitions = open_partitions(data_dir, &t.name, t.topic_id, 0..t.partitions, &t.configs, tier, flusher)?;
         let topic = Topic { name: t.name.clone(), id: t.topic_id, partitions, configs: t.configs.clone() };
         topics.insert(t.name.clone(), Arc::new(topic));
     }
     Ok(topics)
 }
 
-fn open_partitions(data_dir: &Path, topic: &str, topic_id: Uuid, range: std::ops::Range<i32>, configs: &TopicConfigs, tier: &Arc<Tier>) -> Result<Vec<Arc<Partition>>, BrokerError> {
+fn open_partitions(data_dir: &Path, topic: &str, topic_id: Uuid, range: std::ops::Range<i32>, configs: &TopicConfigs, tier: &Arc<Tier>, flusher: &Arc<Flusher>) -> Result<Vec<Arc<Partition>>, BrokerError> {
     let settings = partition_settings(configs)?;
     range
-        .map(|p| Partition::open(topic, topic_id, p, &partition_dir(data_dir, topic, p), settings.clone(), tier).map(Arc::new))
+        .map(|p| Partition::open(topic, topic_id, p, &partition_dir(data_dir, topic, p), settings.clone(), tier, flusher).map(Arc::new))
         .collect()
 }
 
@@ -114,11 +115,11 @@ impl Broker {
             return Ok(Arc::new(Topic { name: name.into(), id: topic_id, partitions: Vec::new(), configs }));
         }
         let record = MetadataRecord::TopicCreated { name: name.into(), topic_id, partitions, configs: configs.clone() };
-        let (metadata, data_dir, topic, tier) = (Arc::clone(&self.metadata), self.config.data_dir.clone(), name.to_string(), Arc::clone(&self.tier));
+        let (metadata, data_dir, topic, tier, flusher) = (Arc::clone(&self.metadata), self.config.data_dir.clone(), name.to_string(), Arc::clone(&self.tier), Arc::clone(&self.flusher));
         let opened = blocking("create topic", move || -> Result<Vec<Arc<Partition>>, BrokerError> {
             metadata.append(&[record])?;
             (0..partitions)
-                .map(|p| Partition::open(&topic, topic_id, p, &partition_dir(&data_dir, &topic, p), settings.clone(), &tier).map(Arc::new))
+                .map(|p| Partition::open(&topic, topic_id, p, &partition_dir(&data_dir, &topic, p), settings.clone(), &tier, &flusher).map(Arc::new))
                 .collect()
         })
         .await??;
@@ -199,10 +200,10 @@ impl Broker {
             return Ok(());
         }
         let record = MetadataRecord::PartitionsAdded { name: name.into(), topic_id: topic.id, partitions: total };
-        let (metadata, data_dir, t, tier) = (Arc::clone(&self.metadata), self.config.data_dir.clone(), Arc::clone(&topic), Arc::clone(&self.tier));
+        let (metadata, data_dir, t, tier, flusher) = (Arc::clone(&self.metadata), self.config.data_dir.clone(), Arc::clone(&topic), Arc::clone(&self.tier), Arc::clone(&self.flusher));
         let added = blocking("create partitions", move || -> Result<Vec<Arc<Partition>>, BrokerError> {
             metadata.append(&[record])?;
-            open_partitions(&data_dir, &t.name, t.id, current..total, &t.configs, &tier)
+            open_partitions(&data_dir, &t.name, t.id, current..total, &t.configs, &tier, &flusher)
         })
         .await??;
         let mut partitions = topic.partitions.clone();

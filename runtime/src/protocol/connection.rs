@@ -14,6 +14,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use bytes::buf::Limit;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use futures::future::BoxFuture;
 use futures::stream::{FuturesOrdered, StreamExt};
@@ -25,6 +26,7 @@ use tokio::time::{Duration, Instant};
 use tracing::Instrument;
 
 use super::apis;
+use super::frame_pool::{self, POOLED_FRAME_BYTES_MIN};
 use super::read_low_water::ReadLowWater;
 use super::session::Session;
 use super::{AppendTurn, RequestContext};
@@ -34,7 +36,8 @@ use crate::broker::Broker;
 const SIZE_PREFIX_BYTES: usize = 4;
 /// api_key (2) + api_version (2) + correlation_id (4): the fixed start of every request header.
 const HEADER_FIXED_BYTES: usize = 8;
-/// Initial read buffer; it grows to the largest frame seen.
+/// Initial read buffer; it grows to the largest frame seen that is below
+/// [`POOLED_FRAME_BYTES_MIN`] (larger ones are read into a pooled buffer of their own).
 const READ_BUFFER_BYTES: usize = 64 * 1024;
 /// Largest single growth of the read buffer while a big frame arrives.
 const READ_RESERVE_STEP_BYTES: usize = 1024 * 1024;
@@ -64,6 +67,8 @@ pub async fn serve<S>(
     let max_in_flight = broker.config.max_in_flight_per_connection.max(1);
     let max_frame_bytes = broker.config.max_frame_bytes;
     let mut buf = BytesMut::with_capacity(READ_BUFFER_BYTES);
+    // A large frame being read into a pooled buffer, limited to the bytes it still lacks.
+    let mut large: Option<Limit<Vec<u8>>> = None;
     let mut in_flight: FuturesOrdered<BoxFuture<'static, Outcome>> = FuturesOrdered::new();
     let mut last_append: Option<oneshot::Receiver<()>> = None;
     let mut reading = !*shutdown.borrow();
@@ -73,17 +78,18 @@ pub async fn serve<S>(
         let authenticated = session.is_authenticated();
         let max_in_flight = if authenticated { max_in_flight } else { 1 };
         if reading && in_flight.len() < max_in_flight {
-            match take_frame(&mut buf, max_frame_bytes) {
+            match take_frame(&mut buf, &mut large, max_frame_bytes) {
                 Ok(Some(frame)) => {
                     in_flight.push_back(start_request(&broker, &session, peer, frame, &mut last_append));
                     continue;
                 }
                 // A partial frame is normal: read more, woken once the rest (or most of it) is here.
-                Ok(None) => low_water.expect(missing_bytes(&buf)),
+                Ok(None) => low_water.expect(missing_bytes(&buf, large.as_ref())),
                 Err(reason) => {
                     tracing::warn!(%peer, "closing connection: {reason}");
                     reading = false;
                     buf.clear();
+                    large = None;
                 }
             }
         }
@@ -117,9 +123,9 @@ pub async fn serve<S>(
                     return;
                 }
             },
-            read = reader.read_buf(&mut buf), if reading && in_flight.len() < max_in_flight => match read {
+            read = read_some(&mut reader, &mut buf, &mut large), if reading && in_flight.len() < max_in_flight => match read {
                 Ok(0) => {
-                    if !buf.is_empty() {
+                    if !buf.is_empty() || large.is_some() {
                         tracing::debug!(%peer, bytes = buf.len(), "client closed mid-frame");
                     }
                     reading = false;
@@ -146,9 +152,28 @@ pub async fn serve<S>(
     let _ = writer.shutdown().await;
 }
 
-/// Splits one complete frame (without its size prefix) off the front of `buf`.
+/// Reads what the socket has: into the large frame being filled, else into the read buffer.
+/// Cancel-safe (a cancelled `read_buf` read nothing), as `select!` needs.
+async fn read_some<R: AsyncRead + Unpin>(reader: &mut R, buf: &mut BytesMut, large: &mut Option<Limit<Vec<u8>>>) -> std::io::Result<usize> {
+    match large {
+        Some(frame) => reader.read_buf(frame).await,
+        None => reader.read_buf(buf).await,
+    }
+}
+
+/// Splits one complete frame (without its size prefix) off the front of `buf`, or returns the
+/// large frame once it is filled. A frame of at least [`POOLED_FRAME_BYTES_MIN`] that has not
+/// fully arrived moves to `large`, a pooled buffer the next reads fill directly, so big requests
+/// neither grow `buf` nor get fresh memory each time.
 /// `Ok(None)`: not all of it has arrived yet. `Err`: the declared size is unacceptable.
-fn take_frame(buf: &mut BytesMut, max_frame_bytes: usize) -> Result<Option<Bytes>, String> {
+fn take_frame(buf: &mut BytesMut, large: &mut Option<Limit<Vec<u8>>>, max_frame_bytes: usize) -> Result<Option<Bytes>, String> {
+    if let Some(frame) = large.take() {
+        if Limit::limit(&frame) > 0 {
+            *large = Some(frame);
+            return Ok(None);
+        }
+        return Ok(Some(frame_pool::freeze(frame.into_inner())));
+    }
     if buf.len() < SIZE_PREFIX_BYTES {
         return Ok(None);
     }
@@ -156,6 +181,16 @@ fn take_frame(buf: &mut BytesMut, max_frame_bytes: usize) -> Result<Option<Bytes
     let size = usize::try_from(declared).map_err(|_| format!("negative frame size {declared}"))?;
     if size > max_frame_bytes {
         return Err(format!("frame of {size} bytes exceeds max_frame_bytes {max_frame_bytes}"));
+    }
+    if buf.len() < SIZE_PREFIX_BYTES + size && size >= POOLED_FRAME_BYTES_MIN {
+        buf.advance(SIZE_PREFIX_BYTES);
+        // The size is within max_frame_bytes, and the pool rounds up only to a power of two.
+        let mut frame = frame_pool::take(size);
+        frame.extend_from_slice(buf);
+        buf.clear();
+        let missing = size - frame.len();
+        *large = Some(frame.limit(missing));
+        return Ok(None);
     }
     if buf.len() < SIZE_PREFIX_BYTES + size {
         // Grow in steps rather than trusting the peer's declared size with one allocation.
@@ -166,9 +201,13 @@ fn take_frame(buf: &mut BytesMut, max_frame_bytes: usize) -> Result<Option<Bytes
     Ok(Some(buf.split_to(size).freeze()))
 }
 
-/// Bytes the frame at the front of `buf` still needs, once its size prefix has arrived and
-/// `take_frame` found it incomplete; 0 while the size itself is incomplete.
-fn missing_bytes(buf: &[u8]) -> usize {
+/// Bytes the frame being read still needs, once `take_frame` found it incomplete: what the
+/// pooled large frame lacks, else what the frame at the front of `buf` lacks; 0 while the size
+/// itself is incomplete.
+fn missing_bytes(buf: &[u8], large: Option<&Limit<Vec<u8>>>) -> usize {
+    if let Some(frame) = large {
+        return frame.limit();
+    }
     let Some(prefix) = buf.get(..SIZE_PREFIX_BYTES) else { return 0 };
     let declared = i32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
     usize::try_from(declared).map_or(0, |size| (SIZE_PREFIX_BYTES + size).saturating_sub(buf.len()))

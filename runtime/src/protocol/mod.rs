@@ -12,6 +12,7 @@
 //! - `session`: a connection's SASL state and principal; which requests it admits.
 //! - `connection`: reads size-prefixed frames, decodes headers with `kafka-protocol`, runs requests
 //!   concurrently (bounded) and writes responses back in request order.
+//! - `frame_pool`: recycled buffers for large request frames (no fresh pages per 1 MB Produce).
 //! - `apis/`: one file per Kafka API (decode-handle-encode together); `dispatch` is the one match
 //!   that routes a decoded request to its file, and `SUPPORTED_APIS` the version table.
 //! - `error_code`: the one place internal errors become Kafka error codes.
@@ -28,6 +29,7 @@ pub mod apis;
 pub mod authorize;
 pub mod connection;
 pub mod error_code;
+pub mod frame_pool;
 pub mod listener;
 pub mod server;
 pub mod session;
