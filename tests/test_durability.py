@@ -50,12 +50,12 @@ def test_crash_loop_keeps_every_acknowledged_record(broker_factory, tmp_path):
         d = Delivered()
         # log_level 2: the killed broker's "connection refused" errors are expected, not news.
         p = producer(b.bootstrap, **{"linger.ms": 2, "message.timeout.ms": 30000, "retries": 0, "log_level": 2})
-        kill_at = time.monotonic() + rng.uniform(0.3, 1.0)
-        killer = threading.Timer(kill_at - time.monotonic(), b.proc.kill)
-        killer.start()
-        # About 1 s of load that is still going when the kill lands.
-        stop_at = kill_at + 0.2
-        while time.monotonic() < stop_at:
+        # The kill is armed once the first acknowledgement arrives (so a slow start on a loaded
+        # machine cannot leave a round without load), and lands 0.3-1 s later, mid-load.
+        kill_delay = rng.uniform(0.3, 1.0)
+        killer, stop_at = None, None
+        gave_up_at = time.monotonic() + 60
+        while stop_at is None or time.monotonic() < stop_at:
             for _ in range(50):
                 value = b"r%02d-%08d-" % (rnd, seq) + bytes([seq % 256]) * (seq % 200)
                 try:
@@ -64,6 +64,11 @@ def test_crash_loop_keeps_every_acknowledged_record(broker_factory, tmp_path):
                     break
                 seq += 1
             p.poll(0.001)
+            if killer is None and d.ok:
+                killer = threading.Timer(kill_delay, b.proc.kill)
+                killer.start()
+                stop_at = time.monotonic() + kill_delay + 0.2
+            assert killer is not None or time.monotonic() < gave_up_at, f"round {rnd}: no acknowledgement within 60 s"
         killer.join()
         b.kill9()  # reaps the process
         # Serve acknowledgements that arrived before the kill, then drop what never will.
