@@ -186,6 +186,22 @@ def expected_counts(events, window_ms):
     return counts, last
 
 
+def close_windows_and_check_counts(broker, name, inp, out, events, window_ms, partitions, timeout):
+    """Closes every window that holds data (one record per partition far in the future), waits
+    until the transform has read everything, and checks every window's count is exactly right
+    and emitted exactly once. Returns the transform's status."""
+    counts, last = expected_counts(events, window_ms)
+    closing = [(p, b"zz-end", last[p] + 10 * window_ms, b"end") for p in partitions]
+    produce_timed(broker.bootstrap, inp, closing)
+    st = wait_caught_up(broker, name, len(events) + len(closing), timeout=timeout)
+    assert st["state"] == "running", st
+    got = window_counts(read_all(broker.bootstrap, out))
+    expected = sorted((k, w, n) for (_, k, w), n in counts.items())
+    assert len(got) == len(expected), f"{len(got)} windows emitted, {len(expected)} expected (duplicates or loss)"
+    assert got == expected
+    return st
+
+
 def test_crash_after_a_run_ahead_batch_is_decided_keeps_counts_exact(broker_factory):
     """The runner runs batch N+1 on the guest while N is written, then stores N's end and N+1's
     decision in one checkpoint. A failpoint aborts the broker right after that write (N+1
@@ -212,15 +228,7 @@ def test_crash_after_a_run_ahead_batch_is_decided_keeps_counts_exact(broker_fact
     code = broker.proc.wait(timeout=120)
     assert code == -signal.SIGABRT, f"exit code {code}, expected the failpoint's abort\n{broker.stderr_tail()}"
     broker.start()
-    counts, last = expected_counts(events, window)
-    closing = [(0, b"zz-end", last[0] + 10 * window, b"end")]
-    produce_timed(broker.bootstrap, inp, closing)
-    st = wait_caught_up(broker, name, len(events) + len(closing), timeout=120)
-    assert st["state"] == "running", st
-    got = window_counts(read_all(broker.bootstrap, out))
-    expected = sorted((k, w, n) for (_, k, w), n in counts.items())
-    assert len(got) == len(expected), f"{len(got)} windows emitted, {len(expected)} expected (duplicates or loss)"
-    assert got == expected
+    close_windows_and_check_counts(broker, name, inp, out, events, window, (0,), timeout=120)
     log = re.sub(r"\x1b\[[0-9;]*m", "", broker.log_path.read_text(errors="replace"))
     assert "aborting the process after storing a checkpoint that ends a batch and holds the next batch's decision" in log
     assert "replaying an interrupted batch" in log
@@ -256,16 +264,7 @@ def test_kill9_mid_stream_keeps_window_counts_exact(broker):
         lags.append(describe(broker, name)["lag"])
         broker.kill9()
         broker.start()
-    counts, last = expected_counts(events, window)
-    # Close every window that holds data: one record per partition far in the future.
-    closing = [(p, b"zz-end", last[p] + 10 * window, b"end") for p in (0, 1)]
-    produce_timed(broker.bootstrap, inp, closing)
-    st = wait_caught_up(broker, name, len(events) + len(closing), timeout=240)
-    assert st["state"] == "running", st
-    got = window_counts(read_all(broker.bootstrap, out))
-    expected = sorted((k, w, n) for (_, k, w), n in counts.items())
-    assert len(got) == len(expected), f"{len(got)} windows emitted, {len(expected)} expected (duplicates or loss)"
-    assert got == expected
+    close_windows_and_check_counts(broker, name, inp, out, events, window, (0, 1), timeout=240)
     log = re.sub(r"\x1b\[[0-9;]*m", "", broker.log_path.read_text(errors="replace"))
     # Each resume and restart rebuilt the runners' state from the changelog, with data in it.
     restored = [int(n) for n in re.findall(r"state restored.*?records=(\d+)", log)]
