@@ -35,6 +35,7 @@ mod compaction;
 mod error;
 mod export;
 mod format;
+mod fs_flush;
 mod index;
 mod reader;
 mod records;
@@ -46,6 +47,7 @@ pub(crate) mod tests;
 mod writer;
 
 pub use error::LogError;
+pub use fs_flush::{sync_filesystem, FsFlush};
 pub use records::decompress;
 pub use export::{batch_header, check_batch, ClosedSegment, OffsetIndex, BATCH_HEADER_LEN};
 use segment::Segment;
@@ -177,6 +179,8 @@ pub struct PartitionLog {
     high_watermark: AtomicI64,
     /// A file was created, renamed or deleted since the directory was last fsynced.
     dir_dirty: AtomicBool,
+    /// The filesystem the log lives on (`st_dev`), so a flusher syncs each filesystem once.
+    device: u64,
     /// Why writes are refused (a failed fsync or an unrecoverable write error).
     poison: Mutex<Option<String>>,
     /// Bumped whenever bytes already published change in place (truncation), so a read that raced
@@ -239,7 +243,16 @@ impl PartitionLog {
     /// Errors: `CorruptBatch`/`BatchTooLarge` (nothing written), `Poisoned` after a failed fsync,
     /// `StorageFull` when the disk is full (nothing written, the log stays writable).
     pub fn append(&self, records: &[u8], leader_epoch: i32, now_ms: i64) -> Result<AppendInfo, LogError> {
-        self.append_batches(records, leader_epoch, now_ms)
+        self.append_batches(records, leader_epoch, now_ms, true)
+            .unwrap_or_else(|| Err(LogError::Poisoned { path: self.dir.clone(), reason: "an append that may wait did not run".into() }))
+    }
+
+    /// [`Self::append`] for a caller on an async thread: the same append when it can be done at
+    /// once (a `pwrite` into the page cache), or `None`, with nothing written, when it would wait
+    /// for the writer lock (a roll, retention or checkpoint in progress) or do slow file work (a
+    /// segment roll, the first write after open). Then call [`Self::append`] on a blocking thread.
+    pub fn try_append_now(&self, records: &[u8], leader_epoch: i32, now_ms: i64) -> Option<Result<AppendInfo, LogError>> {
+        self.append_batches(records, leader_epoch, now_ms, false)
     }
 
     /// Reads whole batches starting with the one that contains `offset`, up to `max_bytes`, never
@@ -369,6 +382,11 @@ impl PartitionLog {
             Some(codec) => records::recompress(records, codec, config.max_batch_bytes),
             None => Ok(None),
         }
+    }
+
+    /// Whether `compression.type` makes [`Self::recompress`] rebuild batches (CPU work).
+    pub fn recompresses(&self) -> bool {
+        self.config.read().compression.is_some()
     }
 
     fn config(&self) -> LogConfig {

@@ -65,6 +65,7 @@ pub(super) fn open(dir: &Path, config: LogConfig, now_ms: i64) -> Result<Partiti
         durable: AtomicI64::new(leo),
         high_watermark: AtomicI64::new(leo),
         dir_dirty: AtomicBool::new(false),
+        device: std::os::unix::fs::MetadataExt::dev(&std::fs::metadata(dir).map_err(|e| LogError::io("stat", dir.to_path_buf(), e))?),
         poison: Mutex::new(None),
         generation: AtomicU64::new(0),
         last_flush_ms: AtomicI64::new(now_ms),

@@ -12,6 +12,8 @@ use super::format::{segment_path, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
 use super::records::{build_batch, encode_record};
 use super::*;
 
+#[path = "tests/append_now_tests.rs"]
+mod append_now_tests;
 #[path = "tests/compaction_tests.rs"]
 mod compaction_tests;
 #[path = "tests/property_tests.rs"]

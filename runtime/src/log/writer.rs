@@ -39,13 +39,24 @@ pub(crate) fn validate_all(records: &[u8], max_batch_bytes: u32) -> Result<Vec<(
 }
 
 impl PartitionLog {
-    pub(super) fn append_batches(&self, records: &[u8], leader_epoch: i32, now_ms: i64) -> Result<AppendInfo, LogError> {
+    /// The append itself. With `may_wait` false (a caller on an async thread) it neither waits for
+    /// the writer lock nor does slow file work: it returns `None`, having written nothing, when the
+    /// lock is held (a roll, retention or a checkpoint in progress), when the segment must roll, or
+    /// before the first write after open (which rewrites the checkpoint with an fsync).
+    pub(super) fn append_batches(&self, records: &[u8], leader_epoch: i32, now_ms: i64, may_wait: bool) -> Option<Result<AppendInfo, LogError>> {
         let config = self.config();
-        let mut batches = validate_all(records, config.max_batch_bytes)?;
+        let mut batches = match validate_all(records, config.max_batch_bytes) {
+            Ok(batches) => batches,
+            Err(e) => return Some(Err(e)),
+        };
         let offsets: i64 = batches.iter().map(|(h, _, _)| i64::from(h.last_offset_delta) + 1).sum();
-        let mut writer = self.writer.lock();
-        self.check_poison()?;
-        self.mark_unclean(&mut writer)?;
+        let mut writer = if may_wait { self.writer.lock() } else { self.writer.try_lock()? };
+        if !may_wait && writer.clean_on_disk {
+            return None;
+        }
+        if let Err(e) = self.check_poison().and_then(|()| self.mark_unclean(&mut writer)) {
+            return Some(Err(e));
+        }
         let (roll, leo) = {
             let state = self.state.read();
             let active = state.active();
@@ -55,7 +66,12 @@ impl PartitionLog {
             (active.size > 0 && (too_big || too_old || too_many), state.log_end_offset())
         };
         if roll {
-            self.roll()?;
+            if !may_wait {
+                return None;
+            }
+            if let Err(e) = self.roll() {
+                return Some(Err(e));
+            }
         }
         let mut next = leo;
         for (header, _, _) in &mut batches {
@@ -67,13 +83,15 @@ impl PartitionLog {
             let state = self.state.read();
             (Arc::clone(&state.active().file), state.active().size)
         };
-        self.write_or_undo(&file, records, &batches, position)?;
+        if let Err(e) = self.write_or_undo(&file, records, &batches, position) {
+            return Some(Err(e));
+        }
         let mut state = self.state.write();
         let active = state.active_mut();
         for (header, pos, size) in &batches {
             active.on_append(header, position + *pos as u64, *size, config.index_interval_bytes, now_ms);
         }
-        Ok(AppendInfo { base_offset: leo, last_offset: next - 1, log_start_offset: state.log_start_offset })
+        Some(Ok(AppendInfo { base_offset: leo, last_offset: next - 1, log_start_offset: state.log_start_offset }))
     }
 
     /// Writes the request's `batches` (their headers carry the assigned base offset and leader
