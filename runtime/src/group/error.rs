@@ -51,6 +51,17 @@ pub enum GroupError {
         /// What the storage engine reported.
         source: LogError,
     },
+    /// Commit records could not be encoded as batches (past Kafka's i32 limits: the records are
+    /// bounded, so this means a bug); nothing was written.
+    #[error("cannot encode {records} record(s) for group {group} as batches: {reason}")]
+    Encode {
+        /// The group whose records were being encoded.
+        group: String,
+        /// How many records.
+        records: usize,
+        /// What the batch writer refused.
+        reason: String,
+    },
     /// The blocking storage task died (a panic inside the storage engine).
     #[error("offsets log task for group {group} failed: {reason}")]
     Task {

@@ -13,10 +13,12 @@
 //! - version 3: `i64 offset, i32 leader_epoch, string metadata, i64 commit_timestamp` (we write
 //!   this one).
 //!
-//! Records travel in plain RecordBatch v2 batches written by [`write_batches`]: uncompressed,
-//! no producer id, offsets 0..n-1 (the log assigns the base offset).
+//! Records travel in plain RecordBatch v2 batches written by [`write_batches`] with the log's
+//! batch writer: uncompressed, no producer id, offsets 0..n-1 (the log assigns the base offset).
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use crate::log::{BatchStart, BatchWriter};
 
 /// Offset commit key version we write.
 const KEY_VERSION_OFFSET: i16 = 1;
@@ -126,78 +128,37 @@ fn get_string(buf: &mut &[u8]) -> Result<String, String> {
 }
 
 /// Encodes `records` (key, optional value) as one or more RecordBatch v2 batches of at most
-/// about [`BATCH_TARGET_BYTES`] each, concatenated.
-pub(crate) fn write_batches(records: &[(Bytes, Option<Bytes>)], timestamp_ms: i64) -> BytesMut {
+/// about [`BATCH_TARGET_BYTES`] each (a batch closes once it reaches the target), concatenated.
+/// Fails only past Kafka's i32 limits, which bounded commit records cannot reach.
+pub(crate) fn write_batches(records: &[(Bytes, Option<Bytes>)], timestamp_ms: i64) -> Result<BytesMut, String> {
+    let fields = BatchStart {
+        partition_leader_epoch: -1, // the log assigns it
+        attributes: 0,              // no compression, create time, not transactional
+        base_timestamp: timestamp_ms,
+        producer_id: -1, // not idempotent: the coordinator is the only writer
+        producer_epoch: -1,
+        base_sequence: -1,
+    };
     let mut out = BytesMut::new();
-    let mut start = 0;
-    while start < records.len() {
-        let mut end = start;
-        let mut size = 0;
-        while end < records.len() && (end == start || size < BATCH_TARGET_BYTES) {
-            size += records[end].0.len() + records[end].1.as_ref().map_or(0, Bytes::len) + 16;
-            end += 1;
+    let mut rest = records;
+    while !rest.is_empty() {
+        let mut batch = BatchWriter::begin(&mut out, fields);
+        let mut taken = 0;
+        for (key, value) in rest {
+            if batch.len() >= BATCH_TARGET_BYTES && !batch.is_empty() {
+                break;
+            }
+            batch.push(0, Some(key), value.as_deref());
+            taken += 1;
         }
-        write_batch(&mut out, &records[start..end], timestamp_ms);
-        start = end;
+        batch.finish()?;
+        rest = &rest[taken..];
     }
-    out
+    Ok(out)
 }
 
 /// Header bytes before the records: the RecordBatch v2 layout.
-const BATCH_HEADER_BYTES: usize = 61;
-/// Where the CRC-covered part starts (attributes).
-const CRC_START: usize = 21;
-
-fn write_batch(out: &mut BytesMut, records: &[(Bytes, Option<Bytes>)], timestamp_ms: i64) {
-    let start = out.len();
-    let count = i32::try_from(records.len()).unwrap_or(i32::MAX);
-    out.put_i64(0); // base offset: the log assigns it
-    out.put_i32(0); // batch length, patched below
-    out.put_i32(-1); // partition leader epoch: the log assigns it
-    out.put_i8(2); // magic
-    out.put_u32(0); // crc, patched below
-    out.put_i16(0); // attributes: no compression, create time, not transactional
-    out.put_i32(count - 1); // last offset delta
-    out.put_i64(timestamp_ms); // base timestamp
-    out.put_i64(timestamp_ms); // max timestamp
-    out.put_i64(-1); // producer id
-    out.put_i16(-1); // producer epoch
-    out.put_i32(-1); // base sequence
-    out.put_i32(count);
-    debug_assert_eq!(out.len() - start, BATCH_HEADER_BYTES);
-    for (delta, (key, value)) in records.iter().enumerate() {
-        let mut body = BytesMut::new();
-        body.put_i8(0); // record attributes
-        put_varlong(&mut body, 0); // timestamp delta
-        put_varlong(&mut body, delta as i64); // offset delta
-        put_varlong(&mut body, key.len() as i64);
-        body.put_slice(key);
-        match value {
-            Some(v) => {
-                put_varlong(&mut body, v.len() as i64);
-                body.put_slice(v);
-            }
-            None => put_varlong(&mut body, -1),
-        }
-        put_varlong(&mut body, 0); // header count
-        put_varlong(out, body.len() as i64);
-        out.put_slice(&body);
-    }
-    let batch_length = i32::try_from(out.len() - start - 12).unwrap_or(i32::MAX);
-    out[start + 8..start + 12].copy_from_slice(&batch_length.to_be_bytes());
-    let crc = crc32c::crc32c(&out[start + CRC_START..]);
-    out[start + 17..start + 21].copy_from_slice(&crc.to_be_bytes());
-}
-
-/// Zig-zag varint, as RecordBatch v2 records use.
-fn put_varlong(buf: &mut BytesMut, value: i64) {
-    let mut v = ((value << 1) ^ (value >> 63)) as u64;
-    while v >= 0x80 {
-        buf.put_u8((v as u8) | 0x80);
-        v >>= 7;
-    }
-    buf.put_u8(v as u8);
-}
+const BATCH_HEADER_BYTES: usize = crate::log::BATCH_HEADER_LEN;
 
 /// (base offset, next offset after the batch, batch length in bytes) of the batch at the start of
 /// `buf`, read from its header, or `None` if fewer than a header's bytes remain. The next offset
@@ -224,7 +185,7 @@ mod tests {
         let records: Vec<_> = (0..3)
             .map(|i| (encode_key(&key), if i == 2 { None } else { Some(encode_value(&value)) }))
             .collect();
-        let mut bytes = write_batches(&records, 1234).freeze();
+        let mut bytes = write_batches(&records, 1234).expect("encodes").freeze();
         let (base, next, size) = batch_span(&bytes).expect("header");
         assert_eq!((base, next, size), (0, 3, bytes.len()));
         let set = RecordBatchDecoder::decode(&mut bytes).expect("decodes");
@@ -235,6 +196,35 @@ mod tests {
         let v = decode_value(set.records[0].value.as_deref().expect("value")).expect("value decodes");
         assert_eq!(v, value);
         assert!(set.records[2].value.is_none());
+    }
+
+    /// A commit larger than the batch target is split into several valid batches near the target,
+    /// with no record lost: 400 commits with 4 KiB of metadata each (about 1.6 MB).
+    #[test]
+    fn large_commits_split_into_batches_near_the_target() {
+        let value = OffsetValue { offset: 1, leader_epoch: -1, metadata: "m".repeat(4096), commit_timestamp_ms: 5 };
+        let records: Vec<_> = (0..400)
+            .map(|p| (encode_key(&OffsetKey { group: "g".into(), topic: "t".into(), partition: p }), Some(encode_value(&value))))
+            .collect();
+        let bytes = write_batches(&records, 5).expect("encodes").freeze();
+        let (mut at, mut batches, mut partitions) = (0, 0, Vec::new());
+        while at < bytes.len() {
+            let (header, size) = crate::log::check_batch(&bytes[at..]).expect("valid batch");
+            assert!(size < BATCH_TARGET_BYTES + 5000, "batch of {size} bytes");
+            let mut batch = bytes.slice(at..at + size);
+            let decoded = RecordBatchDecoder::decode(&mut batch).expect("decodes").records;
+            assert_eq!(decoded.len(), header.records_count as usize);
+            for r in decoded {
+                match decode_key(r.key.as_deref().expect("key")).expect("key decodes") {
+                    Key::Offset(k) => partitions.push(k.partition),
+                    Key::Other => panic!("unexpected key"),
+                }
+            }
+            batches += 1;
+            at += size;
+        }
+        assert_eq!(batches, 4, "{at} bytes written");
+        assert_eq!(partitions, (0..400).collect::<Vec<_>>());
     }
 
     /// Values of older versions (Kafka 2.0 wrote v1/v2) still load; garbage is an error, not a panic.

@@ -177,15 +177,17 @@ impl OffsetStore {
     async fn write(&self, group: &str, records: Vec<(Bytes, Option<Bytes>)>, now_ms: i64) -> Result<i64, GroupError> {
         let log = Arc::clone(&self.log);
         let count = records.len();
+        let name = group.to_owned();
         let task = tokio::task::spawn_blocking(move || {
-            let batches = format::write_batches(&records, now_ms);
-            let info = log.append(&batches, 0, now_ms)?;
-            log.flush_to(info.last_offset + 1)?;
+            let batches = format::write_batches(&records, now_ms).map_err(|reason| GroupError::Encode { group: name.clone(), records: count, reason })?;
+            let write = |source| GroupError::Write { group: name.clone(), records: count, source };
+            let info = log.append(&batches, 0, now_ms).map_err(write)?;
+            log.flush_to(info.last_offset + 1).map_err(write)?;
             log.set_high_watermark(info.last_offset + 1);
             Ok(info.base_offset)
         });
         match task.await {
-            Ok(result) => result.map_err(|source| GroupError::Write { group: group.to_owned(), records: count, source }),
+            Ok(result) => result,
             Err(e) => Err(GroupError::Task { group: group.to_owned(), reason: e.to_string() }),
         }
     }

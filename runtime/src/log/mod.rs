@@ -8,6 +8,8 @@
 //! # Layout
 //! - `format`: the byte layout of segments, indexes and checkpoints (read this first).
 //! - `batch`: parsing and validating RecordBatch v2 headers (CRC, lengths, offsets).
+//! - `batch_writer`: the one writer of new batches ([`BatchWriter`]): the log's compaction and
+//!   recompression, the group coordinator's offsets and the transforms' changelog use it.
 //! - `segment`, `index`: one segment file and its sparse offset/time indexes.
 //! - `recovery`: opening a partition directory; scanning the tail since the recovery point.
 //! - `retention`, `compaction`: background clean-up.
@@ -30,6 +32,7 @@ use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
 
 mod batch;
+mod batch_writer;
 mod checkpoint;
 mod compaction;
 mod error;
@@ -46,6 +49,7 @@ mod segment;
 pub(crate) mod tests;
 mod writer;
 
+pub use batch_writer::{BatchStart, BatchWriter};
 pub use error::LogError;
 pub use fs_flush::{sync_filesystem, FsFlush};
 pub use records::decompress;

@@ -13,7 +13,7 @@ use std::io::{Read, Write};
 use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::compression::{Compressor, Decompressor, Gzip, Snappy, Zstd};
 
-use super::batch::seal_crc;
+use super::batch_writer::{put_header, seal};
 use super::format::BATCH_HEADER_BYTES;
 use super::writer::validate_all;
 use super::{BatchHeader, LogError};
@@ -81,7 +81,9 @@ pub(crate) fn parse_records(mut section: Bytes, count: i32) -> Result<Vec<RawRec
 }
 
 /// Builds a batch with `header`'s fields around `records` (copied as they are), compressed with
-/// the header's codec; `records_count` and the CRC are set from what is written.
+/// the header's codec; `records_count`, the length and the CRC are set from what is written. The
+/// header keeps `last_offset_delta` and the timestamps, which compaction preserves, so this writes
+/// the header itself rather than through [`super::BatchWriter`], which numbers its own records.
 pub(crate) fn build_batch(header: &BatchHeader, records: &[&[u8]]) -> Result<Vec<u8>, String> {
     let mut section = BytesMut::new();
     for r in records {
@@ -100,23 +102,12 @@ pub(crate) fn build_batch(header: &BatchHeader, records: &[&[u8]]) -> Result<Vec
         4 => compress_with::<Zstd>(&section)?,
         other => return Err(format!("unknown compression codec {other}")),
     };
-    let mut b = Vec::with_capacity(BATCH_HEADER_BYTES + payload.len());
-    b.extend_from_slice(&header.base_offset.to_be_bytes());
-    b.extend_from_slice(&((BATCH_HEADER_BYTES - 12 + payload.len()) as i32).to_be_bytes());
-    b.extend_from_slice(&header.partition_leader_epoch.to_be_bytes());
-    b.push(2);
-    b.extend_from_slice(&[0u8; 4]);
-    b.extend_from_slice(&header.attributes.to_be_bytes());
-    b.extend_from_slice(&header.last_offset_delta.to_be_bytes());
-    b.extend_from_slice(&header.base_timestamp.to_be_bytes());
-    b.extend_from_slice(&header.max_timestamp.to_be_bytes());
-    b.extend_from_slice(&header.producer_id.to_be_bytes());
-    b.extend_from_slice(&header.producer_epoch.to_be_bytes());
-    b.extend_from_slice(&header.base_sequence.to_be_bytes());
-    b.extend_from_slice(&(records.len() as i32).to_be_bytes());
+    let count = i32::try_from(records.len()).map_err(|_| format!("{} records do not fit one batch", records.len()))?;
+    let mut b = BytesMut::with_capacity(BATCH_HEADER_BYTES + payload.len());
+    put_header(&mut b, &BatchHeader { records_count: count, ..*header });
     b.extend_from_slice(&payload);
-    seal_crc(&mut b);
-    Ok(b)
+    seal(&mut b)?;
+    Ok(b.into())
 }
 
 /// Rebuilds each batch of a produce request whose codec is not `codec` with `codec`: record bytes,
@@ -157,38 +148,6 @@ fn compress_with<C: Compressor<BytesMut, BufMut = BytesMut>>(section: &[u8]) -> 
     })
     .map_err(|e| format!("compressing: {e:#}"))?;
     Ok(out.to_vec())
-}
-
-/// Encodes one record (for tests): attributes 0, no headers.
-#[cfg(test)]
-pub(crate) fn encode_record(offset_delta: i32, timestamp_delta: i64, key: Option<&[u8]>, value: Option<&[u8]>) -> Vec<u8> {
-    let mut body = vec![0u8];
-    put_varlong(&mut body, timestamp_delta);
-    put_varlong(&mut body, i64::from(offset_delta));
-    for field in [key, value] {
-        match field {
-            Some(f) => {
-                put_varlong(&mut body, f.len() as i64);
-                body.extend_from_slice(f);
-            }
-            None => put_varlong(&mut body, -1),
-        }
-    }
-    put_varlong(&mut body, 0); // headers count
-    let mut out = Vec::with_capacity(body.len() + 5);
-    put_varlong(&mut out, body.len() as i64);
-    out.extend_from_slice(&body);
-    out
-}
-
-#[cfg(test)]
-fn put_varlong(out: &mut Vec<u8>, v: i64) {
-    let mut z = ((v << 1) ^ (v >> 63)) as u64;
-    while z >= 0x80 {
-        out.push((z as u8) | 0x80);
-        z >>= 7;
-    }
-    out.push(z as u8);
 }
 
 fn varlong(b: &mut Bytes) -> Option<i64> {

@@ -9,7 +9,8 @@ use parking_lot::Mutex;
 
 use super::batch;
 use super::format::{segment_path, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
-use super::records::{build_batch, encode_record};
+use super::batch_writer::put_record;
+use super::records::build_batch;
 use super::*;
 
 #[path = "tests/append_now_tests.rs"]
@@ -57,8 +58,16 @@ pub(crate) fn config() -> LogConfig {
 
 /// A valid uncompressed batch of `records` (key, value) with all timestamps `ts`.
 pub(crate) fn keyed_batch(records: &[Kv<'_>], ts: i64, compression: i16) -> Vec<u8> {
-    let encoded: Vec<Vec<u8>> = records.iter().enumerate().map(|(i, (k, v))| encode_record(i as i32, 0, *k, *v)).collect();
-    let refs: Vec<&[u8]> = encoded.iter().map(|r| r.as_slice()).collect();
+    let encoded: Vec<bytes::BytesMut> = records
+        .iter()
+        .enumerate()
+        .map(|(i, (k, v))| {
+            let mut record = bytes::BytesMut::new();
+            put_record(&mut record, i as i64, 0, *k, *v);
+            record
+        })
+        .collect();
+    let refs: Vec<&[u8]> = encoded.iter().map(|r| &r[..]).collect();
     let header = BatchHeader {
         base_offset: 0,
         last_offset_delta: records.len() as i32 - 1,

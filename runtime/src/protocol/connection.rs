@@ -84,7 +84,7 @@ pub async fn serve<S>(
                     continue;
                 }
                 // A partial frame is normal: read more, woken once the rest (or most of it) is here.
-                Ok(None) => low_water.expect(missing_bytes(&buf, large.as_ref())),
+                Ok(None) => low_water.want(missing_bytes(&buf, large.as_ref())),
                 Err(reason) => {
                     tracing::warn!(%peer, "closing connection: {reason}");
                     reading = false;

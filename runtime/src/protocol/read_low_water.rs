@@ -72,7 +72,7 @@ impl ReadLowWater {
     }
 
     /// Sets the mark for a frame that still needs `missing_bytes` (0: between frames).
-    pub fn expect(&mut self, missing_bytes: usize) {
+    pub fn want(&mut self, missing_bytes: usize) {
         let wanted = mark_for(missing_bytes, self.slack_bytes);
         if wanted == self.current {
             return;
@@ -147,7 +147,7 @@ mod tests {
         }
         let mut client = warm_up.await.unwrap();
         let mut mark = ReadLowWater::new(&server, 0);
-        mark.expect(1000);
+        mark.want(1000);
         assert_eq!(mark.current, 1000, "setsockopt accepted");
         client.write_all(&[7u8; 600]).await.unwrap();
         let early = tokio::time::timeout(std::time::Duration::from_millis(300), server.read(&mut buf)).await;
@@ -155,7 +155,7 @@ mod tests {
         client.write_all(&[7u8; 400]).await.unwrap();
         let n = tokio::time::timeout(std::time::Duration::from_secs(5), server.read(&mut buf)).await.unwrap().unwrap();
         assert_eq!(n, 1000, "woken once the mark was reached, with everything");
-        mark.expect(0);
+        mark.want(0);
         client.write_all(b"x").await.unwrap();
         let n = tokio::time::timeout(std::time::Duration::from_secs(5), server.read(&mut buf)).await.unwrap().unwrap();
         assert_eq!(n, 1, "between frames any byte wakes the reader");

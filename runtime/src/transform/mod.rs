@@ -15,6 +15,8 @@
 //! - `checkpoint`: a runner's committed position, producer id, sequences and state range.
 //! - `state`: keyed state on the host side: the changelog topic and restoring an instance.
 //! - `runner`: one task per input partition; the exactly-once argument is written there.
+//! - `batch_output`: what a run batch writes: outputs resolved from its emissions, the
+//!   changelog, one idempotent batch per output partition.
 //! - `manager`: [`TransformManager`]: deploy, list, describe, pause, resume, reset, delete;
 //!   persistence in the metadata log and the data directory; restart.
 //! - `stats`: per-transform counters.
@@ -23,6 +25,7 @@
 //! - `error`: [`TransformError`], [`GuestError`].
 
 pub mod attempt;
+mod batch_output;
 mod checkpoint;
 pub mod engine;
 mod error;
