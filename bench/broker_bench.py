@@ -597,6 +597,15 @@ def main():
                         ack50 = ack99 = float("nan")
                     rows.append((partitions, acks, codec, prod_mb, prod_rps, cpu_ms_per_mb, client_ms_per_mb, cons_mb, p50, p99, ack50, ack99, at_mb))
                     print(f"  done: {partitions} partitions, acks={acks}, {codec}", file=sys.stderr, flush=True)
+        second_client = None
+        if args.client == "rust" and not args.only:
+            topic = "bench-rskafka"
+            create_topic(broker.bootstrap, topic, 1, topic_config)
+            cpu_before = broker.cpu_seconds()
+            out = run_driver(args, "produce-batches", *driver_target(broker.bootstrap, topic, 1), "--records", str(args.records))
+            produced_mb = out["bytes"] / 1e6
+            second_client = (out["mb_s"], (broker.cpu_seconds() - cpu_before) * 1e3 / produced_mb,
+                             out["client_cpu_s"] * 1e3 / produced_mb, out["client_conf"])
         loaded_rss = broker.rss_kib()
     finally:
         broker.stop()
@@ -615,6 +624,11 @@ def main():
             if acks == "1" and codec == "none":
                 print(f"  {partitions} partition(s), acks=1, uncompressed: produce = {prod_mb / (ceiling[0] * 1000 / 8) * 100:.0f}% "
                       "of the ceiling (issue 2's target: >= 50%)")
+        if second_client:
+            mb_s, broker_ms, client_ms, conf = second_client
+            print(f"  a second client, rskafka (whole batches handed to the client, {json.dumps(conf)}), 1 partition: "
+                  f"{mb_s:.1f} MB/s = {mb_s / (ceiling[0] * 1000 / 8) * 100:.0f}% of the ceiling; "
+                  f"broker / client CPU {broker_ms:.2f} / {client_ms:.2f} ms/MB")
     print(f"broker RSS: idle {idle_rss / 1024:.1f} MiB, after the runs {loaded_rss / 1024:.1f} MiB")
     print(f"topic configs: {json.dumps(topic_config) if topic_config else 'defaults (flush.policy=batch: visible to consumers once fsynced)'}")
     print(f"client: {'sluice-bench-driver (librdkafka via the rdkafka crate)' if args.client == 'rust' else 'confluent-kafka (Python)'}; "

@@ -34,6 +34,8 @@ use rdkafka::error::KafkaError;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use serde_json::json;
 
+mod batch_producer;
+
 #[derive(Parser)]
 #[command(about = "librdkafka load driver for bench/broker_bench.py (one JSON object on stdout)")]
 struct Cli {
@@ -49,6 +51,22 @@ enum Command {
     Consume(ConsumeArgs),
     /// Produce at `--rate-mb` and measure send-to-receive and send-to-ack latency.
     Latency(LatencyArgs),
+    /// Produce `--records` records with rskafka in whole batches (acks=all): see batch_producer.rs.
+    ProduceBatches(ProduceBatchesArgs),
+}
+
+#[derive(Args)]
+struct ProduceBatchesArgs {
+    #[command(flatten)]
+    target: Target,
+    #[arg(long, default_value_t = 300_000)]
+    records: u64,
+    /// Records per Produce request (1,000 of 1 KiB: about librdkafka's 1 MB batch.size).
+    #[arg(long, default_value_t = 1000)]
+    batch_records: usize,
+    /// Produce requests in flight at once per partition.
+    #[arg(long, default_value_t = 4)]
+    in_flight: usize,
 }
 
 #[derive(Args, Clone)]
@@ -122,6 +140,18 @@ fn main() -> Result<()> {
         Command::Produce(a) => produce(&a)?,
         Command::Consume(a) => consume(&a)?,
         Command::Latency(a) => latency(&a)?,
+        Command::ProduceBatches(a) => {
+            let values: Vec<Vec<u8>> = (0..1000).map(|i| payload(i, a.target.record_bytes)).collect();
+            batch_producer::produce_batches(&batch_producer::BatchRun {
+                bootstrap: &a.target.bootstrap,
+                topic: &a.target.topic,
+                partitions: a.target.partitions,
+                records: a.records,
+                batch_records: a.batch_records.max(1),
+                in_flight: a.in_flight,
+                values: &values,
+            })?
+        }
     };
     println!("{out}");
     Ok(())
