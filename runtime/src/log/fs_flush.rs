@@ -110,14 +110,20 @@ pub(crate) mod tests {
         batch_of(n, 100, 0)
     }
 
+    /// A log in `dir` holding offsets 0-2, none durable, with a filesystem flush begun.
+    fn three_records_and_a_flush_begun(dir: &std::path::Path) -> (PartitionLog, FsFlush, Arc<File>) {
+        let log = PartitionLog::open(dir, config(), 0).unwrap();
+        log.append(&batch(3), 0, 0).unwrap();
+        let (flush, _, file) = log.begin_fs_flush().unwrap();
+        (log, flush, file)
+    }
+
     #[test]
     fn a_filesystem_sync_makes_what_was_appended_before_it_durable() {
         // Goal: the durable offset covers what was appended before the flush began, not what
         // came after. Method: append, begin, append more, sync, end.
         let dir = tempfile::tempdir().unwrap();
-        let log = PartitionLog::open(dir.path(), config(), 0).unwrap();
-        log.append(&batch(3), 0, 0).unwrap();
-        let (flush, _, file) = log.begin_fs_flush().unwrap();
+        let (log, flush, file) = three_records_and_a_flush_begun(dir.path());
         log.append(&batch(2), 0, 0).unwrap();
         sync_filesystem(&file).unwrap();
         log.end_fs_flush(flush, Ok(())).unwrap();
@@ -129,9 +135,7 @@ pub(crate) mod tests {
         // Goal: a sync that fails is treated like a failed fsync: nothing more becomes durable and
         // the log refuses writes (the data may never reach the disk).
         let dir = tempfile::tempdir().unwrap();
-        let log = PartitionLog::open(dir.path(), config(), 0).unwrap();
-        log.append(&batch(3), 0, 0).unwrap();
-        let (flush, _, file) = log.begin_fs_flush().unwrap();
+        let (log, flush, file) = three_records_and_a_flush_begun(dir.path());
         FAIL_NEXT_SYNC.with(|f| f.set(true));
         let synced = sync_filesystem(&file);
         let e = log.end_fs_flush(flush, synced.as_ref().map(|_| ())).unwrap_err();
