@@ -37,10 +37,10 @@ def parse_conf(items, ap):
     return conf
 
 
-def one_run(broker, listeners, certs, listener, conf, records):
+def one_run(broker, listeners, certs, listener, conf, records, acks):
     """(MB/s, client busy, client ms/MB, broker ms/MB) of one run of `records` 1 KiB records."""
     full = {**CLIENT_CONF, **conf, **security_conf(listener, listeners, certs)}
-    p = Producer(producer_conf(full["bootstrap.servers"], "1", "none", **full))
+    p = Producer(producer_conf(full["bootstrap.servers"], acks, "none", **full))
     values = [payload(i) for i in range(1000)]
     p.produce("ab", values[0])  # connect and authenticate before the clock starts
     p.flush(60)
@@ -67,6 +67,7 @@ def main():
     ap.add_argument("--a-conf", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--b-conf", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--listener", choices=["PLAINTEXT", "SSL", "SASL_SSL"], default="SSL")
+    ap.add_argument("--acks", choices=["1", "all"], default="1")
     ap.add_argument("--records", type=int, default=200_000)
     ap.add_argument("--rounds", type=int, default=6)
     args = ap.parse_args()
@@ -84,12 +85,12 @@ def main():
             for _ in range(args.rounds):
                 for name, (_, conf) in sides.items():
                     proc, listeners = brokers[name]
-                    runs[name].append(one_run(proc, listeners, tmp, args.listener, conf, args.records))
+                    runs[name].append(one_run(proc, listeners, tmp, args.listener, conf, args.records, args.acks))
         finally:
             for proc, _ in brokers.values():
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(60)
-    print(f"{args.listener}, 1 KiB records, acks=1, {args.records} records x {args.rounds} alternating rounds (medians)")
+    print(f"{args.listener}, 1 KiB records, acks={args.acks}, {args.records} records x {args.rounds} alternating rounds (medians)")
     for name, (binary, conf) in sides.items():
         mb_s, busy, client_ms, broker_ms = (statistics.median(r[i] for r in runs[name]) for i in range(4))
         extra = " ".join(f"{k}={v}" for k, v in {**CLIENT_CONF, **conf}.items())

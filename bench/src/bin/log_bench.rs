@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use sluice::log::{CleanupPolicy, FlushPolicy, LogConfig, PartitionLog};
+use bytes::BytesMut;
+use sluice::log::{BatchStart, BatchWriter, CleanupPolicy, FlushPolicy, LogConfig, PartitionLog};
 
 const MIB: usize = 1 << 20;
 /// Bytes appended per case (or less if the time budget runs out first).
@@ -38,49 +39,19 @@ fn config(segment_bytes: u64, flush_policy: FlushPolicy) -> LogConfig {
     }
 }
 
-/// An uncompressed RecordBatch v2 of `batch_bytes` (approximately) in 1 KiB records.
-fn make_batch(batch_bytes: usize) -> Vec<u8> {
+/// An uncompressed RecordBatch v2 of `batch_bytes` (approximately) in 1 KiB records, written
+/// with the log's own batch writer.
+fn make_batch(batch_bytes: usize) -> Result<Vec<u8>> {
     let value = vec![b'x'; 1000];
     let n = (batch_bytes / 1024).max(1);
-    let mut records = Vec::new();
-    for i in 0..n {
-        let mut body = vec![0u8];
-        put_varint(&mut body, 0);
-        put_varint(&mut body, i as i64);
-        put_varint(&mut body, -1);
-        put_varint(&mut body, value.len() as i64);
-        body.extend_from_slice(&value);
-        put_varint(&mut body, 0);
-        put_varint(&mut records, body.len() as i64);
-        records.extend_from_slice(&body);
+    let mut out = BytesMut::with_capacity(n * 1024 + 128);
+    let start = BatchStart { partition_leader_epoch: 0, attributes: 0, base_timestamp: now_ms(), producer_id: -1, producer_epoch: -1, base_sequence: -1 };
+    let mut batch = BatchWriter::begin(&mut out, start);
+    for _ in 0..n {
+        batch.push(0, None, Some(&value));
     }
-    let mut b = Vec::with_capacity(61 + records.len());
-    b.extend_from_slice(&0i64.to_be_bytes());
-    b.extend_from_slice(&((49 + records.len()) as i32).to_be_bytes());
-    b.extend_from_slice(&0i32.to_be_bytes());
-    b.push(2);
-    b.extend_from_slice(&[0; 4]);
-    b.extend_from_slice(&0i16.to_be_bytes());
-    b.extend_from_slice(&(n as i32 - 1).to_be_bytes());
-    b.extend_from_slice(&now_ms().to_be_bytes());
-    b.extend_from_slice(&now_ms().to_be_bytes());
-    b.extend_from_slice(&(-1i64).to_be_bytes());
-    b.extend_from_slice(&(-1i16).to_be_bytes());
-    b.extend_from_slice(&(-1i32).to_be_bytes());
-    b.extend_from_slice(&(n as i32).to_be_bytes());
-    b.extend_from_slice(&records);
-    let crc = crc32c::crc32c(&b[21..]);
-    b[17..21].copy_from_slice(&crc.to_be_bytes());
-    b
-}
-
-fn put_varint(out: &mut Vec<u8>, v: i64) {
-    let mut z = ((v << 1) ^ (v >> 63)) as u64;
-    while z >= 0x80 {
-        out.push((z as u8) | 0x80);
-        z >>= 7;
-    }
-    out.push(z as u8);
+    batch.finish().map_err(anyhow::Error::msg)?;
+    Ok(out.to_vec())
 }
 
 fn now_ms() -> i64 {
@@ -110,7 +81,7 @@ fn dd(dir: &Path) -> Result<f64> {
 /// Appends `batch` repeatedly from `threads` threads under `policy`; returns MiB/s.
 fn append_case(dir: &Path, batch_bytes: usize, policy: FlushPolicy, threads: usize) -> Result<f64> {
     let log = Arc::new(PartitionLog::open(dir, config(256 * MIB as u64, policy), now_ms())?);
-    let batch = make_batch(batch_bytes);
+    let batch = make_batch(batch_bytes)?;
     let per_thread = APPEND_BYTES_PER_CASE / threads;
     let start = Instant::now();
     let handles: Vec<_> = (0..threads)
@@ -187,7 +158,7 @@ fn partition_dir(root: &Path, p: usize) -> PathBuf {
 
 /// Creates PARTITIONS logs of SEGMENTS_PER_PARTITION segments each, closed cleanly.
 fn populate(root: &Path) -> Result<()> {
-    let batch = make_batch(2048);
+    let batch = make_batch(2048)?;
     let seg = (batch.len() * 4) as u64; // 4 batches per segment
     for p in 0..PARTITIONS {
         let log = PartitionLog::open(&partition_dir(root, p), config(seg, FlushPolicy::Os), now_ms())?;
@@ -214,7 +185,7 @@ fn open_all(root: &Path) -> Result<(Duration, u64, usize)> {
 
 /// Child mode: dirty every partition with one more append, say so, and wait to be SIGKILLed.
 fn writer_child(root: &Path) -> Result<()> {
-    let batch = make_batch(2048);
+    let batch = make_batch(2048)?;
     let mut logs = Vec::new();
     for p in 0..PARTITIONS {
         let log = PartitionLog::open(&partition_dir(root, p), config((batch.len() * 4) as u64, FlushPolicy::Os), now_ms())?;
