@@ -3,23 +3,25 @@
 //!
 //! Why: a connection wakes, reads and goes back to sleep each time a few bytes arrive. A client
 //! that sends a 4 MB produce request in one `writev` arrives in a few large pieces; one that sends
-//! it as hundreds of small writes (librdkafka over TLS: one TLS record per buffer segment, see
-//! bench/README.md) arrives in hundreds of pieces, and each woke the connection, ran the TLS
-//! session over a few KiB and read again: ~110 reads per MB over TLS against ~5 in plaintext
-//! (`bench/tls_bench.py`). With the mark at "the rest of this frame", Linux wakes the reader only
+//! it as many small writes arrives in many pieces, and each woke the connection to read a few KiB.
+//! With the mark at "the rest of this frame", Linux wakes the reader only
 //! once that much has arrived, or the connection closes, or the receive window has less than one
 //! segment left (`tcp_epollin_ready`: the mark never stalls a sender; on a fresh loopback
 //! connection, whose window starts near one 64 KiB segment, it has no effect until the window grows).
 //!
 //! Safety of the mark (no read waits for bytes that will never come): it is set only while a
 //! frame's size prefix is known and the frame is incomplete, and never above the bytes that frame
-//! still needs on the wire, which its sender must send whatever we do. On plain TCP the frame
-//! buffer holds everything read from the socket, so "missing" is exact. Over TLS part of the frame
-//! may have left the socket without reaching the frame buffer yet (the read-ahead buffer, the
-//! session's partial record and decrypted bytes): [`TLS_SESSION_SLACK_BYTES`], a bound on all of
-//! those, is subtracted. Between frames the mark is 1 (the kernel default). Nothing here changes
-//! what is read, only when the reader is woken; a failed `setsockopt` turns the mark off for the
-//! connection and reads behave as before.
+//! still needs on the wire, which its sender must send whatever we do: the frame buffer holds
+//! everything read from the socket, so "missing" is exact. Between frames the mark is 1 (the
+//! kernel default). Nothing here changes what is read, only when the reader is woken; a failed
+//! `setsockopt` turns the mark off for the connection and reads behave as before.
+//!
+//! Plain TCP only. Over TLS the mark saved the broker reads (16 against ~55 per MB) but stalled
+//! librdkafka: paired runs on a quiet machine (`bench/tls_ab.py`, SSL, 4 MB requests) had the
+//! client 82-89% busy with the mark against 100% without, and 403-434 against 449-491 MB/s.
+//! Capping the mark at a quarter of the receive buffer (so Linux never clamps the window to it)
+//! did not change that (424 against 491 MB/s). The client's throughput is the figure TLS users
+//! see, so TLS connections read without a mark.
 //!
 //! One visible difference: bytes arriving below the mark do not count as activity, so a frame
 //! that trickles in at less than the mark (up to 256 KiB) per `connection_idle_timeout_ms` (10 min)
@@ -37,16 +39,6 @@ use tokio::net::TcpStream;
 /// that clamp stays above what loopback needs (paired runs in bench/README.md showed no loss).
 pub const READ_LOW_WATER_MAX_BYTES: usize = 256 * 1024;
 
-/// The largest TLS record on the wire: 2^14 plaintext + the 2048 bytes of expansion TLS 1.2 allows
-/// + the 5-byte header, rounded up.
-const TLS_RECORD_MAX_BYTES: usize = 20 * 1024;
-
-/// Bytes of a frame that can have left the socket but not yet reached the frame buffer over TLS:
-/// the read-ahead buffer under the session (`tls_read`), plus inside rustls at most one partial
-/// record, the one 4 KiB `read_tls` chunk and the plaintext of the records it completed (rustls
-/// reads more ciphertext only once its plaintext is taken). Bounded above by 2 records + 8 KiB.
-pub const TLS_SESSION_SLACK_BYTES: usize = super::tls_read::TLS_READ_AHEAD_BYTES + 2 * TLS_RECORD_MAX_BYTES + 8 * 1024;
-
 /// The receive low-water mark of one connection's socket.
 #[derive(Debug)]
 pub struct ReadLowWater {
@@ -54,26 +46,24 @@ pub struct ReadLowWater {
     /// handed to `connection::serve` together with it, which drops both when the connection ends,
     /// so the descriptor is open for as long as this exists.
     fd: Option<RawFd>,
-    /// Bytes of a frame that may have left the socket without reaching the frame buffer.
-    slack_bytes: usize,
     /// The mark now set (1 is the kernel's default).
     current: usize,
 }
 
 impl ReadLowWater {
-    /// For a plain TCP connection (`slack_bytes` 0) or one under TLS ([`TLS_SESSION_SLACK_BYTES`]).
-    pub fn new(stream: &TcpStream, slack_bytes: usize) -> Self {
-        ReadLowWater { fd: Some(stream.as_raw_fd()), slack_bytes, current: 1 }
+    /// For a plain TCP connection.
+    pub fn new(stream: &TcpStream) -> Self {
+        ReadLowWater { fd: Some(stream.as_raw_fd()), current: 1 }
     }
 
-    /// A mark that never changes (tests, streams that are not sockets).
+    /// A mark that never changes (TLS connections, tests, streams that are not sockets).
     pub fn disabled() -> Self {
-        ReadLowWater { fd: None, slack_bytes: 0, current: 1 }
+        ReadLowWater { fd: None, current: 1 }
     }
 
     /// Sets the mark for a frame that still needs `missing_bytes` (0: between frames).
     pub fn want(&mut self, missing_bytes: usize) {
-        let wanted = mark_for(missing_bytes, self.slack_bytes);
+        let wanted = mark_for(missing_bytes);
         if wanted == self.current {
             return;
         }
@@ -88,10 +78,9 @@ impl ReadLowWater {
     }
 }
 
-/// The mark for a frame that still needs `missing_bytes`, of which up to `slack_bytes` may
-/// already have left the socket.
-fn mark_for(missing_bytes: usize, slack_bytes: usize) -> usize {
-    missing_bytes.saturating_sub(slack_bytes).clamp(1, READ_LOW_WATER_MAX_BYTES)
+/// The mark for a frame that still needs `missing_bytes`.
+fn mark_for(missing_bytes: usize) -> usize {
+    missing_bytes.clamp(1, READ_LOW_WATER_MAX_BYTES)
 }
 
 #[allow(unsafe_code)] // the one setsockopt without a safe wrapper in our dependencies
@@ -120,11 +109,9 @@ mod tests {
     /// Goal: the mark never exceeds what is missing nor the cap, and is at least 1.
     #[test]
     fn mark_is_bounded() {
-        assert_eq!(mark_for(0, 0), 1);
-        assert_eq!(mark_for(100, 0), 100);
-        assert_eq!(mark_for(100, TLS_SESSION_SLACK_BYTES), 1);
-        assert_eq!(mark_for(TLS_SESSION_SLACK_BYTES + 10, TLS_SESSION_SLACK_BYTES), 10);
-        assert_eq!(mark_for(10 << 20, 0), READ_LOW_WATER_MAX_BYTES);
+        assert_eq!(mark_for(0), 1);
+        assert_eq!(mark_for(100), 100);
+        assert_eq!(mark_for(10 << 20), READ_LOW_WATER_MAX_BYTES);
     }
 
     /// Goal: a real socket with the mark set wakes its reader only once that much has arrived,
@@ -146,7 +133,7 @@ mod tests {
             received += server.read(&mut buf).await.unwrap();
         }
         let mut client = warm_up.await.unwrap();
-        let mut mark = ReadLowWater::new(&server, 0);
+        let mut mark = ReadLowWater::new(&server);
         mark.want(1000);
         assert_eq!(mark.current, 1000, "setsockopt accepted");
         client.write_all(&[7u8; 600]).await.unwrap();

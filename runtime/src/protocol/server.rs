@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 use super::listener::{ConnectionLimits, Endpoint};
 use super::session::Session;
 use super::tls::TlsAcceptorSource;
-use super::read_low_water::{ReadLowWater, TLS_SESSION_SLACK_BYTES};
+use super::read_low_water::ReadLowWater;
 use super::tls_read;
 use crate::broker::Broker;
 
@@ -105,13 +105,14 @@ async fn serve_connection(
     }
     let session = Arc::new(Session::new(endpoint));
     let Some(tls) = tls else {
-        let low_water = ReadLowWater::new(&stream, 0);
+        let low_water = ReadLowWater::new(&stream);
         super::connection::serve(stream, low_water, peer, broker, session, shutdown).await;
         return;
     };
     let timeout = Duration::from_millis(broker.config.sasl_auth_timeout_ms);
     // Read-ahead under the session, whole reads over it: see `tls_read`.
-    let low_water = ReadLowWater::new(&stream, TLS_SESSION_SLACK_BYTES);
+    // No receive low-water mark under TLS: it stalled librdkafka (see `read_low_water`).
+    let low_water = ReadLowWater::disabled();
     match tokio::time::timeout(timeout, tls.acceptor().accept(tls_read::tls_transport(stream))).await {
         Ok(Ok(stream)) => super::connection::serve(tls_read::DrainReads::new(stream), low_water, peer, broker, session, shutdown).await,
         Ok(Err(e)) => tracing::info!(%peer, "TLS handshake failed: {e}"),

@@ -11,8 +11,8 @@
 //!   is full or the session has nothing decrypted left and the socket would block, so one wakeup
 //!   moves everything that has arrived.
 //!
-//! How often the connection wakes at all is `read_low_water`'s job (the socket's receive
-//! low-water mark); its slack for bytes held above the socket counts this read-ahead buffer.
+//! TLS connections set no receive low-water mark (`read_low_water` says why), so the read-ahead
+//! and whole reads are what keep their wakeups few.
 //!
 //! Neither changes what is accepted: certificates, suites and client-certificate checks are all
 //! rustls' own, and every byte still passes through the session.
