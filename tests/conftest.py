@@ -8,7 +8,6 @@ kernel to SIGKILL it if the pytest process dies, so a hang or a crash never leav
 """
 
 import base64
-import ctypes
 import json
 import os
 import re
@@ -35,13 +34,12 @@ def sluice_binary() -> Path:
     return path
 
 
-def _die_with_parent():
-    # PR_SET_PDEATHSIG = 1: the kernel SIGKILLs the broker when the thread that forked it dies.
-    # Brokers are started from pytest's main thread, which lives as long as the run.
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
-    except OSError:
-        pass
+# `setpriv --pdeathsig KILL` (util-linux) asks the kernel to SIGKILL the broker when the thread
+# that started it dies, then execs it (same pid). Brokers are started from pytest's main thread,
+# which lives as long as the run. Not a `preexec_fn`: Python code run between fork and exec can
+# deadlock in a process with threads (librdkafka's, the stdout drainers), and such a child keeps
+# every descriptor of pytest's open, CI's output among them.
+DIE_WITH_PARENT = ["setpriv", "--pdeathsig", "KILL", "--"]
 
 
 def broker_env(extra=None):
@@ -84,8 +82,8 @@ class Broker:
         log.write(f"\n===== start #{self.starts} at {time.strftime('%H:%M:%S')} =====\n".encode())
         log.flush()
         self.proc = subprocess.Popen(
-            self.command() + list(extra_args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=log, env=broker_env({**self.env, **(env or {})}), preexec_fn=_die_with_parent)
+            DIE_WITH_PARENT + self.command() + list(extra_args), stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=log, env=broker_env({**self.env, **(env or {})}))
         log.close()
         line = self._read_ready_line()
         m = READY_RE.match(line)

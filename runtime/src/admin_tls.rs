@@ -1,5 +1,5 @@
 //! The admin HTTP API over TLS (`admin_tls: true`), with the Kafka listeners' certificate files
-//! and the same reloadable rustls configuration (`protocol::tls`, so SIGHUP reloads both).
+//! and the same reloadable rustls configuration (`protocol::tls`, so a reload covers both).
 //!
 //! axum's `serve` takes any [`Listener`]; this one accepts TCP in a task of its own and runs
 //! each TLS handshake in a separate task with a deadline, handing finished streams to `accept`.

@@ -1,6 +1,7 @@
 //! `sluice serve`: bind the listeners, open the broker (recovering its logs), serve until
-//! SIGINT/SIGTERM, then stop accepting, finish in-flight requests, flush and return. SIGHUP
-//! re-reads the TLS certificate files (new handshakes use them; open connections carry on).
+//! SIGINT/SIGTERM, then stop accepting, finish in-flight requests, flush and return. SIGHUP, or a
+//! change of the files, re-reads the TLS certificates (`protocol/tls_reload.rs`: new handshakes
+//! use them; open connections carry on).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -136,7 +137,7 @@ pub async fn run(config: BrokerConfig, on_ready: impl FnOnce(&BoundAddrs)) -> an
         kafka_tasks.push(tokio::spawn(crate::protocol::server::run(task, Arc::clone(&broker), shutdown_rx.clone())));
     }
     if let Some(tls) = tls {
-        reload_tls_on_sighup(tls);
+        crate::protocol::tls_reload::spawn(tls);
     }
     // Handlers go in before the ready line: a SIGTERM sent right after it must stop the broker
     // gracefully, not kill it with the default action.
@@ -158,26 +159,6 @@ pub async fn run(config: BrokerConfig, on_ready: impl FnOnce(&BoundAddrs)) -> an
     broker.shutdown().await.context("cannot flush the broker's logs")?;
     tracing::info!("stopped cleanly");
     Ok(())
-}
-
-/// Re-reads the certificate files on every SIGHUP. A failed reload keeps the old certificates.
-fn reload_tls_on_sighup(tls: Arc<TlsAcceptorSource>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut hangup = match signal(SignalKind::hangup()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!("cannot listen for SIGHUP ({e}); TLS certificates will not be reloaded");
-            return;
-        }
-    };
-    tokio::spawn(async move {
-        while hangup.recv().await.is_some() {
-            match tls.reload() {
-                Ok(()) => tracing::info!("SIGHUP: TLS certificates reloaded"),
-                Err(e) => tracing::error!("SIGHUP: keeping the previous TLS certificates: {e}"),
-            }
-        }
-    });
 }
 
 /// Registers SIGTERM and SIGINT handlers now; the returned future completes on either.

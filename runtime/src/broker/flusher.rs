@@ -116,7 +116,7 @@ impl Flusher {
         let shared = Arc::new(Shared { queue: Mutex::new(Queue::default()), wake: Condvar::new() });
         for i in 0..FLUSHER_THREADS {
             let for_thread = Arc::clone(&shared);
-            let started = std::thread::Builder::new().name(format!("sluice-flusher-{i}")).spawn(move || run(&for_thread));
+            let started = std::thread::Builder::new().name(format!("sluice-flusher-{i}")).spawn(move || keep_running(&for_thread));
             if let Err(e) = started {
                 // The threads already started stop once the queue is closed.
                 shared.queue.lock().closed = true;
@@ -158,6 +158,25 @@ impl Drop for Flusher {
         // partition it flushes, and partitions hold handles).
         self.shared.queue.lock().closed = true;
         self.shared.wake.notify_all();
+    }
+}
+
+/// Runs [`run`] until the queue closes. A panic outside a flush step (which [`caught`] contains),
+/// such as in a partition's drop, must not end the thread: every acks=all request and every HWM
+/// advance of the broker waits on it. The round in progress lost its waiters in the unwind (each
+/// requester is told the flusher stopped), so every known partition is queued again and the loop
+/// goes on.
+fn keep_running(shared: &Shared) {
+    while std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(shared))).is_err() {
+        tracing::error!("the flusher panicked between flushes; flushing every partition again");
+        let mut queue = shared.queue.lock();
+        let Queue { entries, ready, .. } = &mut *queue;
+        ready.clear();
+        for (key, entry) in entries.iter_mut() {
+            entry.flushing = false;
+            entry.dirty = true;
+            ready.push_back(*key);
+        }
     }
 }
 
@@ -475,6 +494,51 @@ mod tests {
             assert!(matches!(&e, BrokerError::Log { source: LogError::Io { op: "fsync", .. }, .. }), "{e}");
             assert!(e.to_string().contains("injected fsync failure"), "{e}");
         }
+    }
+
+    /// A target that panics when it is dropped, as a partition's drop could.
+    struct PanicsOnDrop(Arc<Fake>);
+
+    impl FlushTarget for PanicsOnDrop {
+        fn flush_round(&self) -> Result<i64, BrokerError> {
+            self.0.flush_round()
+        }
+    }
+
+    impl Drop for PanicsOnDrop {
+        fn drop(&mut self) {
+            panic!("injected panic in a partition's drop");
+        }
+    }
+
+    #[test]
+    fn a_panic_between_flushes_does_not_stop_the_flusher() {
+        // Goal: acks=all requests are still answered after the flusher thread panicked outside a
+        // flush. Method: the flusher drops the last handle of a target whose drop panics (the
+        // test let go of it during its flush); then another partition's waiter must be answered.
+        let flusher = Flusher::start().unwrap();
+        let inner = Fake::new(false);
+        let (started, release) = inner.hold_next();
+        let bomb: Arc<dyn FlushTarget> = Arc::new(PanicsOnDrop(Arc::clone(&inner)));
+        let first = flusher.request(bomb, inner.append(1), true).unwrap();
+        started.recv_timeout(Duration::from_secs(10)).unwrap();
+        release.send(()).unwrap();
+        first.blocking_recv().unwrap().unwrap();
+
+        let other = Fake::new(false);
+        let end = other.append(3);
+        let mut answered = flusher.request(target(&other), end, true).unwrap();
+        // A dead flusher never answers: poll with a deadline instead of blocking forever.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let outcome = loop {
+            match answered.try_recv() {
+                Ok(outcome) => break outcome,
+                Err(oneshot::error::TryRecvError::Empty) if std::time::Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+                Err(e) => panic!("the waiter was not answered: {e:?}"),
+            }
+        };
+        outcome.unwrap();
+        assert_eq!(other.durable.load(Ordering::SeqCst), 3);
     }
 
     #[test]

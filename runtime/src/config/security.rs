@@ -102,7 +102,8 @@ pub enum ClientAuth {
     Required,
 }
 
-/// Certificate files for TLS listeners. Re-read on SIGHUP.
+/// Certificate files for TLS listeners. Re-read on SIGHUP and when they change
+/// (`protocol/tls_reload.rs`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {

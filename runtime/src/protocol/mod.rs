@@ -35,6 +35,7 @@ pub mod server;
 pub mod session;
 pub mod read_low_water;
 pub mod tls;
+pub mod tls_reload;
 pub mod tls_read;
 
 /// What a handler knows about the request besides its body.

@@ -6,7 +6,8 @@
 //! normal dependency build, and offers the suites Kafka clients use (TLS 1.3 AES-GCM/ChaCha20,
 //! TLS 1.2 ECDHE-GCM). FIPS, the one reason to want aws-lc-rs, is not a goal.
 //!
-//! Reload: [`TlsAcceptorSource::reload`] re-reads the files and swaps the `ServerConfig` that
+//! Reload (on SIGHUP or a change of the files: `tls_reload.rs`):
+//! [`TlsAcceptorSource::reload`] re-reads the files and swaps the `ServerConfig` that
 //! *new* handshakes use. Established connections keep the session keys they negotiated, so
 //! nothing is dropped; a reload that fails (a half-written key file) keeps the old config and
 //! says why.
@@ -56,6 +57,13 @@ impl TlsAcceptorSource {
     /// An acceptor for one new connection.
     pub fn acceptor(&self) -> TlsAcceptor {
         TlsAcceptor::from(Arc::clone(&self.current.read()))
+    }
+
+    /// The files it reads: certificate, key and, when configured, the client CA.
+    pub fn files(&self) -> Vec<PathBuf> {
+        let mut files = vec![self.config.cert_file.clone(), self.config.key_file.clone()];
+        files.extend(self.config.client_ca_file.clone());
+        files
     }
 
     /// Re-reads the certificate files; on error the previous configuration stays in force.
