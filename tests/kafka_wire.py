@@ -11,6 +11,7 @@ import struct
 import time
 
 API_PRODUCE = 0
+API_FETCH = 1
 API_API_VERSIONS = 18
 API_INIT_PRODUCER_ID = 22
 
@@ -291,6 +292,13 @@ class RawConn:
 
     def produce(self, topic, partition, records: bytes, acks=-1, timeout_ms=30000):
         """Sends one Produce request for one partition; returns (error_code, base_offset)."""
+        corr, flexible = self.send_produce(topic, partition, records, acks, timeout_ms)
+        resp = self.recv_response(corr, flexible_header=flexible)
+        return parse_produce_first_partition(resp, flexible)
+
+    def send_produce(self, topic, partition, records: bytes, acks=-1, timeout_ms=30000):
+        """Sends one Produce request for one partition without waiting for its response (call
+        `api_versions` before pipelining); returns (correlation id, flexible header)."""
         v = self.pick_version(API_PRODUCE, [7, 8, 6, 5, 4, 3, 9, 10, 11, 12])
         flexible = v >= FIRST_FLEXIBLE[API_PRODUCE]
         s = compact_string if flexible else string
@@ -299,9 +307,14 @@ class RawConn:
                 + array_len(1, flexible) + s(topic)
                 + array_len(1, flexible) + struct.pack(">i", partition) + nbytes(records, flexible) + tags
                 + tags + tags)
-        corr = self.send_request(API_PRODUCE, v, body)
-        resp = self.recv_response(corr, flexible_header=flexible)
-        return parse_produce_first_partition(resp, flexible)
+        return self.send_request(API_PRODUCE, v, body), flexible
+
+
+def fetch_v4_body(topic, partition, offset, max_wait_ms=500, max_bytes=1 << 20):
+    """A Fetch v4 request body for one partition: consumer (replica -1), min_bytes 1,
+    read_uncommitted. Send it with `send_request(API_FETCH, 4, body, flexible=False)`."""
+    return (struct.pack(">iiiib", -1, max_wait_ms, 1, max_bytes, 0) + struct.pack(">i", 1) + string(topic)
+            + struct.pack(">i", 1) + struct.pack(">iqi", partition, offset, max_bytes))
 
 
 def parse_produce_first_partition(resp: bytes, flexible: bool):

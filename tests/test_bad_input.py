@@ -1,12 +1,14 @@
 """Goal: malformed or hostile requests cost at most their own connection and get Kafka's error codes; method: hand-built frames over raw sockets, each followed by a check that a real client still works."""
 
 import struct
+import time
 
 import pytest
 
-from helpers import create_topic, produce_all, producer, read_all, unique
-from kafka_wire import (API_API_VERSIONS, BATCH_CRC_OFFSET, CORRUPT_MESSAGE, NONE, UNKNOWN_TOPIC_OR_PARTITION,
-                        UNSUPPORTED_VERSION, ConnectionClosed, RawConn, compact_string, record_batch)
+from helpers import create_topic, produce_all, producer, read_all, unique, wait_until, watermarks
+from kafka_wire import (API_API_VERSIONS, API_FETCH, BATCH_CRC_OFFSET, CORRUPT_MESSAGE, NONE, UNKNOWN_TOPIC_OR_PARTITION,
+                        UNSUPPORTED_VERSION, ConnectionClosed, RawConn, compact_string, fetch_v4_body,
+                        parse_produce_first_partition, record_batch)
 
 MAX_FRAME = 64 * 1024
 
@@ -129,3 +131,39 @@ def test_produce_batch_claiming_more_bytes_than_sent(b):
             pass  # also acceptable: the request is malformed
     assert read_all(b.bootstrap, topic) == []
     still_serving(b)
+
+
+def test_idle_connections_are_closed_but_a_waiting_fetch_is_not_idleness(broker_factory):
+    """connection_idle_timeout_ms closes a connection that sends nothing more; one whose long-poll
+    fetch is parked longer than that is answered first, and only then closed."""
+    b = broker_factory(["--connection-idle-timeout-ms", "300"])
+    topic = create_topic(b.bootstrap, unique("idle"))
+    with RawConn(b.bootstrap) as idle:
+        idle.api_versions()
+        assert idle.wait_closed(timeout=30), "a connection idle past the timeout stayed open"
+    with RawConn(b.bootstrap) as waiting:
+        corr = waiting.send_request(API_FETCH, 4, fetch_v4_body(topic, 0, 0, max_wait_ms=1500), flexible=False)
+        waiting.recv_response(corr)  # ConnectionClosed here would mean the wait counted as idle
+        assert waiting.wait_closed(timeout=30), "idle after its fetch, the connection stayed open"
+    still_serving(b)
+
+
+@pytest.mark.parametrize("limit", [1, None])
+def test_max_in_flight_per_connection_stops_reading_the_connection(broker_factory, limit):
+    """Behind a long-poll fetch parked for 4 s, a pipelined produce runs at once with the default
+    limit (32), but with max_in_flight_per_connection=1 it is not even read until the fetch is
+    answered: a client cannot make the broker hold more of its requests than the limit."""
+    b = broker_factory(["--max-in-flight-per-connection", str(limit)] if limit else [])
+    parked, target = create_topic(b.bootstrap, unique("parked")), create_topic(b.bootstrap, unique("target"))
+    with RawConn(b.bootstrap) as conn:
+        conn.api_versions()
+        fetch = conn.send_request(API_FETCH, 4, fetch_v4_body(parked, 0, 0, max_wait_ms=4000), flexible=False)
+        produce, flexible = conn.send_produce(target, 0, record_batch([(b"k", b"behind the fetch", [])]), acks=1)
+        if limit is None:
+            wait_until(lambda: watermarks(b.bootstrap, target)[1] == 1, 3.5, message="the pipelined produce ran")
+        else:
+            time.sleep(1.5)
+            assert watermarks(b.bootstrap, target)[1] == 0, "the produce ran while the fetch held the only slot"
+        conn.recv_response(fetch)
+        assert parse_produce_first_partition(conn.recv_response(produce, flexible_header=flexible), flexible)[0] == NONE
+    assert watermarks(b.bootstrap, target)[1] == 1

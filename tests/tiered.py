@@ -10,9 +10,8 @@ import threading
 import time
 from pathlib import Path
 
-from kafka_wire import RawConn, string
+from kafka_wire import API_FETCH, RawConn, fetch_v4_body
 
-API_FETCH = 1
 NONE = 0
 CORRUPT_MESSAGE = 2
 KAFKA_STORAGE_ERROR = 56
@@ -151,9 +150,7 @@ def local_bases(partition_dir: Path):
 def fetch_v4(bootstrap, topic, partition, offset, max_bytes=1 << 20):
     """One Fetch v4 for one partition: (error_code, high_watermark, records bytes)."""
     with RawConn(bootstrap) as conn:
-        body = (struct.pack(">iiiib", -1, 500, 1, max_bytes, 0) + struct.pack(">i", 1) + string(topic)
-                + struct.pack(">i", 1) + struct.pack(">iqi", partition, offset, max_bytes))
-        corr = conn.send_request(API_FETCH, 4, body, flexible=False)
+        corr = conn.send_request(API_FETCH, 4, fetch_v4_body(topic, partition, offset, max_bytes=max_bytes), flexible=False)
         resp = conn.recv_response(corr)
     pos = 4 + 4  # throttle, topics count
     (name_len,) = struct.unpack_from(">h", resp, pos)

@@ -176,6 +176,10 @@ pub struct ServeArgs {
     /// Connections from one IP address at once. [default: 1000]
     #[arg(long, env = "SLUICE_MAX_CONNECTIONS_PER_IP")]
     pub max_connections_per_ip: Option<usize>,
+    /// Requests of one connection decoded and running at once; past it the broker reads no more
+    /// of that connection until responses go out. [default: 32]
+    #[arg(long, env = "SLUICE_MAX_IN_FLIGHT_PER_CONNECTION")]
+    pub max_in_flight_per_connection: Option<usize>,
     /// Close connections idle this long, in ms. [default: 600000]
     #[arg(long, env = "SLUICE_CONNECTION_IDLE_TIMEOUT_MS")]
     pub connection_idle_timeout_ms: Option<u64>,
@@ -227,6 +231,7 @@ struct FileConfig {
     admin_tls: Option<bool>,
     max_connections: Option<usize>,
     max_connections_per_ip: Option<usize>,
+    max_in_flight_per_connection: Option<usize>,
     connection_idle_timeout_ms: Option<u64>,
     sasl_auth_timeout_ms: Option<u64>,
 }
@@ -394,7 +399,10 @@ impl BrokerConfig {
                 .unwrap_or(defaults::TRANSFORM_INSTANCES_MAX),
             max_frame_bytes: args.max_frame_bytes.or(file.max_frame_bytes).unwrap_or(defaults::MAX_FRAME_BYTES),
             max_connections: args.max_connections.or(file.max_connections).unwrap_or(defaults::MAX_CONNECTIONS),
-            max_in_flight_per_connection: defaults::MAX_IN_FLIGHT_PER_CONNECTION,
+            max_in_flight_per_connection: args
+                .max_in_flight_per_connection
+                .or(file.max_in_flight_per_connection)
+                .unwrap_or(defaults::MAX_IN_FLIGHT_PER_CONNECTION),
             log_maintenance_interval_ms: args
                 .log_maintenance_interval_ms
                 .or(file.log_maintenance_interval_ms)
@@ -448,6 +456,7 @@ impl BrokerConfig {
         for (field, value) in [
             ("max_connections", self.max_connections as u64),
             ("max_connections_per_ip", self.max_connections_per_ip as u64),
+            ("max_in_flight_per_connection", self.max_in_flight_per_connection as u64),
             ("connection_idle_timeout_ms", self.connection_idle_timeout_ms),
             ("sasl_auth_timeout_ms", self.sasl_auth_timeout_ms),
             ("transform_instances_max", u64::from(self.transform_instances_max)),
