@@ -14,13 +14,27 @@ limit="$1"
 shift
 "$@" &
 child=$!
+# A background command of a script ignores SIGINT, so Ctrl-C would leave it running: stop it
+# (SIGTERM; its brokers die with it) and leave.
+stop_child() {
+  kill -TERM "$child" 2>/dev/null
+  wait "$child"
+  exit 130
+}
+trap stop_child INT TERM
 
-# `tail --pid` returns when the child exits; `timeout` bounds the wait. Nothing is left running in
-# the background either way (a stray process holding CI's stdout would keep the run open).
-if timeout "$limit" tail --pid="$child" -f /dev/null; then
+# `tail --pid` returns when the child exits; `timeout` bounds the wait (--foreground: in this
+# process group, so Ctrl-C reaches it). Nothing is left running in the background either way (a
+# stray process holding CI's stdout would keep the run open).
+timeout --foreground "$limit" tail --pid="$child" -f /dev/null
+waited=$?
+if [ "$waited" -eq 0 ]; then
   wait "$child"
   exit $?
 fi
+# Not the limit (124): the wait was interrupted, and bash does not run its trap when the command
+# it waited for handled the signal itself.
+[ "$waited" -ne 124 ] && stop_child
 
 echo "== watchdog: '$*' still running after ${limit}s; thread dumps follow" >&2
 ps -eo pid,ppid,stat,etime,time,args --forest >&2 || true
