@@ -96,14 +96,26 @@ def consumer(bootstrap, group=None, **conf):
 
 
 def close_consumers(consumers, timeout=60):
-    """Closes the members of one group at the same time. Closed one by one, each leave starts a
-    rebalance that the members not yet closed (and no longer polled) must take part in; under load
-    librdkafka's close() then waited in C for the rebalance timeout and beyond, out of reach of
-    pytest-timeout. Closing is clean-up here, so a close still running after `timeout` is left."""
+    """Closes the members of one group. First each unsubscribes, and they are polled until every
+    assignment is revoked; only then are they closed, at the same time.
+
+    Why: closed while assigned, a member revokes inside `close()`, and confluent-kafka's rebalance
+    handler calls `rd_kafka_assign` there holding the GIL. Caught in a rebalance another member's
+    leave started, that call once never returned (gdb of a hung CI run: Consumer_close →
+    rd_kafka_consumer_close → Consumer_rebalance_cb → rd_kafka_assign → rd_kafka_op_req, waiting
+    with no limit), which stopped every Python thread, pytest-timeout's too. Revoked by `poll()`,
+    the same callback runs the way every rebalance in the suite does. Closed one by one instead,
+    each leave starts a rebalance the members not yet closed (and no longer polled) must take part
+    in. Closing is clean-up here, so a close still running after `timeout` is left."""
+    deadline = time.monotonic() + timeout
+    for c in consumers:
+        c.unsubscribe()
+    while time.monotonic() < deadline and any(c.assignment() for c in consumers):
+        for c in consumers:
+            c.poll(0.1)
     threads = [threading.Thread(target=c.close, daemon=True) for c in consumers]
     for t in threads:
         t.start()
-    deadline = time.monotonic() + timeout
     for t in threads:
         t.join(max(0.0, deadline - time.monotonic()))
 
