@@ -108,16 +108,23 @@ def close_consumers(consumers, timeout=60):
     each leave starts a rebalance the members not yet closed (and no longer polled) must take part
     in. Closing is clean-up here, so a close still running after `timeout` is left."""
     deadline = time.monotonic() + timeout
-    for c in consumers:
-        c.unsubscribe()
-    while time.monotonic() < deadline and any(c.assignment() for c in consumers):
-        for c in consumers:
-            c.poll(0.1)
+    revoke_all(consumers, deadline)
     threads = [threading.Thread(target=c.close, daemon=True) for c in consumers]
     for t in threads:
         t.start()
     for t in threads:
         t.join(max(0.0, deadline - time.monotonic()))
+
+
+def revoke_all(consumers, deadline):
+    """Unsubscribes group members and polls them until none has an assignment (or `deadline`), so
+    a `close()` after it has nothing to revoke (see close_consumers). Records polled meanwhile
+    are dropped: they were neither processed nor committed."""
+    for c in consumers:
+        c.unsubscribe()
+    while time.monotonic() < deadline and any(c.assignment() for c in consumers):
+        for c in consumers:
+            c.poll(0.1)
 
 
 def watermarks(bootstrap, topic, partition=0, timeout=10):

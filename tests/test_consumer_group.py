@@ -5,7 +5,7 @@ import time
 
 from confluent_kafka import TopicPartition
 
-from helpers import consumer, create_topic, produce_all, producer, unique
+from helpers import consumer, create_topic, produce_all, producer, revoke_all, unique
 
 PARTITIONS = 6
 FIRST_HALF = 1500
@@ -58,7 +58,12 @@ class Member(threading.Thread):
         except BaseException as e:  # reported by the test
             self.error = e
         finally:
-            self.consumer.close()
+            # Revoke through poll() before close: a close that revokes during a rebalance once
+            # blocked forever in confluent-kafka holding the GIL (helpers.close_consumers).
+            try:
+                revoke_all([self.consumer], time.monotonic() + 30)
+            finally:
+                self.consumer.close()
 
 
 def wait(cond, timeout, what, members=()):
