@@ -72,7 +72,7 @@
 mod output;
 mod state;
 
-pub use output::{Decoded, DecodeError, Emitted, Inherit, LogLine, OutputWriter, RecordError, Status};
+pub use output::{DecodeError, Decoded, Emitted, Inherit, LogLine, OutputWriter, RecordError, Status};
 pub use state::{StateCommand, StateOp};
 
 /// The newest ABI version this crate describes; it appears in every export name. Hosts accept

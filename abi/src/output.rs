@@ -157,7 +157,8 @@ impl Decoded {
     /// Decodes an output buffer. `batch_len` bounds `input_index`.
     pub fn parse(bytes: &[u8], batch_len: usize) -> Result<Decoded, DecodeError> {
         let mut r = Reader { bytes, at: 0 };
-        let mut out = Decoded { status: Status::Ok, records: Vec::new(), logs: Vec::new(), errors: Vec::new(), state: Vec::new(), state_bytes: None };
+        let mut out =
+            Decoded { status: Status::Ok, records: Vec::new(), logs: Vec::new(), errors: Vec::new(), state: Vec::new(), state_bytes: None };
         match r.u8()? {
             STATUS_OK => {}
             STATUS_FAILED => {
@@ -410,7 +411,14 @@ mod tests {
             headers: Inherit::Set(vec![("a".into(), None), ("b".into(), Some(b"x".to_vec()))]),
             timestamp: Inherit::Set(7),
         };
-        let plain = Emitted { input_index: 0, topic: None, key: Inherit::Inherit, value: None, headers: Inherit::Inherit, timestamp: Inherit::Inherit };
+        let plain = Emitted {
+            input_index: 0,
+            topic: None,
+            key: Inherit::Inherit,
+            value: None,
+            headers: Inherit::Inherit,
+            timestamp: Inherit::Inherit,
+        };
         w.record(&rec);
         w.record(&plain);
         w.log(0, 2, "hello");
@@ -422,7 +430,15 @@ mod tests {
         w.state_delete(b"j2");
         w.state_bytes(42);
         let d = Decoded::parse(w.bytes(), 2).expect("parse");
-        assert_eq!(d.state, vec![put, StateOp::Delete { key: b"j".to_vec() }, StateOp::Put { key: b"k2".to_vec(), value: b"2".to_vec() }, StateOp::Delete { key: b"j2".to_vec() }]);
+        assert_eq!(
+            d.state,
+            vec![
+                put,
+                StateOp::Delete { key: b"j".to_vec() },
+                StateOp::Put { key: b"k2".to_vec(), value: b"2".to_vec() },
+                StateOp::Delete { key: b"j2".to_vec() }
+            ]
+        );
         assert_eq!(d.state_bytes, Some(42));
         assert_eq!(d.status, Status::Ok);
         assert_eq!(d.records, vec![rec, plain]);
@@ -434,7 +450,14 @@ mod tests {
     #[test]
     fn malformed_buffers_are_errors() {
         let mut w = OutputWriter::new();
-        w.record(&Emitted { input_index: 0, topic: None, key: Inherit::Inherit, value: Some(vec![1; 10]), headers: Inherit::Inherit, timestamp: Inherit::Inherit });
+        w.record(&Emitted {
+            input_index: 0,
+            topic: None,
+            key: Inherit::Inherit,
+            value: Some(vec![1; 10]),
+            headers: Inherit::Inherit,
+            timestamp: Inherit::Inherit,
+        });
         let bytes = w.bytes().to_vec();
         // Byte 0 is the status; every cut inside the one entry that follows is truncated.
         for cut in 2..bytes.len() {

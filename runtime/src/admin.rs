@@ -15,8 +15,8 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
 use axum::serve::ListenerExt;
+use axum::{Json, Router};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -40,7 +40,15 @@ struct AdminState {
 /// Serves the admin API until `shutdown` turns true.
 /// With `tls`, HTTPS with the Kafka listeners' certificates (and that handshake deadline).
 #[allow(clippy::too_many_arguments)]
-pub async fn serve(listener: TcpListener, tls: Option<(Arc<TlsAcceptorSource>, Duration)>, broker: BrokerCell, transforms: crate::admin_transforms::TransformCell, readiness: Arc<Readiness>, addrs: BoundAddrs, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<(Arc<TlsAcceptorSource>, Duration)>,
+    broker: BrokerCell,
+    transforms: crate::admin_transforms::TransformCell,
+    readiness: Arc<Readiness>,
+    addrs: BoundAddrs,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -63,8 +63,16 @@ fn bindings(body: Result<Json<Vec<AclBinding>>, JsonRejection>) -> Result<Vec<Ac
     list.into_iter()
         .enumerate()
         .map(|(i, b)| {
-            AclBinding::from_wire(b.resource_type.code(), &b.resource_name, b.pattern_type.code(), &b.principal, &b.host, b.operation.code(), b.permission.code())
-                .map_err(|e| ApiError::bad_request("invalid_acl", format!("binding {i}: {e}")))
+            AclBinding::from_wire(
+                b.resource_type.code(),
+                &b.resource_name,
+                b.pattern_type.code(),
+                &b.principal,
+                &b.host,
+                b.operation.code(),
+                b.permission.code(),
+            )
+            .map_err(|e| ApiError::bad_request("invalid_acl", format!("binding {i}: {e}")))
         })
         .collect()
 }
@@ -75,7 +83,11 @@ async fn list(State(cell): State<BrokerCell>, auth: Option<Extension<AdminAuth>>
     Ok(Json(broker.acls().matching(&AclFilter::default())))
 }
 
-async fn create(State(cell): State<BrokerCell>, auth: Option<Extension<AdminAuth>>, body: Result<Json<Vec<AclBinding>>, JsonRejection>) -> Result<Json<Vec<AclBinding>>, ApiError> {
+async fn create(
+    State(cell): State<BrokerCell>,
+    auth: Option<Extension<AdminAuth>>,
+    body: Result<Json<Vec<AclBinding>>, JsonRejection>,
+) -> Result<Json<Vec<AclBinding>>, ApiError> {
     let broker = opened(&cell)?;
     permitted(&broker, &auth, Operation::Alter)?;
     let list = bindings(body)?;
@@ -85,7 +97,11 @@ async fn create(State(cell): State<BrokerCell>, auth: Option<Extension<AdminAuth
     Ok(Json(list))
 }
 
-async fn delete(State(cell): State<BrokerCell>, auth: Option<Extension<AdminAuth>>, body: Result<Json<Vec<AclBinding>>, JsonRejection>) -> Result<Json<Vec<AclBinding>>, ApiError> {
+async fn delete(
+    State(cell): State<BrokerCell>,
+    auth: Option<Extension<AdminAuth>>,
+    body: Result<Json<Vec<AclBinding>>, JsonRejection>,
+) -> Result<Json<Vec<AclBinding>>, ApiError> {
     let broker = opened(&cell)?;
     permitted(&broker, &auth, Operation::Alter)?;
     // One exact filter per binding: every field set, the pattern type compared exactly.

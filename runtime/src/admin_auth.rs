@@ -169,7 +169,8 @@ fn basic_credentials(request: &Request) -> Option<(String, String)> {
 }
 
 fn unauthorized(why: &str) -> Response {
-    (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Basic realm=\"sluice\", charset=\"UTF-8\"")], format!("{why}\n")).into_response()
+    (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Basic realm=\"sluice\", charset=\"UTF-8\"")], format!("{why}\n"))
+        .into_response()
 }
 
 #[cfg(test)]

@@ -17,19 +17,19 @@ use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
-use axum::Extension;
 use axum::http::StatusCode;
 use axum::routing::get;
+use axum::Extension;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use crate::admin::BrokerCell;
 use crate::admin_auth::{require, AdminAuth};
 use crate::admin_error::ApiError;
-use crate::protocol::authorize::{Operation, Resource};
 use crate::broker::Broker;
 use crate::manifest::plan::store_key;
 use crate::manifest::Kind;
+use crate::protocol::authorize::{Operation, Resource};
 
 /// One stored document, as the routes answer it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,7 +55,10 @@ fn opened(cell: &BrokerCell) -> Result<Arc<Broker>, ApiError> {
 }
 
 fn kind_of(s: &str) -> Result<Kind, ApiError> {
-    Kind::ALL.into_iter().find(|k| k.as_str().eq_ignore_ascii_case(s)).ok_or_else(|| ApiError::bad_request("invalid_kind", format!("unknown kind {s:?}; expected Topic, Transform, Pipeline or Acl")))
+    Kind::ALL
+        .into_iter()
+        .find(|k| k.as_str().eq_ignore_ascii_case(s))
+        .ok_or_else(|| ApiError::bad_request("invalid_kind", format!("unknown kind {s:?}; expected Topic, Transform, Pipeline or Acl")))
 }
 
 fn not_found(key: &str) -> ApiError {
@@ -67,7 +70,11 @@ struct ListQuery {
     kind: Option<String>,
 }
 
-async fn list(State(cell): State<BrokerCell>, auth: Option<Extension<AdminAuth>>, Query(q): Query<ListQuery>) -> Result<Json<Vec<StoredManifest>>, ApiError> {
+async fn list(
+    State(cell): State<BrokerCell>,
+    auth: Option<Extension<AdminAuth>>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Vec<StoredManifest>>, ApiError> {
     let broker = opened(&cell)?;
     cluster_right(&auth, Operation::Describe)?;
     let kind = q.kind.as_deref().map(kind_of).transpose()?;
@@ -81,7 +88,11 @@ async fn list(State(cell): State<BrokerCell>, auth: Option<Extension<AdminAuth>>
     Ok(Json(out))
 }
 
-async fn describe(State(cell): State<BrokerCell>, auth: Option<Extension<AdminAuth>>, Path((kind, name)): Path<(String, String)>) -> Result<Json<StoredManifest>, ApiError> {
+async fn describe(
+    State(cell): State<BrokerCell>,
+    auth: Option<Extension<AdminAuth>>,
+    Path((kind, name)): Path<(String, String)>,
+) -> Result<Json<StoredManifest>, ApiError> {
     let broker = opened(&cell)?;
     cluster_right(&auth, Operation::Describe)?;
     let kind = kind_of(&kind)?;
@@ -90,7 +101,12 @@ async fn describe(State(cell): State<BrokerCell>, auth: Option<Extension<AdminAu
     Ok(Json(StoredManifest { kind: kind.as_str().into(), name, document }))
 }
 
-async fn put(State(cell): State<BrokerCell>, auth: Option<Extension<AdminAuth>>, Path((kind, name)): Path<(String, String)>, body: Result<Json<serde_json::Value>, JsonRejection>) -> Result<Json<StoredManifest>, ApiError> {
+async fn put(
+    State(cell): State<BrokerCell>,
+    auth: Option<Extension<AdminAuth>>,
+    Path((kind, name)): Path<(String, String)>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Result<Json<StoredManifest>, ApiError> {
     let broker = opened(&cell)?;
     cluster_right(&auth, Operation::Alter)?;
     let Json(document) = body.map_err(|e| ApiError::bad_request("invalid_body", e.body_text()))?;
@@ -98,7 +114,8 @@ async fn put(State(cell): State<BrokerCell>, auth: Option<Extension<AdminAuth>>,
     let own_kind = document.get("kind").and_then(|k| k.as_str());
     let own_name = document.get("metadata").and_then(|m| m.get("name")).and_then(|n| n.as_str());
     if own_kind != Some(kind.as_str()) || own_name != Some(name.as_str()) {
-        let message = format!("the document's kind and metadata.name ({own_kind:?}, {own_name:?}) do not match the path {}/{name}", kind.as_str());
+        let message =
+            format!("the document's kind and metadata.name ({own_kind:?}, {own_name:?}) do not match the path {}/{name}", kind.as_str());
         return Err(ApiError::bad_request("invalid_manifest", message));
     }
     crate::broker::validate_topic_name(&name).map_err(|e| ApiError::bad_request("invalid_manifest", e.to_string()))?;
@@ -106,7 +123,11 @@ async fn put(State(cell): State<BrokerCell>, auth: Option<Extension<AdminAuth>>,
     Ok(Json(StoredManifest { kind: kind.as_str().into(), name, document }))
 }
 
-async fn delete(State(cell): State<BrokerCell>, auth: Option<Extension<AdminAuth>>, Path((kind, name)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
+async fn delete(
+    State(cell): State<BrokerCell>,
+    auth: Option<Extension<AdminAuth>>,
+    Path((kind, name)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
     let broker = opened(&cell)?;
     cluster_right(&auth, Operation::Alter)?;
     let key = store_key(kind_of(&kind)?, &name);
@@ -121,6 +142,9 @@ async fn delete(State(cell): State<BrokerCell>, auth: Option<Extension<AdminAuth
 /// cluster, changing them ALTER (what changing ACLs needs too). The objects a manifest declares
 /// are checked separately, by the routes that create them.
 fn cluster_right(auth: &Option<Extension<AdminAuth>>, operation: Operation) -> Result<(), ApiError> {
-    require(auth.as_ref().map(|e| &e.0), operation, Resource::Cluster)
-        .map_err(|e| ApiError { status: StatusCode::FORBIDDEN, kind: "forbidden", message: e.to_string() })
+    require(auth.as_ref().map(|e| &e.0), operation, Resource::Cluster).map_err(|e| ApiError {
+        status: StatusCode::FORBIDDEN,
+        kind: "forbidden",
+        message: e.to_string(),
+    })
 }

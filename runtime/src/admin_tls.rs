@@ -42,7 +42,12 @@ impl Drop for TlsListener {
     }
 }
 
-async fn accept_loop(tcp: TcpListener, tls: Arc<TlsAcceptorSource>, handshake_timeout: Duration, tx: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>) {
+async fn accept_loop(
+    tcp: TcpListener,
+    tls: Arc<TlsAcceptorSource>,
+    handshake_timeout: Duration,
+    tx: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
+) {
     let permits = Arc::new(Semaphore::new(ADMIN_TLS_HANDSHAKES_MAX));
     loop {
         let Ok(permit) = Arc::clone(&permits).acquire_owned().await else { return };

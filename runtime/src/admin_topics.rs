@@ -21,24 +21,24 @@ use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use axum::Extension;
 use axum::http::StatusCode;
 use axum::routing::get;
+use axum::Extension;
 use axum::{Json, Router};
 use kafka_protocol::messages::ConsumerProtocolAssignment;
 use kafka_protocol::protocol::Decodable;
 
 use crate::admin::BrokerCell;
-use crate::admin_auth::{may, require, AdminAuth};
-use crate::protocol::authorize::{Operation, Resource};
 use crate::admin_api::{
-    lag, AlterTopic, ConfigSource, ConfigValue, CreateTopic, GroupDetail, GroupOffset, GroupSummary, MemberInfo, PartitionInfo, TopicDetail,
-    TopicPartitions, TopicSummary,
+    lag, AlterTopic, ConfigSource, ConfigValue, CreateTopic, GroupDetail, GroupOffset, GroupSummary, MemberInfo, PartitionInfo,
+    TopicDetail, TopicPartitions, TopicSummary,
 };
+use crate::admin_auth::{may, require, AdminAuth};
 use crate::admin_error::ApiError;
 use crate::broker::topic_config::{self, TopicConfigs};
 use crate::broker::{Broker, BrokerError, Topic};
 use crate::group::GroupState;
+use crate::protocol::authorize::{Operation, Resource};
 
 /// Topics whose names start with this are written by the broker itself
 /// (`_sluice_transform_logs`).
@@ -92,7 +92,12 @@ async fn list_topics(State(cell): State<BrokerCell>, auth: Option<Extension<Admi
         .topics()
         .iter()
         .filter(|t| may(auth.as_ref().map(|e| &e.0), Operation::Describe, Resource::Topic(&t.name)))
-        .map(|t| TopicSummary { name: t.name.clone(), partitions: t.partitions.len() as i32, configs: t.configs.clone(), internal: is_internal(&t.name) })
+        .map(|t| TopicSummary {
+            name: t.name.clone(),
+            partitions: t.partitions.len() as i32,
+            configs: t.configs.clone(),
+            internal: is_internal(&t.name),
+        })
         .collect();
     Ok(Json(topics))
 }
@@ -134,13 +139,21 @@ fn existing(broker: &Broker, name: &str) -> Result<Arc<Topic>, ApiError> {
     broker.topic(name).ok_or_else(|| BrokerError::UnknownTopic { topic: name.into() }.into())
 }
 
-async fn describe_topic(State(cell): State<BrokerCell>, auth: Option<Extension<AdminAuth>>, Path(name): Path<String>) -> Result<Json<TopicDetail>, ApiError> {
+async fn describe_topic(
+    State(cell): State<BrokerCell>,
+    auth: Option<Extension<AdminAuth>>,
+    Path(name): Path<String>,
+) -> Result<Json<TopicDetail>, ApiError> {
     let broker = open(&cell)?;
     require(auth.as_ref().map(|e| &e.0), Operation::Describe, Resource::Topic(&name))?;
     Ok(Json(detail(existing(&broker, &name)?.as_ref())))
 }
 
-async fn create_topic(State(cell): State<BrokerCell>, auth: Option<Extension<AdminAuth>>, json: Result<Json<CreateTopic>, JsonRejection>) -> Result<(StatusCode, Json<TopicDetail>), ApiError> {
+async fn create_topic(
+    State(cell): State<BrokerCell>,
+    auth: Option<Extension<AdminAuth>>,
+    json: Result<Json<CreateTopic>, JsonRejection>,
+) -> Result<(StatusCode, Json<TopicDetail>), ApiError> {
     let broker = open(&cell)?;
     let req = body(json)?;
     // CreateTopics' rule, the same function.
@@ -150,14 +163,27 @@ async fn create_topic(State(cell): State<BrokerCell>, auth: Option<Extension<Adm
     if req.validate_only {
         // Nothing was opened: describe what would be created.
         let count = req.partitions.unwrap_or(broker.config.num_partitions);
-        let partitions = (0..count).map(|partition| PartitionInfo { partition, log_start_offset: 0, high_watermark: 0, size_bytes: 0, segments: 0 }).collect();
-        let would_be = TopicDetail { name: created.name.clone(), topic_id: String::new(), internal: is_internal(&created.name), partitions, configs: effective_configs(&created.configs) };
+        let partitions = (0..count)
+            .map(|partition| PartitionInfo { partition, log_start_offset: 0, high_watermark: 0, size_bytes: 0, segments: 0 })
+            .collect();
+        let would_be = TopicDetail {
+            name: created.name.clone(),
+            topic_id: String::new(),
+            internal: is_internal(&created.name),
+            partitions,
+            configs: effective_configs(&created.configs),
+        };
         return Ok((StatusCode::OK, Json(would_be)));
     }
     Ok((StatusCode::CREATED, Json(detail(&created))))
 }
 
-async fn alter_topic(State(cell): State<BrokerCell>, auth: Option<Extension<AdminAuth>>, Path(name): Path<String>, json: Result<Json<AlterTopic>, JsonRejection>) -> Result<Json<TopicDetail>, ApiError> {
+async fn alter_topic(
+    State(cell): State<BrokerCell>,
+    auth: Option<Extension<AdminAuth>>,
+    Path(name): Path<String>,
+    json: Result<Json<AlterTopic>, JsonRejection>,
+) -> Result<Json<TopicDetail>, ApiError> {
     let broker = open(&cell)?;
     let req = body(json)?;
     // IncrementalAlterConfigs needs ALTER_CONFIGS, CreatePartitions ALTER.
@@ -185,7 +211,11 @@ async fn alter_topic(State(cell): State<BrokerCell>, auth: Option<Extension<Admi
     Ok(Json(detail(existing(&broker, &name)?.as_ref())))
 }
 
-async fn delete_topic(State(cell): State<BrokerCell>, auth: Option<Extension<AdminAuth>>, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+async fn delete_topic(
+    State(cell): State<BrokerCell>,
+    auth: Option<Extension<AdminAuth>>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
     let broker = open(&cell)?;
     require(auth.as_ref().map(|e| &e.0), Operation::Delete, Resource::Topic(&name))?;
     broker.delete_topic(&name).await?;
@@ -225,7 +255,11 @@ fn decode_assignment(bytes: &[u8]) -> Vec<TopicPartitions> {
         .collect()
 }
 
-async fn describe_group(State(cell): State<BrokerCell>, auth: Option<Extension<AdminAuth>>, Path(id): Path<String>) -> Result<Json<GroupDetail>, ApiError> {
+async fn describe_group(
+    State(cell): State<BrokerCell>,
+    auth: Option<Extension<AdminAuth>>,
+    Path(id): Path<String>,
+) -> Result<Json<GroupDetail>, ApiError> {
     let broker = open(&cell)?;
     require(auth.as_ref().map(|e| &e.0), Operation::Describe, Resource::Group(&id))?;
     let d = broker.groups.describe_group(&id);
@@ -254,7 +288,15 @@ async fn describe_group(State(cell): State<BrokerCell>, auth: Option<Extension<A
         })
         .collect();
     let total_lag = offsets.iter().map(|o| o.lag.max(0)).sum();
-    Ok(Json(GroupDetail { group_id: id, state: d.state.as_str().to_string(), protocol_type: d.protocol_type, protocol: d.protocol, members, offsets, total_lag }))
+    Ok(Json(GroupDetail {
+        group_id: id,
+        state: d.state.as_str().to_string(),
+        protocol_type: d.protocol_type,
+        protocol: d.protocol,
+        members,
+        offsets,
+        total_lag,
+    }))
 }
 
 #[cfg(test)]
@@ -269,8 +311,9 @@ mod tests {
     /// bytes that are not an assignment give an empty list instead of an error.
     #[test]
     fn assignments_decode_and_garbage_is_empty() {
-        let assignment = ConsumerProtocolAssignment::default()
-            .with_assigned_partitions(vec![TopicPartition::default().with_topic(TopicName(StrBytes::from_static_str("orders"))).with_partitions(vec![0, 2])]);
+        let assignment = ConsumerProtocolAssignment::default().with_assigned_partitions(vec![TopicPartition::default()
+            .with_topic(TopicName(StrBytes::from_static_str("orders")))
+            .with_partitions(vec![0, 2])]);
         let mut buf = bytes::BytesMut::new();
         bytes::BufMut::put_i16(&mut buf, 1);
         assignment.encode(&mut buf, 1).unwrap();

@@ -21,8 +21,8 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
-use crate::admin_error::ApiError;
 use crate::admin_auth::{has_changelog, may_manage_transform, AdminAuth};
+use crate::admin_error::ApiError;
 use crate::transform::module::MODULE_BYTES_MAX;
 use crate::transform::{ResetTo, TransformError, TransformManager, TransformSpec, TransformStatus};
 
@@ -70,7 +70,11 @@ impl From<TransformError> for ApiError {
 /// 403 unless the principal has the ACL rights on the spec's topics (and with `stateful` on
 /// its state changelog).
 fn permitted(auth: &Option<Extension<AdminAuth>>, spec: &TransformSpec, stateful: bool) -> Result<(), ApiError> {
-    may_manage_transform(auth.as_ref().map(|e| &e.0), spec, stateful).map_err(|e| ApiError { status: StatusCode::FORBIDDEN, kind: "forbidden", message: e.to_string() })
+    may_manage_transform(auth.as_ref().map(|e| &e.0), spec, stateful).map_err(|e| ApiError {
+        status: StatusCode::FORBIDDEN,
+        kind: "forbidden",
+        message: e.to_string(),
+    })
 }
 
 /// [`permitted`] for the deployed transform `name`.
@@ -79,13 +83,22 @@ async fn permitted_on(manager: &TransformManager, auth: &Option<Extension<AdminA
     permitted(auth, &spec, has_changelog(auth.as_ref().map(|e| &e.0), &spec))
 }
 
-async fn deploy(State(cell): State<TransformCell>, auth: Option<Extension<AdminAuth>>, mut form: Multipart) -> Result<Json<TransformStatus>, ApiError> {
+async fn deploy(
+    State(cell): State<TransformCell>,
+    auth: Option<Extension<AdminAuth>>,
+    mut form: Multipart,
+) -> Result<Json<TransformStatus>, ApiError> {
     let (mut spec, mut wasm) = (None, None);
     while let Some(field) = form.next_field().await.map_err(|e| ApiError::bad_request("multipart", e.to_string()))? {
         let name = field.name().unwrap_or_default().to_string();
         let bytes = field.bytes().await.map_err(|e| ApiError::bad_request("multipart", e.to_string()))?;
         match name.as_str() {
-            "spec" => spec = Some(serde_json::from_slice::<TransformSpec>(&bytes).map_err(|e| ApiError::bad_request("invalid_spec", format!("invalid transform spec: {e}")))?),
+            "spec" => {
+                spec = Some(
+                    serde_json::from_slice::<TransformSpec>(&bytes)
+                        .map_err(|e| ApiError::bad_request("invalid_spec", format!("invalid transform spec: {e}")))?,
+                )
+            }
             "wasm" => wasm = Some(bytes.to_vec()),
             other => return Err(ApiError::bad_request("multipart", format!("unknown form field {other:?}; expected spec and wasm"))),
         }
@@ -107,25 +120,42 @@ async fn describe(State(cell): State<TransformCell>, Path(name): Path<String>) -
     Ok(Json(started(&cell)?.describe(&name).await?))
 }
 
-async fn pause(State(cell): State<TransformCell>, auth: Option<Extension<AdminAuth>>, Path(name): Path<String>) -> Result<Json<TransformStatus>, ApiError> {
+async fn pause(
+    State(cell): State<TransformCell>,
+    auth: Option<Extension<AdminAuth>>,
+    Path(name): Path<String>,
+) -> Result<Json<TransformStatus>, ApiError> {
     let manager = started(&cell)?;
     permitted_on(&manager, &auth, &name).await?;
     Ok(Json(manager.pause(&name).await?))
 }
 
-async fn resume(State(cell): State<TransformCell>, auth: Option<Extension<AdminAuth>>, Path(name): Path<String>) -> Result<Json<TransformStatus>, ApiError> {
+async fn resume(
+    State(cell): State<TransformCell>,
+    auth: Option<Extension<AdminAuth>>,
+    Path(name): Path<String>,
+) -> Result<Json<TransformStatus>, ApiError> {
     let manager = started(&cell)?;
     permitted_on(&manager, &auth, &name).await?;
     Ok(Json(manager.resume(&name).await?))
 }
 
-async fn reset(State(cell): State<TransformCell>, auth: Option<Extension<AdminAuth>>, Path(name): Path<String>, Json(to): Json<ResetTo>) -> Result<Json<TransformStatus>, ApiError> {
+async fn reset(
+    State(cell): State<TransformCell>,
+    auth: Option<Extension<AdminAuth>>,
+    Path(name): Path<String>,
+    Json(to): Json<ResetTo>,
+) -> Result<Json<TransformStatus>, ApiError> {
     let manager = started(&cell)?;
     permitted_on(&manager, &auth, &name).await?;
     Ok(Json(manager.reset(&name, to).await?))
 }
 
-async fn delete(State(cell): State<TransformCell>, auth: Option<Extension<AdminAuth>>, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+async fn delete(
+    State(cell): State<TransformCell>,
+    auth: Option<Extension<AdminAuth>>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
     let manager = started(&cell)?;
     permitted_on(&manager, &auth, &name).await?;
     manager.delete(&name).await?;

@@ -11,9 +11,9 @@ use serde::Deserialize;
 
 pub mod security;
 
-pub use security::{ClientAuth, ListenerConfig, SecurityProtocol, TlsConfig};
 use crate::security::sasl::Mechanism;
 use crate::security::Principal;
+pub use security::{ClientAuth, ListenerConfig, SecurityProtocol, TlsConfig};
 
 /// Defaults for a broker started with no flags at all.
 pub mod defaults {
@@ -332,10 +332,7 @@ impl BrokerConfig {
         };
         let tls = resolve_tls(&args, file.tls)?;
         let data_dir = args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(defaults::DATA_DIR));
-        let object_store = args
-            .object_store
-            .or(file.object_store)
-            .unwrap_or_else(|| default_object_store(&data_dir));
+        let object_store = args.object_store.or(file.object_store).unwrap_or_else(|| default_object_store(&data_dir));
         let mut listeners = if !args.listeners.is_empty() {
             args.listeners.iter().map(|l| ListenerConfig::parse_flag(l)).collect::<Result<Vec<_>, _>>()?
         } else {
@@ -350,20 +347,23 @@ impl BrokerConfig {
             Some(names) => security::parse_mechanisms(&names)?,
             None => Mechanism::ALL.to_vec(),
         };
-        let sasl_bootstrap = match (args.sasl_bootstrap_user.or(file.sasl_bootstrap_user), args.sasl_bootstrap_password.or(file.sasl_bootstrap_password)) {
-            (Some(user), Some(password)) if !user.is_empty() && !password.is_empty() => Some((user, password)),
-            (None, None) => None,
-            _ => {
-                return Err(ConfigError::Invalid {
-                    field: "sasl_bootstrap_user",
-                    reason: "needs both a user and a non-empty password (SLUICE_SASL_BOOTSTRAP_PASSWORD)".into(),
-                })
-            }
-        };
+        let sasl_bootstrap =
+            match (args.sasl_bootstrap_user.or(file.sasl_bootstrap_user), args.sasl_bootstrap_password.or(file.sasl_bootstrap_password)) {
+                (Some(user), Some(password)) if !user.is_empty() && !password.is_empty() => Some((user, password)),
+                (None, None) => None,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        field: "sasl_bootstrap_user",
+                        reason: "needs both a user and a non-empty password (SLUICE_SASL_BOOTSTRAP_PASSWORD)".into(),
+                    })
+                }
+            };
         let super_user_names = if !args.super_users.is_empty() { args.super_users.clone() } else { file.super_users.unwrap_or_default() };
         let mut super_users = super_user_names
             .iter()
-            .map(|p| Principal::parse(p).ok_or_else(|| ConfigError::Invalid { field: "super_users", reason: format!("{p:?} is not Type:name") }))
+            .map(|p| {
+                Principal::parse(p).ok_or_else(|| ConfigError::Invalid { field: "super_users", reason: format!("{p:?} is not Type:name") })
+            })
             .collect::<Result<Vec<_>, _>>()?;
         if let Some((user, _)) = &sasl_bootstrap {
             super_users.push(Principal::user(user.clone()));

@@ -82,7 +82,11 @@ mod tests {
 
     fn frame(key: ApiKey, version: i16, body: &impl Encodable) -> Vec<u8> {
         let mut buf = bytes::BytesMut::new();
-        let header = RequestHeader::default().with_request_api_key(key as i16).with_request_api_version(version).with_correlation_id(7).with_client_id(Some(StrBytes::from_static_str("fuzz")));
+        let header = RequestHeader::default()
+            .with_request_api_key(key as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(7)
+            .with_client_id(Some(StrBytes::from_static_str("fuzz")));
         header.encode(&mut buf, key.request_header_version(version)).unwrap();
         body.encode(&mut buf, version).unwrap();
         buf.to_vec()
@@ -90,7 +94,8 @@ mod tests {
 
     /// Valid frames: mutating these reaches deep into the body decoders.
     fn seed_frames() -> Vec<Vec<u8>> {
-        let topic = kafka_protocol::messages::metadata_request::MetadataRequestTopic::default().with_name(Some(TopicName(StrBytes::from_static_str("orders"))));
+        let topic = kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
+            .with_name(Some(TopicName(StrBytes::from_static_str("orders"))));
         let metadata = MetadataRequest::default().with_topics(Some(vec![topic]));
         let produce = ProduceRequest::default().with_acks(-1).with_timeout_ms(1000);
         let mut seeds = vec![];

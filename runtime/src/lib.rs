@@ -28,11 +28,11 @@
 #![warn(missing_docs)]
 
 pub mod admin;
-pub mod admin_api;
 mod admin_acls;
+pub mod admin_api;
 mod admin_auth;
-pub mod admin_manifests;
 mod admin_error;
+pub mod admin_manifests;
 mod admin_tls;
 mod admin_topics;
 mod admin_transforms;

@@ -77,7 +77,9 @@ struct UserArgs {
 #[derive(Subcommand)]
 enum UserAction {
     /// Create a user (or replace its password).
-    #[command(after_help = "Examples:\n  SLUICE_USER_PASSWORD=s3cret sluice user create alice\n  SLUICE_USER_PASSWORD=s3cret sluice user create alice --mechanism SCRAM-SHA-256 --iterations 8192")]
+    #[command(
+        after_help = "Examples:\n  SLUICE_USER_PASSWORD=s3cret sluice user create alice\n  SLUICE_USER_PASSWORD=s3cret sluice user create alice --mechanism SCRAM-SHA-256 --iterations 8192"
+    )]
     Create {
         name: String,
         /// The new user's password. Prefer the environment variable.
@@ -99,7 +101,9 @@ enum UserAction {
         mechanism: Vec<String>,
     },
     /// List users and their mechanisms.
-    #[command(after_help = "Examples:\n  sluice user list\n  SLUICE_ADMIN_PASSWORD=secret sluice user --bootstrap-server broker:9093 --security-protocol SASL_SSL --ca-file ca.crt --admin-user admin list")]
+    #[command(
+        after_help = "Examples:\n  sluice user list\n  SLUICE_ADMIN_PASSWORD=secret sluice user --bootstrap-server broker:9093 --security-protocol SASL_SSL --ca-file ca.crt --admin-user admin list"
+    )]
     List,
 }
 
@@ -138,8 +142,9 @@ fn user_command(args: UserArgs) -> anyhow::Result<String> {
     use sluice::cli::user::{run, validate_iterations, UserCommand};
     use sluice::config::SecurityProtocol;
     use sluice::security::ScramMechanism;
-    let protocol = SecurityProtocol::parse(&args.security_protocol)
-        .ok_or_else(|| anyhow::anyhow!("--security-protocol {:?} is not PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL", args.security_protocol))?;
+    let protocol = SecurityProtocol::parse(&args.security_protocol).ok_or_else(|| {
+        anyhow::anyhow!("--security-protocol {:?} is not PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL", args.security_protocol)
+    })?;
     let mechanisms = |names: &[String]| -> anyhow::Result<Vec<ScramMechanism>> {
         names
             .iter()

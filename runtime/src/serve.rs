@@ -68,9 +68,8 @@ pub async fn run(config: BrokerConfig, on_ready: impl FnOnce(&BoundAddrs)) -> an
         bound.push(BoundListener { name: l.name.clone(), security_protocol: l.security_protocol.name(), addr, advertised });
         sockets.push(socket);
     }
-    let admin_listener = TcpListener::bind(config.admin_addr)
-        .await
-        .with_context(|| format!("cannot bind the admin listener on {}", config.admin_addr))?;
+    let admin_listener =
+        TcpListener::bind(config.admin_addr).await.with_context(|| format!("cannot bind the admin listener on {}", config.admin_addr))?;
     let admin = admin_listener.local_addr()?;
     let (kafka, advertised) = match bound.first() {
         Some(first) => (first.addr, first.advertised.clone()),

@@ -170,7 +170,9 @@ async fn idempotent_duplicates_and_gaps() -> anyhow::Result<()> {
     let broker = TestBroker::start().await?;
     let mut client = broker.client().await?;
     create_topic(&mut client, "idem").await?;
-    let init = client.call(&init_request().with_transaction_timeout_ms(60_000).with_producer_id(ProducerId(-1)).with_producer_epoch(-1), 4).await?;
+    let init = client
+        .call(&init_request().with_transaction_timeout_ms(60_000).with_producer_id(ProducerId(-1)).with_producer_epoch(-1), 4)
+        .await?;
     assert_eq!(init.error_code, 0);
     let pid = init.producer_id.0;
     let first = batch(&["1", "2", "3"], Some((pid, 0, 0)));
@@ -341,8 +343,8 @@ async fn large_frames_in_pieces_and_back_to_back() -> anyhow::Result<()> {
 async fn unknown_key_unsupported_version_and_garbage_close_the_connection() -> anyhow::Result<()> {
     let broker = TestBroker::start().await?;
     let frames: [&[u8]; 4] = [
-        &[0, 0, 0, 8, 0x03, 0xe7, 0, 0, 0, 0, 0, 1],           // api key 999
-        &[0, 0, 0, 10, 0, 3, 0, 99, 0, 0, 0, 1, 0xff, 0xff],   // Metadata v99
+        &[0, 0, 0, 8, 0x03, 0xe7, 0, 0, 0, 0, 0, 1],               // api key 999
+        &[0, 0, 0, 10, 0, 3, 0, 99, 0, 0, 0, 1, 0xff, 0xff],       // Metadata v99
         &[0, 0, 0, 12, 0, 3, 0, 12, 0, 0, 0, 1, 0, 5, b'a', b'b'], // Metadata v12, client id overruns
         // Metadata v1 declaring 2^31-1 topics in 14 bytes: upstream kafka-protocol would try to
         // allocate ~150 GB and abort the process (see vendor/kafka-protocol/SLUICE-PATCH.md).

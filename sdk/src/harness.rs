@@ -77,7 +77,8 @@ impl<T: StatefulTransform> Harness<T> {
     fn finish(&mut self, mut out: Output, batch_len: usize) -> Fed {
         self.machine.finish_batch(&mut out);
         self.machine.command(StateCommand::Commit);
-        let decoded = Decoded::parse(out.writer().bytes(), batch_len.max(1)).unwrap_or_else(|e| panic!("the SDK wrote a malformed output buffer: {e}"));
+        let decoded = Decoded::parse(out.writer().bytes(), batch_len.max(1))
+            .unwrap_or_else(|e| panic!("the SDK wrote a malformed output buffer: {e}"));
         let state = decoded.state;
         self.changelog.extend(state.iter().cloned());
         let failed: Vec<u32> = decoded.errors.iter().map(|e| e.input_index).collect();

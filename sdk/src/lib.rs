@@ -15,7 +15,7 @@ mod stateful;
 mod window;
 
 pub use harness::{Fed, Harness};
-pub use logging::{take_logs, Level, LogEntry, __log as __log_impl};
+pub use logging::{__log as __log_impl, take_logs, Level, LogEntry};
 pub use output::{OutRecord, Output};
 pub use record::{Header, Record};
 pub use sluice_abi::{Emitted, Inherit, RecordError, StateOp};

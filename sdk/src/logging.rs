@@ -86,7 +86,10 @@ mod tests {
         crate::info!("seen {}", 1);
         crate::warn!("careful");
         let logs = take_logs();
-        assert_eq!(logs.iter().map(|l| (l.level, l.message.as_str())).collect::<Vec<_>>(), [(Level::Info, "seen 1"), (Level::Warn, "careful")]);
+        assert_eq!(
+            logs.iter().map(|l| (l.level, l.message.as_str())).collect::<Vec<_>>(),
+            [(Level::Info, "seen 1"), (Level::Warn, "careful")]
+        );
         assert!(take_logs().is_empty());
         for i in 0..LOG_LINES_PER_BATCH_MAX + 10 {
             crate::debug!("{i}");

@@ -317,7 +317,10 @@ mod tests {
         s.delete(b"b");
         let sp = s.savepoint();
         s.put(b"c", b"3".to_vec());
-        assert_eq!(s.delta(), vec![StateOp::Put { key: b"a".to_vec(), value: b"22".to_vec() }, StateOp::Put { key: b"c".to_vec(), value: b"3".to_vec() }]);
+        assert_eq!(
+            s.delta(),
+            vec![StateOp::Put { key: b"a".to_vec(), value: b"22".to_vec() }, StateOp::Put { key: b"c".to_vec(), value: b"3".to_vec() }]
+        );
         s.rollback_to(sp);
         assert_eq!(s.delta(), vec![StateOp::Put { key: b"a".to_vec(), value: b"22".to_vec() }]);
         s.abort();

@@ -19,8 +19,8 @@
 //! group is sorted. This keeps every map change O(1) for the index (a push, or nothing).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
 use crate::state::{time_from, Key, NS_TIMER, NS_WINDOW};
 

@@ -284,7 +284,8 @@ impl Machine {
     fn run_record_inner<T: StatefulTransform>(&mut self, record: &Record<'_>, out: &mut Output, config: &T::Config) -> crate::Result {
         let watermark = self.watermark(T::allowed_lateness_ms(config));
         key_part_into(record.key, &mut self.key_buf);
-        let mut ctx = Context { out: &mut *out, store: &mut self.store, key_part: &mut self.key_buf, scratch: &mut self.scratch, watermark };
+        let mut ctx =
+            Context { out: &mut *out, store: &mut self.store, key_part: &mut self.key_buf, scratch: &mut self.scratch, watermark };
         T::process(record, &mut ctx, config)?;
         self.advance::<T>(record.timestamp, out, config)
     }
@@ -294,7 +295,9 @@ impl Machine {
         self.max_ts = self.max_ts.max(ts);
         let watermark = self.watermark(T::allowed_lateness_ms(config));
         while let Some(key) = self.store.first_due(NS_WINDOW, watermark) {
-            let (Some(end), Some(start)) = (time_from(&key[1..]), key.get(9..).and_then(time_from)) else { return Err("corrupt window entry in state".into()) };
+            let (Some(end), Some(start)) = (time_from(&key[1..]), key.get(9..).and_then(time_from)) else {
+                return Err("corrupt window entry in state".into());
+            };
             let bytes = self.store.get(&key).map(<[u8]>::to_vec).unwrap_or_default();
             self.store.delete(&key);
             let part = key.get(17..).unwrap_or_default();
@@ -303,7 +306,8 @@ impl Machine {
             let closed = ClosedWindow { key: window_key, window: Window { start, end }, bytes: &bytes };
             self.key_buf.clear();
             self.key_buf.extend_from_slice(part);
-            let mut ctx = Context { out: &mut *out, store: &mut self.store, key_part: &mut self.key_buf, scratch: &mut self.scratch, watermark };
+            let mut ctx =
+                Context { out: &mut *out, store: &mut self.store, key_part: &mut self.key_buf, scratch: &mut self.scratch, watermark };
             T::on_window_close(&closed, &mut ctx, config)?;
         }
         while let Some(key) = self.store.first_due(NS_TIMER, watermark) {
@@ -313,7 +317,8 @@ impl Machine {
             let Some(timer_key) = key_from_part(part) else { return Err("corrupt timer key in state".into()) };
             self.key_buf.clear();
             self.key_buf.extend_from_slice(part);
-            let mut ctx = Context { out: &mut *out, store: &mut self.store, key_part: &mut self.key_buf, scratch: &mut self.scratch, watermark };
+            let mut ctx =
+                Context { out: &mut *out, store: &mut self.store, key_part: &mut self.key_buf, scratch: &mut self.scratch, watermark };
             T::on_timer(&Timer { key: timer_key, at }, &mut ctx, config)?;
         }
         Ok(())

@@ -58,7 +58,12 @@ pub fn produce_batches(run: &BatchRun<'_>) -> Result<serde_json::Value> {
                     let n = batch_records.min(records - first);
                     let now = chrono::Utc::now();
                     let recs: Vec<Record> = (first..first + n)
-                        .map(|i| Record { key: None, value: Some(values[(i % values.len() as u64) as usize].clone()), headers: BTreeMap::new(), timestamp: now })
+                        .map(|i| Record {
+                            key: None,
+                            value: Some(values[(i % values.len() as u64) as usize].clone()),
+                            headers: BTreeMap::new(),
+                            timestamp: now,
+                        })
                         .collect();
                     pc.produce(recs, Compression::NoCompression).await.context("produce")?;
                     sent += n;

@@ -27,10 +27,10 @@ use anyhow::{bail, Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{DeliveryResult, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::error::KafkaError;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use serde_json::json;
 
@@ -241,7 +241,12 @@ impl ProducerContext for Deliveries {
 }
 
 fn new_producer(conf: &Conf, track_acks: bool) -> Result<BaseProducer<Deliveries>> {
-    let ctx = Deliveries { acked: AtomicU64::new(0), failed: AtomicU64::new(0), first_error: Mutex::new(None), ack_ns: track_acks.then(|| Mutex::new(Vec::new())) };
+    let ctx = Deliveries {
+        acked: AtomicU64::new(0),
+        failed: AtomicU64::new(0),
+        first_error: Mutex::new(None),
+        ack_ns: track_acks.then(|| Mutex::new(Vec::new())),
+    };
     conf.client_config().create_with_context(ctx).context("cannot create the producer")
 }
 

@@ -45,7 +45,14 @@ fn make_batch(batch_bytes: usize) -> Result<Vec<u8>> {
     let value = vec![b'x'; 1000];
     let n = (batch_bytes / 1024).max(1);
     let mut out = BytesMut::with_capacity(n * 1024 + 128);
-    let start = BatchStart { partition_leader_epoch: 0, attributes: 0, base_timestamp: now_ms(), producer_id: -1, producer_epoch: -1, base_sequence: -1 };
+    let start = BatchStart {
+        partition_leader_epoch: 0,
+        attributes: 0,
+        base_timestamp: now_ms(),
+        producer_id: -1,
+        producer_epoch: -1,
+        base_sequence: -1,
+    };
     let mut batch = BatchWriter::begin(&mut out, start);
     for _ in 0..n {
         batch.push(0, None, Some(&value));
@@ -228,7 +235,11 @@ fn main() -> Result<()> {
     let raw = dd(tmp.path())?;
     println!("raw disk: dd bs=1M count=1024 conv=fdatasync: {raw:.0} MiB/s");
     println!("{:<28} {:>10} {:>12}", "append (1 thread)", "batch", "MiB/s");
-    let policies = [("flush=every batch", FlushPolicy::EveryBatch), ("flush=interval 1000 ms", FlushPolicy::IntervalMs(1000)), ("flush=os", FlushPolicy::Os)];
+    let policies = [
+        ("flush=every batch", FlushPolicy::EveryBatch),
+        ("flush=interval 1000 ms", FlushPolicy::IntervalMs(1000)),
+        ("flush=os", FlushPolicy::Os),
+    ];
     for (i, (name, policy)) in policies.iter().enumerate() {
         for (j, batch) in [MIB, 16 * 1024].into_iter().enumerate() {
             let dir = tmp.path().join(format!("append-{i}-{j}"));

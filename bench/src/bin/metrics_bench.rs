@@ -67,7 +67,13 @@ impl MetricsSource for ManyPartitions {
         for p in 0..SCRAPE_PARTITIONS {
             let partition = p.to_string();
             let labels = [("topic", "bench"), ("partition", partition.as_str())];
-            for name in ["sluice_log_start_offset", "sluice_log_end_offset", "sluice_log_high_watermark", "sluice_log_size_bytes", "sluice_log_segments"] {
+            for name in [
+                "sluice_log_start_offset",
+                "sluice_log_end_offset",
+                "sluice_log_high_watermark",
+                "sluice_log_size_bytes",
+                "sluice_log_segments",
+            ] {
                 scrape.gauge(name, "bench", &labels, p as f64);
             }
             scrape.counter("sluice_log_flushes_total", "bench", &labels, p as f64);
@@ -84,7 +90,9 @@ fn main() -> Result<()> {
     println!("|---|---:|");
     for partitions in [1, 8] {
         let response = ResponseKind::Produce(produce_response(partitions));
-        let observe = ns_per_call(ITERATIONS, || metrics.observe_request(ApiKey::Produce, PRODUCE_VERSION, black_box(Duration::from_micros(250)), black_box(&response)));
+        let observe = ns_per_call(ITERATIONS, || {
+            metrics.observe_request(ApiKey::Produce, PRODUCE_VERSION, black_box(Duration::from_micros(250)), black_box(&response))
+        });
         let traffic = PartitionTraffic::default();
         let count = ns_per_call(ITERATIONS, || traffic.appended(black_box(RECORD_BYTES as u64), black_box(10)));
         let frame = produce_request(partitions)?;
@@ -93,7 +101,12 @@ fn main() -> Result<()> {
             let mut buf = frame.clone();
             let request = ProduceRequest::decode(&mut buf, PRODUCE_VERSION);
             let crcs: u32 = request.as_ref().map_or(0, |r| {
-                r.topic_data.iter().flat_map(|t| &t.partition_data).filter_map(|p| p.records.as_ref()).map(|b| crc32c::crc32c(b)).fold(0, |a, c| a ^ c)
+                r.topic_data
+                    .iter()
+                    .flat_map(|t| &t.partition_data)
+                    .filter_map(|p| p.records.as_ref())
+                    .map(|b| crc32c::crc32c(b))
+                    .fold(0, |a, c| a ^ c)
             });
             let mut out = BytesMut::with_capacity(256);
             let written = encoded.encode(&mut out, PRODUCE_VERSION);
@@ -121,6 +134,10 @@ fn main() -> Result<()> {
     }
     let per_render = start.elapsed() / renders;
     println!();
-    println!("One /metrics render with {SCRAPE_PARTITIONS} partitions (6 families each, plus the broker-wide ones): {:.1} ms, {} KiB of text", per_render.as_secs_f64() * 1e3, bytes / 1024);
+    println!(
+        "One /metrics render with {SCRAPE_PARTITIONS} partitions (6 families each, plus the broker-wide ones): {:.1} ms, {} KiB of text",
+        per_render.as_secs_f64() * 1e3,
+        bytes / 1024
+    );
     Ok(())
 }

@@ -30,7 +30,10 @@ const RECORDS_PER_BATCH: usize = 1000;
 /// This thread's CPU time in seconds (`/proc/thread-self/schedstat`, nanoseconds on CPU):
 /// a figure the other load on a shared machine does not inflate, unlike wall time.
 fn cpu_secs() -> f64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat").ok().and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok()).map_or(0.0, |ns| ns / 1e9)
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(0.0, |ns| ns / 1e9)
 }
 
 /// "N records/s (M records/s of CPU)" for `records` done since `started` / `cpu0`.
@@ -89,14 +92,18 @@ fn run_sdk_native(keys: usize, records: usize) {
             .records
             .iter()
             .map(|r| {
-                let mut rec = sluice_sdk::Record::new(r.value.as_deref().unwrap_or_default()).with_key(r.key.as_deref().unwrap_or_default());
+                let mut rec =
+                    sluice_sdk::Record::new(r.value.as_deref().unwrap_or_default()).with_key(r.key.as_deref().unwrap_or_default());
                 rec.timestamp = r.timestamp;
                 rec
             })
             .collect();
         harness.feed(&records);
     }
-    println!("sdk native      keys={keys:>9}  records={records:>9}  {}  (plugin code, host harness, no wasm)", rates(records, started, cpu0));
+    println!(
+        "sdk native      keys={keys:>9}  records={records:>9}  {}  (plugin code, host harness, no wasm)",
+        rates(records, started, cpu0)
+    );
 }
 
 /// Hand-written windowed count: counts per (window start, key) in hash maps; a window closes
@@ -124,7 +131,10 @@ fn run_baseline(keys: usize, records: usize) {
         }
     }
     let open: usize = windows.values().map(HashMap::len).sum();
-    println!("native baseline keys={keys:>9}  records={records:>9}  {}  ({open} open counts, {emitted} emitted)", rates(records, started, cpu0));
+    println!(
+        "native baseline keys={keys:>9}  records={records:>9}  {}  ({open} open counts, {emitted} emitted)",
+        rates(records, started, cpu0)
+    );
 }
 
 /// Restores the compacted changelog (last value per key, as compaction leaves it) into a fresh
@@ -149,7 +159,11 @@ fn restore(linked: &Linked, limits: GuestLimits, changelog: Vec<StateOp>) -> any
         }
     }
     guest.state_command(&StateCommand::Restore(chunk))?;
-    println!("restore         entries={entries:>9}  {:.2} s ({:.2} s CPU; guest side: restore commands)", started.elapsed().as_secs_f64(), cpu_secs() - cpu0);
+    println!(
+        "restore         entries={entries:>9}  {:.2} s ({:.2} s CPU; guest side: restore commands)",
+        started.elapsed().as_secs_f64(),
+        cpu_secs() - cpu0
+    );
     Ok(())
 }
 

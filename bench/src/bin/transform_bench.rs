@@ -10,10 +10,10 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use rkyv::util::AlignedVec;
 use sluice::transform::engine::{EngineLimits, TransformEngine};
 use sluice::transform::instance::{Guest, GuestLimits, Linked};
 use sluice::transform::module::compile;
-use rkyv::util::AlignedVec;
 use sluice_abi::{encode_batch, Batch, Decoded, Record, Status};
 use sluice_sdk::{NoConfig, Output};
 
@@ -34,7 +34,13 @@ fn batches() -> Vec<Batch> {
                     let n = b * RECORDS_PER_BATCH + i;
                     let mut value = format!("record {n} the quick brown fox jumps over the lazy dog ").into_bytes();
                     value.resize(VALUE_BYTES, b'x');
-                    Record { offset: n as i64, timestamp: 1_700_000_000_000, key: Some(format!("k{n}").into_bytes()), value: Some(value), headers: vec![] }
+                    Record {
+                        offset: n as i64,
+                        timestamp: 1_700_000_000_000,
+                        key: Some(format!("k{n}").into_bytes()),
+                        value: Some(value),
+                        headers: vec![],
+                    }
                 })
                 .collect(),
         })
@@ -51,7 +57,12 @@ fn native(batch: &Batch, input: &mut AlignedVec<16>, out: &mut Output) -> anyhow
     input.clear();
     input.resize(bytes.len(), 0);
     input.copy_from_slice(&bytes);
-    sluice_sdk::__private::process_native(&|r: &sluice_sdk::Record<'_>, o: &mut Output, _: &NoConfig| uppercase::uppercase(r, o), input, &NoConfig, out);
+    sluice_sdk::__private::process_native(
+        &|r: &sluice_sdk::Record<'_>, o: &mut Output, _: &NoConfig| uppercase::uppercase(r, o),
+        input,
+        &NoConfig,
+        out,
+    );
     let decoded = Decoded::parse(out.encoded(), batch.records.len())?;
     anyhow::ensure!(decoded.status == Status::Ok, "native call failed: {:?}", decoded.status);
     Ok(decoded.records.len())
@@ -92,7 +103,10 @@ fn main() -> anyhow::Result<()> {
     let path = std::env::args().nth(1).unwrap_or_else(|| "plugins/target/wasm32-wasip1/release/uppercase.wasm".into());
     let wasm = std::fs::read(&path).with_context(|| format!("{path}: run plugins/build first"))?;
     let dir = tempfile::tempdir()?;
-    let engine = TransformEngine::new(&dir.path().join("cache"), EngineLimits { instances_max: (IDLE_INSTANCES + 2) as u32, memory_bytes_max: 1 << 30 })?;
+    let engine = TransformEngine::new(
+        &dir.path().join("cache"),
+        EngineLimits { instances_max: (IDLE_INSTANCES + 2) as u32, memory_bytes_max: 1 << 30 },
+    )?;
     let started = Instant::now();
     let compiled = compile(engine.engine(), &wasm)?;
     let compile_time = started.elapsed();
@@ -146,14 +160,24 @@ fn main() -> anyhow::Result<()> {
     println!("transform_bench: uppercase, {BATCHES} batches x {RECORDS_PER_BATCH} records x {VALUE_BYTES} B values, one thread");
     println!("  best of {ROUNDS} alternating passes; wall time / thread CPU time");
     println!("  wasm   (host encode + guest + host decode): {:>12.0} / {:>12.0} records/s", rate(wasm_wall), rate(wasm_cpu));
-    println!("  native (same function, same steps):         {:>12.0} / {:>12.0} records/s   <- reference", rate(native_wall), rate(native_cpu));
-    println!("  wasm/native time ratio:                     {:>12.2} / {:>12.2}x", wasm_wall.as_secs_f64() / native_wall.as_secs_f64(), wasm_cpu.as_secs_f64() / native_cpu.as_secs_f64());
+    println!(
+        "  native (same function, same steps):         {:>12.0} / {:>12.0} records/s   <- reference",
+        rate(native_wall),
+        rate(native_cpu)
+    );
+    println!(
+        "  wasm/native time ratio:                     {:>12.2} / {:>12.2}x",
+        wasm_wall.as_secs_f64() / native_wall.as_secs_f64(),
+        wasm_cpu.as_secs_f64() / native_cpu.as_secs_f64()
+    );
     println!("  compile, empty cache:                       {:>12.1} ms   <- reference", compile_time.as_secs_f64() * 1e3);
     println!("  compile after a restart (cache hit):        {:>12.1} ms", cached_time.as_secs_f64() * 1e3);
     println!("  instantiate + init, median of 50:           {:>12.1} us", median(instantiate).as_secs_f64() * 1e6);
-    println!("  idle instances: {IDLE_INSTANCES}, RSS delta {:.1} MiB = {:.0} KiB each; linear memory {:.2} MiB each",
+    println!(
+        "  idle instances: {IDLE_INSTANCES}, RSS delta {:.1} MiB = {:.0} KiB each; linear memory {:.2} MiB each",
         (after.saturating_sub(before)) as f64 / 1024.0,
         (after.saturating_sub(before)) as f64 / IDLE_INSTANCES as f64,
-        linear as f64 / IDLE_INSTANCES as f64 / (1 << 20) as f64);
+        linear as f64 / IDLE_INSTANCES as f64 / (1 << 20) as f64
+    );
     Ok(())
 }

@@ -68,7 +68,10 @@ mod tests {
 
     #[test]
     fn routes_by_substring_and_field() {
-        let config: Config = serde_json::from_str(r#"{"routes":[{"contains":"ERROR","topic":"errors"},{"field":"kind","equals":"click","topic":"clicks"}]}"#).unwrap();
+        let config: Config = serde_json::from_str(
+            r#"{"routes":[{"contains":"ERROR","topic":"errors"},{"field":"kind","equals":"click","topic":"clicks"}]}"#,
+        )
+        .unwrap();
         let mut out = Output::new();
         route(&Record::new(b"ERROR x"), &mut out, &config).unwrap();
         route(&Record::new(br#"{"kind":"click"}"#), &mut out, &config).unwrap();

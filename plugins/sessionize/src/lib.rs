@@ -79,7 +79,12 @@ mod tests {
             .iter()
             .map(|s| {
                 let j: serde_json::Value = serde_json::from_str(s).unwrap();
-                (j["user"].as_str().unwrap().to_string(), j["start"].as_i64().unwrap(), j["end"].as_i64().unwrap(), j["clicks"].as_u64().unwrap())
+                (
+                    j["user"].as_str().unwrap().to_string(),
+                    j["start"].as_i64().unwrap(),
+                    j["end"].as_i64().unwrap(),
+                    j["clicks"].as_u64().unwrap(),
+                )
             })
             .collect();
         v.sort();

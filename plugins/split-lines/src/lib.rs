@@ -6,7 +6,8 @@ use sluice_sdk::{transform, OutRecord, Output, Record, Result};
 
 /// The transform function.
 pub fn split_lines(record: &Record, out: &mut Output) -> Result {
-    let mut headers: Vec<(String, Vec<u8>)> = record.headers.iter().map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec())).collect();
+    let mut headers: Vec<(String, Vec<u8>)> =
+        record.headers.iter().map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec())).collect();
     headers.push(("line".into(), Vec::new()));
     for (n, line) in record.value().split(|b| *b == b'\n').enumerate() {
         let line = line.strip_suffix(b"\r").unwrap_or(line);

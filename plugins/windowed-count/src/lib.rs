@@ -209,7 +209,14 @@ mod tests {
         let fed = h.advance_to(1_000_000);
         assert_eq!(
             counts(fed.values()),
-            vec![("a".into(), 20_000, 1), ("b".into(), 20_000, 1), ("b".into(), 40_000, 1), ("c".into(), 20_000, 1), ("c".into(), 40_000, 1), ("c".into(), 60_000, 1)]
+            vec![
+                ("a".into(), 20_000, 1),
+                ("b".into(), 20_000, 1),
+                ("b".into(), 40_000, 1),
+                ("c".into(), 20_000, 1),
+                ("c".into(), 40_000, 1),
+                ("c".into(), 60_000, 1)
+            ]
         );
     }
 

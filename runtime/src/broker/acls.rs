@@ -29,9 +29,9 @@ impl Broker {
         for creation in creations {
             results.push(match creation {
                 Err(source) => Err(BrokerError::InvalidAcl { source }),
-                Ok(_) if fresh.len() >= ACL_CHANGES_PER_REQUEST_MAX => Err(BrokerError::InvalidRequest {
-                    reason: format!("more than {ACL_CHANGES_PER_REQUEST_MAX} ACLs in one request"),
-                }),
+                Ok(_) if fresh.len() >= ACL_CHANGES_PER_REQUEST_MAX => {
+                    Err(BrokerError::InvalidRequest { reason: format!("more than {ACL_CHANGES_PER_REQUEST_MAX} ACLs in one request") })
+                }
                 Ok(binding) => {
                     if !self.acls.contains(&binding) {
                         fresh.insert(binding);

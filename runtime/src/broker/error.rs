@@ -12,28 +12,52 @@ use crate::log::LogError;
 pub enum BrokerError {
     /// A partition log operation failed.
     #[error("partition {topic}-{partition}: {source}")]
-    Log { topic: String, partition: i32, #[source] source: LogError },
+    Log {
+        topic: String,
+        partition: i32,
+        #[source]
+        source: LogError,
+    },
     /// Tiered storage failed for a read of this partition. (Boxed: store errors are large.)
     #[error("partition {topic}-{partition}: {source}")]
-    Tier { topic: String, partition: i32, #[source] source: Box<crate::tier::TierError> },
+    Tier {
+        topic: String,
+        partition: i32,
+        #[source]
+        source: Box<crate::tier::TierError>,
+    },
     /// Tiered storage could not start (bad object store URL).
     #[error("tiered storage: {source}")]
-    TierSetup { #[source] source: Box<crate::tier::TierError> },
+    TierSetup {
+        #[source]
+        source: Box<crate::tier::TierError>,
+    },
     /// The metadata log failed.
     #[error("metadata log: {source}")]
-    MetadataLog { #[source] source: LogError },
+    MetadataLog {
+        #[source]
+        source: LogError,
+    },
     /// The metadata log holds something we cannot replay.
     #[error("metadata log record at offset {offset}: {reason}")]
     MetadataCorrupt { offset: i64, reason: String },
     /// A filesystem operation outside the logs failed.
     #[error("{op} {path}: {source}")]
-    Io { op: &'static str, path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// Blocking work could not run or panicked.
     #[error("background task for {what} failed: {reason}")]
     Task { what: String, reason: String },
     /// The consumer group coordinator could not start or stop.
     #[error("group coordinator: {source}")]
-    Groups { #[source] source: crate::group::GroupError },
+    Groups {
+        #[source]
+        source: crate::group::GroupError,
+    },
     #[error("unknown topic {topic}")]
     UnknownTopic { topic: String },
     #[error("unknown topic id {topic_id}")]
@@ -86,7 +110,10 @@ pub enum BrokerError {
     #[error("no authorizer is configured on this broker (start it with --authorizer)")]
     SecurityDisabled,
     #[error("{source}")]
-    InvalidAcl { #[source] source: crate::security::acl::InvalidAcl },
+    InvalidAcl {
+        #[source]
+        source: crate::security::acl::InvalidAcl,
+    },
 }
 
 impl BrokerError {

@@ -265,7 +265,10 @@ fn answer(waiters: Vec<Waiter>, outcome: &Result<i64, BrokerError>) {
             Ok(durable) if *durable >= waiter.end => Ok(()),
             // The flush read a log end past every waiter's append; a shorter log means it was
             // truncated under the waiter.
-            Ok(durable) => Err(BrokerError::Task { what: "flush".into(), reason: format!("offset {} is no longer in the log (log end {durable})", waiter.end - 1) }),
+            Ok(durable) => Err(BrokerError::Task {
+                what: "flush".into(),
+                reason: format!("offset {} is no longer in the log (log end {durable})", waiter.end - 1),
+            }),
             Err(e) => Err(copy_error(e)),
         };
         // The requester may have gone (connection closed): nothing to tell then.
@@ -277,7 +280,8 @@ fn answer(waiters: Vec<Waiter>, outcome: &Result<i64, BrokerError>) {
 /// ending the thread every partition depends on (a blocking task per request used to contain it
 /// the same way).
 fn caught<T>(step: impl FnOnce() -> Result<T, BrokerError>) -> Result<T, BrokerError> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(step)).unwrap_or_else(|_| Err(BrokerError::Task { what: "flush".into(), reason: "the flush panicked".into() }))
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(step))
+        .unwrap_or_else(|_| Err(BrokerError::Task { what: "flush".into(), reason: "the flush panicked".into() }))
 }
 
 /// A flush error for each of several waiters (`io::Error` is not `Clone`): kind and message kept,
@@ -320,7 +324,14 @@ mod tests {
 
     impl Fake {
         fn new(fail: bool) -> Arc<Fake> {
-            Arc::new(Fake { end: AtomicI64::new(0), durable: AtomicI64::new(0), flushes: AtomicUsize::new(0), fail, hold: Mutex::new(None), started: Mutex::new(None) })
+            Arc::new(Fake {
+                end: AtomicI64::new(0),
+                durable: AtomicI64::new(0),
+                flushes: AtomicUsize::new(0),
+                fail,
+                hold: Mutex::new(None),
+                started: Mutex::new(None),
+            })
         }
         /// Makes the next flush signal its start and wait for the returned sender.
         fn hold_next(&self) -> (std::sync::mpsc::Receiver<()>, std::sync::mpsc::Sender<()>) {
@@ -423,7 +434,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = Arc::new(File::create(dir.path().join("segment")).unwrap());
         let sharing: Vec<Sharing> = (1..=3)
-            .map(|n| Sharing { end: AtomicI64::new(n * 10), durable: AtomicI64::new(0), began: Mutex::new(None), alone: AtomicUsize::new(0), shared: AtomicUsize::new(0), file: Arc::clone(&file) })
+            .map(|n| Sharing {
+                end: AtomicI64::new(n * 10),
+                durable: AtomicI64::new(0),
+                began: Mutex::new(None),
+                alone: AtomicUsize::new(0),
+                shared: AtomicUsize::new(0),
+                file: Arc::clone(&file),
+            })
             .collect();
         let plain = Fake::new(false);
         plain.append(4);
@@ -448,10 +466,13 @@ mod tests {
         let (started, release) = parts[0].hold_next();
         let held = flusher.request(target(&parts[0]), parts[0].append(1), true).unwrap();
         started.recv_timeout(Duration::from_secs(10)).unwrap();
-        let waits: Vec<_> = parts[1..].iter().map(|p| {
-            let end = p.append(2);
-            (p, end, flusher.request(target(p), end, true).unwrap())
-        }).collect();
+        let waits: Vec<_> = parts[1..]
+            .iter()
+            .map(|p| {
+                let end = p.append(2);
+                (p, end, flusher.request(target(p), end, true).unwrap())
+            })
+            .collect();
         release.send(()).unwrap();
         held.blocking_recv().unwrap().unwrap();
         for (p, end, w) in waits {
@@ -533,7 +554,9 @@ mod tests {
         let outcome = loop {
             match answered.try_recv() {
                 Ok(outcome) => break outcome,
-                Err(oneshot::error::TryRecvError::Empty) if std::time::Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+                Err(oneshot::error::TryRecvError::Empty) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
                 Err(e) => panic!("the waiter was not answered: {e:?}"),
             }
         };

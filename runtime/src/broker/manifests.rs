@@ -22,7 +22,9 @@ impl Broker {
     pub async fn put_manifest(&self, key: String, document: serde_json::Value) -> Result<(), BrokerError> {
         let size = serde_json::to_vec(&document).map_or(usize::MAX, |v| v.len());
         if size > MANIFEST_BYTES_MAX {
-            return Err(BrokerError::InvalidRequest { reason: format!("manifest {key} is {size} bytes as JSON; at most {MANIFEST_BYTES_MAX}") });
+            return Err(BrokerError::InvalidRequest {
+                reason: format!("manifest {key} is {size} bytes as JSON; at most {MANIFEST_BYTES_MAX}"),
+            });
         }
         // Held across the append so the log and the map change in the same order.
         let mut manifests = self.manifests.lock().await;

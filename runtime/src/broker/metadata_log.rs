@@ -36,23 +36,55 @@ const REPLAY_READ_BYTES: usize = 1024 * 1024;
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum MetadataRecord {
     /// Written once, when the data directory is first used.
-    ClusterCreated { cluster_id: String },
-    TopicCreated { name: String, topic_id: Uuid, partitions: i32, configs: TopicConfigs },
-    TopicDeleted { name: String, topic_id: Uuid },
+    ClusterCreated {
+        cluster_id: String,
+    },
+    TopicCreated {
+        name: String,
+        topic_id: Uuid,
+        partitions: i32,
+        configs: TopicConfigs,
+    },
+    TopicDeleted {
+        name: String,
+        topic_id: Uuid,
+    },
     /// `partitions` is the new total.
-    PartitionsAdded { name: String, topic_id: Uuid, partitions: i32 },
+    PartitionsAdded {
+        name: String,
+        topic_id: Uuid,
+        partitions: i32,
+    },
     /// `configs` replaces all of the topic's overrides.
-    TopicConfigChanged { name: String, topic_id: Uuid, configs: TopicConfigs },
+    TopicConfigChanged {
+        name: String,
+        topic_id: Uuid,
+        configs: TopicConfigs,
+    },
     /// Producer ids `[first_id, first_id + size)` are handed out; after a restart allocation
     /// continues after the highest recorded block, so an id is never reused.
-    ProducerIdBlock { first_id: i64, size: i64 },
+    ProducerIdBlock {
+        first_id: i64,
+        size: i64,
+    },
     /// A transform deployed or redeployed. `spec` is the transform's own JSON document: the
     /// broker stores it without knowing its fields (`transform::spec` owns them).
     /// (`transform_version`, not `version`: the record envelope owns that name.)
-    TransformDeployed { name: String, transform_version: u64, module_sha256: String, spec: serde_json::Value },
-    TransformDeleted { name: String },
+    TransformDeployed {
+        name: String,
+        transform_version: u64,
+        module_sha256: String,
+        spec: serde_json::Value,
+    },
+    TransformDeleted {
+        name: String,
+    },
     /// Paused by an operator or halted by its error policy (`reason`), or resumed.
-    TransformStateChanged { name: String, paused: bool, reason: Option<String> },
+    TransformStateChanged {
+        name: String,
+        paused: bool,
+        reason: Option<String>,
+    },
     /// A user's SCRAM credential for one mechanism was set (salted and hashed: the password is
     /// never recorded). Binary fields are base64.
     UserScramCredentialUpserted {
@@ -64,16 +96,28 @@ pub enum MetadataRecord {
         server_key: String,
     },
     /// A user's SCRAM credential for one mechanism was removed.
-    UserScramCredentialDeleted { user: String, mechanism: ScramMechanism },
+    UserScramCredentialDeleted {
+        user: String,
+        mechanism: ScramMechanism,
+    },
     /// A manifest document applied by `sluice apply`, as written (YAML as JSON), under
     /// `Kind/name`. The broker stores it without knowing its fields (`manifest` owns them).
-    ManifestApplied { key: String, document: serde_json::Value },
+    ManifestApplied {
+        key: String,
+        document: serde_json::Value,
+    },
     /// The stored manifest document under `key` was deleted.
-    ManifestDeleted { key: String },
+    ManifestDeleted {
+        key: String,
+    },
     /// An ACL binding was added (see `security::acl::model`).
-    AclCreated { acl: AclBinding },
+    AclCreated {
+        acl: AclBinding,
+    },
     /// An ACL binding was removed.
-    AclDeleted { acl: AclBinding },
+    AclDeleted {
+        acl: AclBinding,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -163,7 +207,14 @@ impl MetadataImage {
             MetadataRecord::TransformDeployed { name, transform_version: version, module_sha256, spec } => {
                 // A redeploy keeps the paused state; the new version resumes where the old stopped.
                 let (paused, reason) = self.transforms.get(name).map_or((false, None), |t| (t.paused, t.reason.clone()));
-                let image = TransformImage { name: name.clone(), version: *version, module_sha256: module_sha256.clone(), spec: spec.clone(), paused, reason };
+                let image = TransformImage {
+                    name: name.clone(),
+                    version: *version,
+                    module_sha256: module_sha256.clone(),
+                    spec: spec.clone(),
+                    paused,
+                    reason,
+                };
                 self.transforms.insert(name.clone(), image);
             }
             MetadataRecord::TransformDeleted { name } => {
@@ -349,7 +400,12 @@ mod tests {
             log.append(&[MetadataRecord::PartitionsAdded { name: "t".into(), topic_id: id, partitions: 3 }]).expect("append");
             let spec = serde_json::json!({"name": "x", "version": 9});
             log.append(&[
-                MetadataRecord::TransformDeployed { name: "x".into(), transform_version: 2, module_sha256: "ab".into(), spec: spec.clone() },
+                MetadataRecord::TransformDeployed {
+                    name: "x".into(),
+                    transform_version: 2,
+                    module_sha256: "ab".into(),
+                    spec: spec.clone(),
+                },
                 MetadataRecord::TransformStateChanged { name: "x".into(), paused: true, reason: Some("halted".into()) },
             ])
             .expect("append");
@@ -393,7 +449,8 @@ mod tests {
         let deny = AclBinding::from_wire(2, "orders", 3, "User:alice", "*", 4, 2).expect("valid");
         {
             let (log, _) = MetadataLog::open(dir.path()).expect("open");
-            log.append(&[MetadataRecord::AclCreated { acl: read.clone() }, MetadataRecord::AclCreated { acl: deny.clone() }]).expect("append");
+            log.append(&[MetadataRecord::AclCreated { acl: read.clone() }, MetadataRecord::AclCreated { acl: deny.clone() }])
+                .expect("append");
             log.append(&[MetadataRecord::AclDeleted { acl: deny.clone() }]).expect("append");
         }
         let (_, image) = MetadataLog::open(dir.path()).expect("reopen");

@@ -37,8 +37,8 @@ pub mod manifests;
 pub mod metadata_log;
 pub mod partition;
 pub mod producer_state;
-pub mod topic_config;
 mod tier_glue;
+pub mod topic_config;
 mod topics;
 pub mod users;
 
@@ -123,7 +123,8 @@ impl Broker {
         let metrics = Metrics::new(&config).map_err(|e| BrokerError::Task { what: "metrics registry".into(), reason: e.to_string() })?;
         let data_dir = config.data_dir.clone();
         let group_config = config.clone();
-        let tier = crate::tier::Tier::open(&config.object_store, config.node_id, config.remote_cache_bytes).map_err(|source| BrokerError::TierSetup { source: Box::new(source) })?;
+        let tier = crate::tier::Tier::open(&config.object_store, config.node_id, config.remote_cache_bytes)
+            .map_err(|source| BrokerError::TierSetup { source: Box::new(source) })?;
         let tier_for_open = Arc::clone(&tier);
         let flusher = flusher::Flusher::start()?;
         let flusher_for_open = Arc::clone(&flusher);

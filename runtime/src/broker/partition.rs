@@ -101,14 +101,27 @@ impl Partition {
     /// Opens (recovers) the log in `dir`, loads its remote manifest and rebuilds producer state.
     /// An empty local log with remote history (a restore) restarts at the remote end offset.
     /// Blocking: call on a blocking thread.
-    pub fn open(topic: &str, topic_id: uuid::Uuid, index: i32, dir: &std::path::Path, settings: PartitionSettings, tier: &Arc<Tier>, flusher: &Arc<Flusher>) -> Result<Self, BrokerError> {
+    pub fn open(
+        topic: &str,
+        topic_id: uuid::Uuid,
+        index: i32,
+        dir: &std::path::Path,
+        settings: PartitionSettings,
+        tier: &Arc<Tier>,
+        flusher: &Arc<Flusher>,
+    ) -> Result<Self, BrokerError> {
         let every_batch = settings.log.flush_policy == FlushPolicy::EveryBatch;
         let log = PartitionLog::open(dir, settings.effective_log_config(), now_ms()).map_err(|e| BrokerError::log(topic, index, e))?;
         let remote = tier.block_on(RemoteLog::open(tier, topic, topic_id, index, settings.tier));
         if let Some(remote_end) = remote.end_offset() {
             if log.log_start_offset() == log.log_end_offset() && log.log_end_offset() < remote_end {
                 log.restart_empty_at(remote_end).map_err(|e| BrokerError::log(topic, index, e))?;
-                tracing::info!(topic, partition = index, remote_end, "restored from the object store: local log restarts at the remote end");
+                tracing::info!(
+                    topic,
+                    partition = index,
+                    remote_end,
+                    "restored from the object store: local log restarts at the remote end"
+                );
             }
         }
         let end = log.log_end_offset();
@@ -148,7 +161,12 @@ impl Partition {
         }
         let me = Arc::clone(self);
         let appended = blocking(&self.topic, move || me.append(&records, true)).await?;
-        let (produced, end) = appended.unwrap_or_else(|| Err(BrokerError::Task { what: format!("append to {}-{}", self.topic, self.index), reason: "an append that may wait did not run".into() }))?;
+        let (produced, end) = appended.unwrap_or_else(|| {
+            Err(BrokerError::Task {
+                what: format!("append to {}-{}", self.topic, self.index),
+                reason: "an append that may wait did not run".into(),
+            })
+        })?;
         Ok(Appended { produced, end })
     }
 
@@ -160,7 +178,10 @@ impl Partition {
         }
         let target: Arc<dyn FlushTarget> = Arc::clone(self) as Arc<dyn FlushTarget>;
         if let Some(durable) = self.flusher.request(target, appended.end, acks == -1) {
-            durable.await.map_err(|_| BrokerError::Task { what: format!("flush of {}-{}", self.topic, self.index), reason: "the flusher stopped".into() })??;
+            durable.await.map_err(|_| BrokerError::Task {
+                what: format!("flush of {}-{}", self.topic, self.index),
+                reason: "the flusher stopped".into(),
+            })??;
         }
         Ok(appended.produced)
     }
@@ -174,7 +195,9 @@ impl Partition {
             return None;
         }
         let batches = match scan_batches(records) {
-            Ok(batches) if batches.is_empty() => return Some(Err(BrokerError::CorruptRecords { reason: "no record batch in the request".into() })),
+            Ok(batches) if batches.is_empty() => {
+                return Some(Err(BrokerError::CorruptRecords { reason: "no record batch in the request".into() }))
+            }
             Ok(batches) => batches,
             Err(e) => return Some(Err(e)),
         };
@@ -203,7 +226,8 @@ impl Partition {
             }
         }
         let now = now_ms();
-        let appended = if may_wait { Some(self.log.append(stored, LEADER_EPOCH, now)) } else { self.log.try_append_now(stored, LEADER_EPOCH, now) };
+        let appended =
+            if may_wait { Some(self.log.append(stored, LEADER_EPOCH, now)) } else { self.log.try_append_now(stored, LEADER_EPOCH, now) };
         let info = match appended? {
             Ok(info) => info,
             Err(e) => return Some(Err(self.log_error(e))),
@@ -214,7 +238,8 @@ impl Partition {
         for batch in &batches {
             let last = next + i64::from(batch.last_offset_delta);
             if batch.producer_id >= 0 {
-                let cached = CachedBatch { first_seq: batch.base_sequence, last_seq: batch.last_sequence(), first_offset: next, last_offset: last };
+                let cached =
+                    CachedBatch { first_seq: batch.base_sequence, last_seq: batch.last_sequence(), first_offset: next, last_offset: last };
                 producers.record(batch.producer_id, batch.producer_epoch, cached, now);
             }
             next = last + 1;

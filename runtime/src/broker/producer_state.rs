@@ -177,11 +177,7 @@ impl ProducerStates {
         }
         if batch.producer_epoch > entry.epoch {
             if batch.base_sequence != 0 {
-                return Err(BrokerError::OutOfOrderSequence {
-                    producer_id: batch.producer_id,
-                    expected: 0,
-                    received: batch.base_sequence,
-                });
+                return Err(BrokerError::OutOfOrderSequence { producer_id: batch.producer_id, expected: 0, received: batch.base_sequence });
             }
             return Ok(Check::Append);
         }
@@ -201,10 +197,8 @@ impl ProducerStates {
 
     /// Records an appended batch (or one replayed from the log).
     pub fn record(&mut self, producer_id: i64, epoch: i16, batch: CachedBatch, now_ms: i64) {
-        let entry = self
-            .producers
-            .entry(producer_id)
-            .or_insert_with(|| ProducerEntry { epoch, batches: VecDeque::new(), last_append_ms: now_ms });
+        let entry =
+            self.producers.entry(producer_id).or_insert_with(|| ProducerEntry { epoch, batches: VecDeque::new(), last_append_ms: now_ms });
         if epoch != entry.epoch {
             entry.epoch = epoch;
             entry.batches.clear();
@@ -231,7 +225,12 @@ impl ProducerStates {
         };
         let last_offset = header.base_offset + i64::from(header.last_offset_delta);
         // The batch's own timestamp stands in for its append time; expiry is approximate anyway.
-        let batch = CachedBatch { first_seq: header.base_sequence, last_seq: incoming.last_sequence(), first_offset: header.base_offset, last_offset };
+        let batch = CachedBatch {
+            first_seq: header.base_sequence,
+            last_seq: incoming.last_sequence(),
+            first_offset: header.base_offset,
+            last_offset,
+        };
         self.record(header.producer_id, header.producer_epoch, batch, header.max_timestamp);
     }
 
@@ -285,7 +284,14 @@ mod tests {
     use super::*;
 
     fn batch(pid: i64, epoch: i16, seq: i32, count: i32) -> IncomingBatch {
-        IncomingBatch { producer_id: pid, producer_epoch: epoch, base_sequence: seq, last_offset_delta: count - 1, max_timestamp: 0, transactional: false }
+        IncomingBatch {
+            producer_id: pid,
+            producer_epoch: epoch,
+            base_sequence: seq,
+            last_offset_delta: count - 1,
+            max_timestamp: 0,
+            transactional: false,
+        }
     }
 
     /// Duplicates, gaps, fencing and epoch bumps follow Kafka's rules.

@@ -25,7 +25,12 @@ pub(super) fn restore_topics(tier: &Arc<Tier>, metadata: &MetadataLog, image: &m
         if image.topics.contains_key(&d.name) {
             continue;
         }
-        let record = MetadataRecord::TopicCreated { name: d.name.clone(), topic_id: d.topic_id, partitions: d.partitions, configs: d.configs.clone() };
+        let record = MetadataRecord::TopicCreated {
+            name: d.name.clone(),
+            topic_id: d.topic_id,
+            partitions: d.partitions,
+            configs: d.configs.clone(),
+        };
         metadata.append(std::slice::from_ref(&record))?;
         image.apply(&record).map_err(|reason| BrokerError::MetadataCorrupt { offset: -1, reason })?;
         tracing::info!(topic = %d.name, topic_id = %d.topic_id, partitions = d.partitions, "restored topic from the object store");

@@ -41,7 +41,12 @@ const fn known(name: &'static str, default: &'static str, kind: ConfigKind, doc:
 /// default only matters under `flush.policy=interval`.
 pub const KNOWN: &[Known] = &[
     known("cleanup.policy", "delete", ConfigKind::List, "delete, compact, or both"),
-    known("compression.type", "producer", ConfigKind::String, "producer: batches stored as sent; a codec: batches recompressed to it on produce"),
+    known(
+        "compression.type",
+        "producer",
+        ConfigKind::String,
+        "producer: batches stored as sent; a codec: batches recompressed to it on produce",
+    ),
     known("delete.retention.ms", "86400000", ConfigKind::Long, "how long compaction keeps tombstones"),
     known("flush.ms", "1000", ConfigKind::Long, "fsync interval under flush.policy=interval"),
     known("flush.policy", "batch", ConfigKind::String, "batch (fsync before acks=all), interval, or os"),
@@ -196,7 +201,16 @@ pub fn to_tier_settings(overrides: &TopicConfigs) -> Result<TierSettings, Broker
     let limit = |n: i64| if n < 0 { None } else { Some(n as u64) };
     let (retention_ms, retention_bytes) = (num("retention.ms"), num("retention.bytes"));
     // Kafka's -2: "the same as the total retention"; a local limit above the total is the total.
-    let local = |n: i64, total: i64| if n == -2 { limit(total) } else { match (limit(n), limit(total)) { (Some(a), Some(b)) => Some(a.min(b)), (a, b) => a.or(b) } };
+    let local = |n: i64, total: i64| {
+        if n == -2 {
+            limit(total)
+        } else {
+            match (limit(n), limit(total)) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        }
+    };
     Ok(TierSettings {
         enabled: get("remote.storage.enable") == "true" && !get("cleanup.policy").contains("compact"),
         local_retention_ms: local(num("local.retention.ms"), retention_ms),

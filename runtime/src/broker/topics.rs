@@ -10,9 +10,9 @@ use uuid::Uuid;
 use super::flusher::Flusher;
 use super::metadata_log::{MetadataImage, MetadataRecord, METADATA_DIR};
 use super::partition::{blocking, Partition, PartitionSettings};
-use crate::tier::Tier;
 use super::topic_config::{self, TopicConfigs};
 use super::{Broker, BrokerError, Topic};
+use crate::tier::Tier;
 
 /// Kafka's limit on topic name length (`Topic.MAX_NAME_LENGTH`).
 pub const TOPIC_NAME_BYTES_MAX: usize = 249;
@@ -50,7 +50,12 @@ pub fn validate_topic_name(name: &str) -> Result<(), BrokerError> {
 }
 
 /// Opens every partition of every topic in `image`. Blocking.
-pub(super) fn open_all(data_dir: &Path, image: &MetadataImage, tier: &Arc<Tier>, flusher: &Arc<Flusher>) -> Result<HashMap<String, Arc<Topic>>, BrokerError> {
+pub(super) fn open_all(
+    data_dir: &Path,
+    image: &MetadataImage,
+    tier: &Arc<Tier>,
+    flusher: &Arc<Flusher>,
+) -> Result<HashMap<String, Arc<Topic>>, BrokerError> {
     let mut topics = HashMap::with_capacity(image.topics.len());
     for t in image.topics.values() {
         let partitions = open_partitions(data_dir, &t.name, t.topic_id, 0..t.partitions, &t.configs, tier, flusher)?;
@@ -60,7 +65,15 @@ pub(super) fn open_all(data_dir: &Path, image: &MetadataImage, tier: &Arc<Tier>,
     Ok(topics)
 }
 
-fn open_partitions(data_dir: &Path, topic: &str, topic_id: Uuid, range: std::ops::Range<i32>, configs: &TopicConfigs, tier: &Arc<Tier>, flusher: &Arc<Flusher>) -> Result<Vec<Arc<Partition>>, BrokerError> {
+fn open_partitions(
+    data_dir: &Path,
+    topic: &str,
+    topic_id: Uuid,
+    range: std::ops::Range<i32>,
+    configs: &TopicConfigs,
+    tier: &Arc<Tier>,
+    flusher: &Arc<Flusher>,
+) -> Result<Vec<Arc<Partition>>, BrokerError> {
     let settings = partition_settings(configs)?;
     range
         .map(|p| Partition::open(topic, topic_id, p, &partition_dir(data_dir, topic, p), settings.clone(), tier, flusher).map(Arc::new))
@@ -93,11 +106,21 @@ pub(super) fn remove_deleted_topic_dirs(data_dir: &Path, image: &MetadataImage) 
 impl Broker {
     /// Creates a topic. `partitions` -1 means the broker default; `replication_factor` must be 1
     /// or -1. With `validate_only` nothing changes.
-    pub async fn create_topic(&self, name: &str, partitions: i32, replication_factor: i16, configs: TopicConfigs, validate_only: bool) -> Result<Arc<Topic>, BrokerError> {
+    pub async fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: TopicConfigs,
+        validate_only: bool,
+    ) -> Result<Arc<Topic>, BrokerError> {
         validate_topic_name(name)?;
         let partitions = if partitions == -1 { self.config.num_partitions } else { partitions };
         if !(1..=PARTITIONS_PER_TOPIC_MAX).contains(&partitions) {
-            return Err(BrokerError::InvalidPartitions { topic: name.into(), reason: format!("{partitions} is not in 1..={PARTITIONS_PER_TOPIC_MAX}") });
+            return Err(BrokerError::InvalidPartitions {
+                topic: name.into(),
+                reason: format!("{partitions} is not in 1..={PARTITIONS_PER_TOPIC_MAX}"),
+            });
         }
         if replication_factor != 1 && replication_factor != -1 {
             return Err(BrokerError::InvalidReplicationFactor { factor: replication_factor });
@@ -115,11 +138,15 @@ impl Broker {
             return Ok(Arc::new(Topic { name: name.into(), id: topic_id, partitions: Vec::new(), configs }));
         }
         let record = MetadataRecord::TopicCreated { name: name.into(), topic_id, partitions, configs: configs.clone() };
-        let (metadata, data_dir, topic, tier, flusher) = (Arc::clone(&self.metadata), self.config.data_dir.clone(), name.to_string(), Arc::clone(&self.tier), Arc::clone(&self.flusher));
+        let (metadata, data_dir, topic, tier, flusher) =
+            (Arc::clone(&self.metadata), self.config.data_dir.clone(), name.to_string(), Arc::clone(&self.tier), Arc::clone(&self.flusher));
         let opened = blocking("create topic", move || -> Result<Vec<Arc<Partition>>, BrokerError> {
             metadata.append(&[record])?;
             (0..partitions)
-                .map(|p| Partition::open(&topic, topic_id, p, &partition_dir(&data_dir, &topic, p), settings.clone(), &tier, &flusher).map(Arc::new))
+                .map(|p| {
+                    Partition::open(&topic, topic_id, p, &partition_dir(&data_dir, &topic, p), settings.clone(), &tier, &flusher)
+                        .map(Arc::new)
+                })
                 .collect()
         })
         .await??;
@@ -193,14 +220,22 @@ impl Broker {
         if total <= current || total > PARTITIONS_PER_TOPIC_MAX {
             return Err(BrokerError::InvalidPartitions {
                 topic: name.into(),
-                reason: format!("topic has {current} partitions; the new count {total} must be larger and at most {PARTITIONS_PER_TOPIC_MAX}"),
+                reason: format!(
+                    "topic has {current} partitions; the new count {total} must be larger and at most {PARTITIONS_PER_TOPIC_MAX}"
+                ),
             });
         }
         if validate_only {
             return Ok(());
         }
         let record = MetadataRecord::PartitionsAdded { name: name.into(), topic_id: topic.id, partitions: total };
-        let (metadata, data_dir, t, tier, flusher) = (Arc::clone(&self.metadata), self.config.data_dir.clone(), Arc::clone(&topic), Arc::clone(&self.tier), Arc::clone(&self.flusher));
+        let (metadata, data_dir, t, tier, flusher) = (
+            Arc::clone(&self.metadata),
+            self.config.data_dir.clone(),
+            Arc::clone(&topic),
+            Arc::clone(&self.tier),
+            Arc::clone(&self.flusher),
+        );
         let added = blocking("create partitions", move || -> Result<Vec<Arc<Partition>>, BrokerError> {
             metadata.append(&[record])?;
             open_partitions(&data_dir, &t.name, t.id, current..total, &t.configs, &tier, &flusher)

@@ -44,7 +44,8 @@ impl Broker {
     pub async fn alter_scram_credentials(&self, changes: Vec<CredentialChange>) -> Vec<Result<(), BrokerError>> {
         let _admin = self.admin.lock().await;
         let mut seen = HashSet::new();
-        let duplicates: HashSet<String> = changes.iter().filter(|c| !seen.insert(c.user().to_string())).map(|c| c.user().to_string()).collect();
+        let duplicates: HashSet<String> =
+            changes.iter().filter(|c| !seen.insert(c.user().to_string())).map(|c| c.user().to_string()).collect();
         let mut results = Vec::with_capacity(changes.len());
         let mut records = Vec::new();
         let mut publish = Vec::new();
@@ -99,7 +100,8 @@ impl Broker {
         }
         match change {
             CredentialChange::Upsert { mechanism, iterations, salt, salted_password, .. } => {
-                let mechanism = ScramMechanism::from_wire_id(*mechanism).ok_or(BrokerError::UnsupportedSaslMechanism { mechanism: *mechanism })?;
+                let mechanism =
+                    ScramMechanism::from_wire_id(*mechanism).ok_or(BrokerError::UnsupportedSaslMechanism { mechanism: *mechanism })?;
                 if !(MIN_ITERATIONS..=MAX_ITERATIONS).contains(iterations) {
                     return Err(unacceptable(&format!("iterations {iterations} outside {MIN_ITERATIONS}..={MAX_ITERATIONS}")));
                 }
@@ -110,7 +112,8 @@ impl Broker {
                 Ok((credential_record(user, mechanism, &credential), Effect::Upsert(user.to_string(), mechanism, credential)))
             }
             CredentialChange::Delete { mechanism, .. } => {
-                let mechanism = ScramMechanism::from_wire_id(*mechanism).ok_or(BrokerError::UnsupportedSaslMechanism { mechanism: *mechanism })?;
+                let mechanism =
+                    ScramMechanism::from_wire_id(*mechanism).ok_or(BrokerError::UnsupportedSaslMechanism { mechanism: *mechanism })?;
                 if self.credentials.get(user, mechanism).is_none() {
                     return Err(BrokerError::UnknownCredential { user: user.to_string(), mechanism: mechanism.name() });
                 }

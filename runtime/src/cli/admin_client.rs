@@ -133,7 +133,13 @@ impl AdminClient {
         self.send_query(method, segments, &[], body).await
     }
 
-    async fn send_query(&self, method: Method, segments: &[&str], query: &[(&str, &str)], body: Body) -> Result<(StatusCode, bytes::Bytes, Url), AdminError> {
+    async fn send_query(
+        &self,
+        method: Method,
+        segments: &[&str],
+        query: &[(&str, &str)],
+        body: Body,
+    ) -> Result<(StatusCode, bytes::Bytes, Url), AdminError> {
         let mut url = self.url(segments);
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);
@@ -146,7 +152,9 @@ impl AdminClient {
         let request = match body {
             Body::None => request,
             Body::Json(bytes) => request.header(reqwest::header::CONTENT_TYPE, "application/json").body(bytes),
-            Body::Multipart { boundary, bytes } => request.header(reqwest::header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}")).body(bytes),
+            Body::Multipart { boundary, bytes } => {
+                request.header(reqwest::header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}")).body(bytes)
+            }
         };
         let response = request.send().await.map_err(unreachable)?;
         let status = response.status();
@@ -169,7 +177,13 @@ impl AdminClient {
 
     /// Any route with a JSON answer: `segments` are the path (each percent-encoded), `query`
     /// the query pairs, `body` a JSON body. Routes of other modules (e.g. manifests) build on this.
-    pub async fn json<T: DeserializeOwned>(&self, method: Method, segments: &[&str], query: &[(&str, &str)], body: Option<&serde_json::Value>) -> Result<T, AdminError> {
+    pub async fn json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        segments: &[&str],
+        query: &[(&str, &str)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<T, AdminError> {
         let body = match body {
             Some(v) => Self::json_body(v)?,
             None => Body::None,
@@ -291,7 +305,9 @@ pub(crate) fn chain(e: &dyn std::error::Error) -> String {
 fn multipart(boundary: &str, parts: &[(&str, &str, &[u8])]) -> Vec<u8> {
     let mut out = Vec::with_capacity(parts.iter().map(|p| p.2.len() + 200).sum());
     for (name, content_type, bytes) in parts {
-        out.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\nContent-Type: {content_type}\r\n\r\n").as_bytes());
+        out.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\nContent-Type: {content_type}\r\n\r\n").as_bytes(),
+        );
         out.extend_from_slice(bytes);
         out.extend_from_slice(b"\r\n");
     }

@@ -13,8 +13,8 @@ use super::apply_admin::HttpAdmin;
 use super::args::AdminArgs;
 use super::progress::Progress;
 use crate::manifest::model::Object;
-use crate::manifest::wasm::Modules;
 use crate::manifest::plan::{self, Action, Current, Removal};
+use crate::manifest::wasm::Modules;
 use crate::manifest::{Kind, Located, ManifestError};
 use crate::security::acl::AclBinding;
 use crate::transform::TransformSpec;
@@ -116,7 +116,8 @@ pub fn main_diff(args: DiffArgs) -> std::process::ExitCode {
 
 /// Runs `sluice delete`.
 pub fn main_delete(args: DeleteArgs) -> std::process::ExitCode {
-    let result = HttpAdmin::new(&args.target.admin).and_then(|admin| delete(&args.target.files, &admin, args.include_topics, &mut std::io::stdout()));
+    let result = HttpAdmin::new(&args.target.admin)
+        .and_then(|admin| delete(&args.target.files, &admin, args.include_topics, &mut std::io::stdout()));
     report("delete", result)
 }
 
@@ -227,7 +228,8 @@ pub fn delete(files: &[PathBuf], admin: &dyn Admin, include_topics: bool, out: &
             Removal::Absent | Removal::Kept => Ok(()),
         };
         let stored = current.manifests.contains_key(&plan::store_key(kind, &doc.name));
-        let result = result.and_then(|()| if stored && *removal != Removal::Kept { admin.delete_manifest(kind, &doc.name) } else { Ok(()) });
+        let result =
+            result.and_then(|()| if stored && *removal != Removal::Kept { admin.delete_manifest(kind, &doc.name) } else { Ok(()) });
         progress.clear();
         if let Err(e) = result {
             return Err(e.context(doc.id()));
@@ -341,7 +343,10 @@ spec: {wasm: m.wasm, input: a, outputs: [b]}
         let mut out = Vec::new();
         apply(&files, &fake, false, &mut out).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "topic/a created\ntransform/up created\n");
-        assert_eq!(*fake.calls.borrow(), ["create a 3 {\"retention.ms\": \"1000\"}", "put Topic/a", "deploy up 10 bytes", "put Transform/up"]);
+        assert_eq!(
+            *fake.calls.borrow(),
+            ["create a 3 {\"retention.ms\": \"1000\"}", "put Topic/a", "deploy up 10 bytes", "put Transform/up"]
+        );
 
         // The broker now has `a` with 2 partitions and another config; `up` as declared.
         let docs = crate::manifest::load(&files).unwrap();
@@ -390,7 +395,10 @@ spec: {wasm: m.wasm, input: a, outputs: [b]}
         fake.current.manifests.insert("Topic/a".into(), serde_json::Value::Null);
         let mut out = Vec::new();
         delete(&files, &fake, false, &mut out).unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), "transform/up deleted\ntopic/a kept (pass --include-topics to delete topics and their data)\n");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "transform/up deleted\ntopic/a kept (pass --include-topics to delete topics and their data)\n"
+        );
         assert_eq!(*fake.calls.borrow(), ["delete transform up", "unstore Transform/up"]);
         fake.calls.borrow_mut().clear();
         delete(&files, &fake, true, &mut Vec::new()).unwrap();

@@ -4,16 +4,16 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::Context;
 use super::admin_client::{AdminClient, AdminError, Method};
-use super::args::AdminArgs;
 use super::apply::Admin;
+use super::args::AdminArgs;
 use crate::admin_api::{AlterTopic, CreateTopic};
 use crate::admin_manifests::StoredManifest;
 use crate::manifest::plan::{store_key, Current, CurrentTopic, CurrentTransform};
 use crate::manifest::Kind;
 use crate::security::acl::AclBinding;
 use crate::transform::TransformSpec;
+use anyhow::Context;
 
 impl AdminClient {
     /// `GET /v1/manifests`: every stored manifest document.

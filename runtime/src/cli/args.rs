@@ -59,8 +59,9 @@ pub struct KafkaArgs {
 impl KafkaArgs {
     /// Connects (TLS and SASL as the flags say).
     pub async fn connect(&self) -> anyhow::Result<KafkaClient> {
-        let protocol = SecurityProtocol::parse(&self.security_protocol)
-            .ok_or_else(|| anyhow::anyhow!("--security-protocol {:?} is not PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL", self.security_protocol))?;
+        let protocol = SecurityProtocol::parse(&self.security_protocol).ok_or_else(|| {
+            anyhow::anyhow!("--security-protocol {:?} is not PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL", self.security_protocol)
+        })?;
         let sasl = match (&self.user, &self.password) {
             (Some(user), Some(password)) => Some((user.clone(), password.clone())),
             (None, None) => None,

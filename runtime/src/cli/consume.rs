@@ -152,7 +152,13 @@ pub(super) fn walk(
 }
 
 /// Where each partition starts: the group's commit, else the log start or the end.
-pub(super) async fn start_positions(client: &mut KafkaClient, topic: &str, partitions: &[i32], group: Option<&str>, from_beginning: bool) -> anyhow::Result<BTreeMap<i32, i64>> {
+pub(super) async fn start_positions(
+    client: &mut KafkaClient,
+    topic: &str,
+    partitions: &[i32],
+    group: Option<&str>,
+    from_beginning: bool,
+) -> anyhow::Result<BTreeMap<i32, i64>> {
     let committed = match group {
         Some(group) => {
             client.find_coordinator(group).await?;
@@ -161,7 +167,11 @@ pub(super) async fn start_positions(client: &mut KafkaClient, topic: &str, parti
         None => BTreeMap::new(),
     };
     let missing: Vec<i32> = partitions.iter().copied().filter(|p| !committed.contains_key(p)).collect();
-    let mut positions = if missing.is_empty() { BTreeMap::new() } else { client.list_offsets(topic, &missing, if from_beginning { EARLIEST } else { LATEST }).await? };
+    let mut positions = if missing.is_empty() {
+        BTreeMap::new()
+    } else {
+        client.list_offsets(topic, &missing, if from_beginning { EARLIEST } else { LATEST }).await?
+    };
     positions.extend(committed);
     Ok(positions)
 }
@@ -210,7 +220,8 @@ pub fn render(r: &Consumed, format: RecordFormat, key_sep: Option<&str>) -> Stri
             }
         }
         RecordFormat::Json => {
-            let headers: serde_json::Map<String, serde_json::Value> = r.headers.iter().map(|(k, v)| (k.clone(), text(v).map_or(serde_json::Value::Null, serde_json::Value::String))).collect();
+            let headers: serde_json::Map<String, serde_json::Value> =
+                r.headers.iter().map(|(k, v)| (k.clone(), text(v).map_or(serde_json::Value::Null, serde_json::Value::String))).collect();
             let line = serde_json::json!({
                 "partition": r.partition,
                 "offset": r.offset,
@@ -230,9 +241,19 @@ mod tests {
 
     #[test]
     fn records_render_as_text_and_json() {
-        let r = Consumed { partition: 1, offset: 5, timestamp: 9, key: Some(Bytes::from("k")), value: Some(Bytes::from("v")), headers: vec![("h".into(), None)] };
+        let r = Consumed {
+            partition: 1,
+            offset: 5,
+            timestamp: 9,
+            key: Some(Bytes::from("k")),
+            value: Some(Bytes::from("v")),
+            headers: vec![("h".into(), None)],
+        };
         assert_eq!(render(&r, RecordFormat::Text, None), "v\n");
         assert_eq!(render(&r, RecordFormat::Text, Some("=")), "k=v\n");
-        assert_eq!(render(&r, RecordFormat::Json, None), "{\"headers\":{\"h\":null},\"key\":\"k\",\"offset\":5,\"partition\":1,\"timestamp\":9,\"value\":\"v\"}\n");
+        assert_eq!(
+            render(&r, RecordFormat::Json, None),
+            "{\"headers\":{\"h\":null},\"key\":\"k\",\"offset\":5,\"partition\":1,\"timestamp\":9,\"value\":\"v\"}\n"
+        );
     }
 }

@@ -52,15 +52,27 @@ async fn describe(args: DescribeArgs) -> anyhow::Result<()> {
     let text = match args.kind {
         Kind::Topic => {
             let topic = client.topic(&args.name).await?;
-            if args.format == Format::Table { topic_report(&topic) } else { structured(&topic, args.format)? }
+            if args.format == Format::Table {
+                topic_report(&topic)
+            } else {
+                structured(&topic, args.format)?
+            }
         }
         Kind::Transform => {
             let transform = client.transform(&args.name).await?;
-            if args.format == Format::Table { transform_report(&transform) } else { structured(&transform, args.format)? }
+            if args.format == Format::Table {
+                transform_report(&transform)
+            } else {
+                structured(&transform, args.format)?
+            }
         }
         Kind::Group => {
             let group = client.group(&args.name).await?;
-            if args.format == Format::Table { group_report(&group) } else { structured(&group, args.format)? }
+            if args.format == Format::Table {
+                group_report(&group)
+            } else {
+                structured(&group, args.format)?
+            }
         }
     };
     out(&text)
@@ -135,7 +147,14 @@ pub fn group_report(g: &GroupDetail) -> String {
         (t, "") => t.to_string(),
         (t, p) => format!("{t} ({p})"),
     };
-    let mut text = format!("Group:       {}\nState:       {}\nProtocol:    {}\nMembers:     {}\nTotal lag:   {}\n", g.group_id, g.state, protocol, g.members.len(), g.total_lag);
+    let mut text = format!(
+        "Group:       {}\nState:       {}\nProtocol:    {}\nMembers:     {}\nTotal lag:   {}\n",
+        g.group_id,
+        g.state,
+        protocol,
+        g.members.len(),
+        g.total_lag
+    );
     let mut members = Table::new(&["MEMBER", "CLIENT ID", "HOST", "ASSIGNMENT"]);
     for m in &g.members {
         let assignment: Vec<String> = m.assignment.iter().map(|a| format!("{}:{}", a.topic, join(&a.partitions))).collect();
@@ -147,7 +166,13 @@ pub fn group_report(g: &GroupDetail) -> String {
     let mut offsets = Table::new(&["TOPIC", "PARTITION", "COMMITTED", "HIGH WATERMARK", "LAG"]);
     for o in &g.offsets {
         let unknown = |n: i64| if n < 0 { "-".to_string() } else { n.to_string() };
-        offsets.row(vec![o.topic.clone(), o.partition.to_string(), o.committed_offset.to_string(), unknown(o.high_watermark), unknown(o.lag)]);
+        offsets.row(vec![
+            o.topic.clone(),
+            o.partition.to_string(),
+            o.committed_offset.to_string(),
+            unknown(o.high_watermark),
+            unknown(o.lag),
+        ]);
     }
     text.push('\n');
     text.push_str(&offsets.render("no committed offsets"));
@@ -171,7 +196,12 @@ mod tests {
             state: "Stable".into(),
             protocol_type: "consumer".into(),
             protocol: "range".into(),
-            members: vec![MemberInfo { member_id: "m-1".into(), client_id: "app".into(), host: "/127.0.0.1".into(), assignment: vec![TopicPartitions { topic: "orders".into(), partitions: vec![0, 1] }] }],
+            members: vec![MemberInfo {
+                member_id: "m-1".into(),
+                client_id: "app".into(),
+                host: "/127.0.0.1".into(),
+                assignment: vec![TopicPartitions { topic: "orders".into(), partitions: vec![0, 1] }],
+            }],
             offsets: vec![
                 GroupOffset { topic: "orders".into(), partition: 0, committed_offset: 7, high_watermark: 10, lag: 3 },
                 GroupOffset { topic: "gone".into(), partition: 0, committed_offset: 5, high_watermark: -1, lag: -1 },

@@ -70,7 +70,14 @@ async fn get(args: GetArgs) -> anyhow::Result<()> {
             } else {
                 let mut table = Table::new(&["NAME", "STATE", "INPUT", "OUTPUT", "LAG", "VERSION"]);
                 for t in &transforms {
-                    table.row(vec![t.name.clone(), state_name(&t.state), t.spec.input.clone(), t.spec.output.clone(), t.lag.to_string(), t.version.to_string()]);
+                    table.row(vec![
+                        t.name.clone(),
+                        state_name(&t.state),
+                        t.spec.input.clone(),
+                        t.spec.output.clone(),
+                        t.lag.to_string(),
+                        t.version.to_string(),
+                    ]);
                 }
                 table.render("no transforms")
             }

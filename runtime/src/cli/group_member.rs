@@ -18,7 +18,8 @@ use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
-    ConsumerProtocolAssignment, ConsumerProtocolSubscription, GroupId, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest, SyncGroupRequest, TopicName,
+    ConsumerProtocolAssignment, ConsumerProtocolSubscription, GroupId, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest,
+    SyncGroupRequest, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
@@ -71,7 +72,14 @@ fn code_name(code: i16) -> String {
 impl Member {
     /// Joins `group` and waits for this member's assignment.
     pub async fn join(client: &mut KafkaClient, group: &str, topic: &str) -> anyhow::Result<Member> {
-        let mut member = Member { group: group.to_string(), topic: topic.to_string(), member_id: String::new(), generation: -1, assigned: Vec::new(), last_heartbeat: Instant::now() };
+        let mut member = Member {
+            group: group.to_string(),
+            topic: topic.to_string(),
+            member_id: String::new(),
+            generation: -1,
+            assigned: Vec::new(),
+            last_heartbeat: Instant::now(),
+        };
         member.rejoin(client).await?;
         Ok(member)
     }
@@ -107,7 +115,8 @@ impl Member {
             }
             self.member_id = joined.member_id.to_string();
             self.generation = joined.generation_id;
-            let assignments = if joined.leader == joined.member_id { leader_assignments(client, &joined.members).await? } else { Vec::new() };
+            let assignments =
+                if joined.leader == joined.member_id { leader_assignments(client, &joined.members).await? } else { Vec::new() };
             let request = SyncGroupRequest::default()
                 .with_group_id(GroupId(s(&self.group)))
                 .with_generation_id(self.generation)
@@ -138,7 +147,10 @@ impl Member {
         if self.last_heartbeat.elapsed() < Duration::from_millis(HEARTBEAT_INTERVAL_MS) {
             return Ok(false);
         }
-        let request = HeartbeatRequest::default().with_group_id(GroupId(s(&self.group))).with_generation_id(self.generation).with_member_id(s(&self.member_id));
+        let request = HeartbeatRequest::default()
+            .with_group_id(GroupId(s(&self.group)))
+            .with_generation_id(self.generation)
+            .with_member_id(s(&self.member_id));
         let response = client.call(&request, HEARTBEAT_VERSION).await?;
         self.last_heartbeat = Instant::now();
         match response.error_code {
@@ -156,7 +168,9 @@ impl Member {
     /// Leaves the group so its partitions move to the other members at once (not after the
     /// session timeout).
     pub async fn leave(&self, client: &mut KafkaClient) -> anyhow::Result<()> {
-        let request = LeaveGroupRequest::default().with_group_id(GroupId(s(&self.group))).with_members(vec![MemberIdentity::default().with_member_id(s(&self.member_id))]);
+        let request = LeaveGroupRequest::default()
+            .with_group_id(GroupId(s(&self.group)))
+            .with_members(vec![MemberIdentity::default().with_member_id(s(&self.member_id))]);
         let response = client.call(&request, LEAVE_GROUP_VERSION).await?;
         if response.error_code != 0 {
             bail!("leaving group {}: {}", self.group, code_name(response.error_code));
@@ -185,19 +199,25 @@ pub fn decode_assignment(bytes: &Bytes, topic: &str) -> anyhow::Result<Vec<i32>>
     let version = buf.get_i16();
     // Later versions only add fields at the end, so the highest version we know reads them.
     let assignment = ConsumerProtocolAssignment::decode(&mut buf, version.clamp(0, 3)).context("cannot decode the group assignment")?;
-    let mut partitions: Vec<i32> = assignment.assigned_partitions.into_iter().filter(|tp| tp.topic.0.as_str() == topic).flat_map(|tp| tp.partitions).collect();
+    let mut partitions: Vec<i32> =
+        assignment.assigned_partitions.into_iter().filter(|tp| tp.topic.0.as_str() == topic).flat_map(|tp| tp.partitions).collect();
     partitions.sort_unstable();
     Ok(partitions)
 }
 
 /// The leader's job: the `range` assignment for every member's subscription.
-async fn leader_assignments(client: &mut KafkaClient, members: &[kafka_protocol::messages::join_group_response::JoinGroupResponseMember]) -> anyhow::Result<Vec<SyncGroupRequestAssignment>> {
+async fn leader_assignments(
+    client: &mut KafkaClient,
+    members: &[kafka_protocol::messages::join_group_response::JoinGroupResponseMember],
+) -> anyhow::Result<Vec<SyncGroupRequestAssignment>> {
     let mut subscriptions: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for m in members {
         let mut buf = m.metadata.clone();
         let topics = if buf.remaining() >= 2 {
             let version = buf.get_i16();
-            ConsumerProtocolSubscription::decode(&mut buf, version.clamp(0, 3)).map(|sub| sub.topics.iter().map(|t| t.to_string()).collect()).unwrap_or_default()
+            ConsumerProtocolSubscription::decode(&mut buf, version.clamp(0, 3))
+                .map(|sub| sub.topics.iter().map(|t| t.to_string()).collect())
+                .unwrap_or_default()
         } else {
             Vec::new()
         };
@@ -213,7 +233,10 @@ async fn leader_assignments(client: &mut KafkaClient, members: &[kafka_protocol:
     let plan = range_assign(&subscriptions, &partitions);
     let mut out = Vec::new();
     for (member, topics) in plan {
-        let assigned = topics.into_iter().map(|(topic, parts)| AssignedPartitions::default().with_topic(TopicName(s(&topic))).with_partitions(parts)).collect();
+        let assigned = topics
+            .into_iter()
+            .map(|(topic, parts)| AssignedPartitions::default().with_topic(TopicName(s(&topic))).with_partitions(parts))
+            .collect();
         let bytes = encode_versioned(&ConsumerProtocolAssignment::default().with_assigned_partitions(assigned))?;
         out.push(SyncGroupRequestAssignment::default().with_member_id(s(&member)).with_assignment(bytes));
     }
@@ -222,7 +245,10 @@ async fn leader_assignments(client: &mut KafkaClient, members: &[kafka_protocol:
 
 /// Kafka's `range` assignor: per topic, its subscribers sorted by member id each take a
 /// contiguous run of the sorted partitions, the first `partitions % members` one more.
-pub fn range_assign(subscriptions: &BTreeMap<String, Vec<String>>, partitions: &BTreeMap<String, Vec<i32>>) -> BTreeMap<String, BTreeMap<String, Vec<i32>>> {
+pub fn range_assign(
+    subscriptions: &BTreeMap<String, Vec<String>>,
+    partitions: &BTreeMap<String, Vec<i32>>,
+) -> BTreeMap<String, BTreeMap<String, Vec<i32>>> {
     let mut plan: BTreeMap<String, BTreeMap<String, Vec<i32>>> = subscriptions.keys().map(|m| (m.clone(), BTreeMap::new())).collect();
     for (topic, parts) in partitions {
         let mut parts = parts.clone();

@@ -45,11 +45,7 @@ impl KafkaClient {
     /// Connects, completes TLS if needed, and authenticates with SASL/PLAIN if needed.
     pub async fn connect(options: &ConnectOptions) -> anyhow::Result<Self> {
         let tcp = TcpStream::connect(&options.bootstrap).await.with_context(|| format!("cannot connect to {}", options.bootstrap))?;
-        let stream: Box<dyn Stream> = if options.protocol.uses_tls() {
-            Box::new(tls_connect(tcp, options).await?)
-        } else {
-            Box::new(tcp)
-        };
+        let stream: Box<dyn Stream> = if options.protocol.uses_tls() { Box::new(tls_connect(tcp, options).await?) } else { Box::new(tcp) };
         let mut client = KafkaClient { stream, next_correlation_id: 1 };
         if options.protocol.uses_sasl() {
             let Some((user, password)) = &options.sasl else { bail!("{} needs a SASL user and password", options.protocol.name()) };
@@ -107,7 +103,9 @@ impl KafkaClient {
 }
 
 async fn tls_connect(tcp: TcpStream, options: &ConnectOptions) -> anyhow::Result<tokio_rustls::client::TlsStream<TcpStream>> {
-    let Some(ca_file) = &options.ca_file else { bail!("{} needs --ca-file (the CA that signed the broker's certificate)", options.protocol.name()) };
+    let Some(ca_file) = &options.ca_file else {
+        bail!("{} needs --ca-file (the CA that signed the broker's certificate)", options.protocol.name())
+    };
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(ca_file).with_context(|| format!("cannot read {}", ca_file.display()))? {
         roots.add(cert.with_context(|| format!("bad certificate in {}", ca_file.display()))?)?;

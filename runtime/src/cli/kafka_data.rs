@@ -19,7 +19,8 @@ use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartiti
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    FetchRequest, FindCoordinatorRequest, GroupId, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetFetchRequest, ProduceRequest, TopicName,
+    FetchRequest, FindCoordinatorRequest, GroupId, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetFetchRequest,
+    ProduceRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
@@ -118,7 +119,8 @@ pub fn encode_batch(records: &[Outgoing]) -> anyhow::Result<Bytes> {
         })
         .collect();
     let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(&mut buf, &batch, &RecordEncodeOptions { version: 2, compression: Compression::None }).context("cannot encode the record batch")?;
+    RecordBatchEncoder::encode(&mut buf, &batch, &RecordEncodeOptions { version: 2, compression: Compression::None })
+        .context("cannot encode the record batch")?;
     Ok(buf.freeze())
 }
 
@@ -170,9 +172,9 @@ impl KafkaClient {
     /// The offset for `timestamp` ([`EARLIEST`], [`LATEST`] or ms) of each partition.
     pub async fn list_offsets(&mut self, topic: &str, partitions: &[i32], timestamp: i64) -> anyhow::Result<BTreeMap<i32, i64>> {
         let parts = partitions.iter().map(|&p| ListOffsetsPartition::default().with_partition_index(p).with_timestamp(timestamp)).collect();
-        let request = ListOffsetsRequest::default()
-            .with_replica_id((-1).into())
-            .with_topics(vec![ListOffsetsTopic::default().with_name(TopicName(StrBytes::from_string(topic.to_string()))).with_partitions(parts)]);
+        let request = ListOffsetsRequest::default().with_replica_id((-1).into()).with_topics(vec![ListOffsetsTopic::default()
+            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_partitions(parts)]);
         let response = self.call(&request, LIST_OFFSETS_VERSION).await?;
         let mut out = BTreeMap::new();
         for t in response.topics {
@@ -188,9 +190,10 @@ impl KafkaClient {
 
     /// Produces one batch to one partition with acks=all; returns its base offset.
     pub async fn produce(&mut self, topic: &str, partition: i32, batch: Bytes) -> anyhow::Result<i64> {
-        let request = ProduceRequest::default().with_acks(-1).with_timeout_ms(PRODUCE_TIMEOUT_MS).with_topic_data(vec![TopicProduceData::default()
-            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
-            .with_partition_data(vec![PartitionProduceData::default().with_index(partition).with_records(Some(batch))])]);
+        let request =
+            ProduceRequest::default().with_acks(-1).with_timeout_ms(PRODUCE_TIMEOUT_MS).with_topic_data(vec![TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partition_data(vec![PartitionProduceData::default().with_index(partition).with_records(Some(batch))])]);
         let response = self.call(&request, PRODUCE_VERSION).await?;
         let Some(p) = response.responses.into_iter().flat_map(|t| t.partition_responses).find(|p| p.index == partition) else {
             bail!("the broker did not answer for {topic}-{partition}");
@@ -205,7 +208,9 @@ impl KafkaClient {
     pub async fn fetch(&mut self, topic: &str, positions: &BTreeMap<i32, i64>, max_wait_ms: i32) -> anyhow::Result<Vec<Fetched>> {
         let partitions = positions
             .iter()
-            .map(|(&p, &offset)| FetchPartition::default().with_partition(p).with_fetch_offset(offset).with_partition_max_bytes(FETCH_PARTITION_BYTES_MAX))
+            .map(|(&p, &offset)| {
+                FetchPartition::default().with_partition(p).with_fetch_offset(offset).with_partition_max_bytes(FETCH_PARTITION_BYTES_MAX)
+            })
             .collect();
         let request = FetchRequest::default()
             .with_replica_id((-1).into())
@@ -213,7 +218,9 @@ impl KafkaClient {
             .with_min_bytes(1)
             .with_max_bytes(FETCH_BYTES_MAX)
             .with_session_epoch(-1)
-            .with_topics(vec![FetchTopic::default().with_topic(TopicName(StrBytes::from_string(topic.to_string()))).with_partitions(partitions)]);
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partitions(partitions)]);
         let response = self.call(&request, FETCH_VERSION).await?;
         if let Some(e) = kafka_error(response.error_code, None) {
             bail!("fetch from {topic}: {e}");
@@ -249,11 +256,12 @@ impl KafkaClient {
     /// The group's committed offsets for `partitions` of `topic`; partitions without a commit
     /// are left out.
     pub async fn committed(&mut self, group: &str, topic: &str, partitions: &[i32]) -> anyhow::Result<BTreeMap<i32, i64>> {
-        let request = OffsetFetchRequest::default()
-            .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
-            .with_topics(Some(vec![OffsetFetchRequestTopic::default()
-                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
-                .with_partition_indexes(partitions.to_vec())]));
+        let request =
+            OffsetFetchRequest::default().with_group_id(GroupId(StrBytes::from_string(group.to_string()))).with_topics(Some(vec![
+                OffsetFetchRequestTopic::default()
+                    .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                    .with_partition_indexes(partitions.to_vec()),
+            ]));
         let response = self.call(&request, OFFSET_FETCH_VERSION).await?;
         if let Some(e) = kafka_error(response.error_code, None) {
             bail!("committed offsets of group {group}: {e}");
@@ -279,13 +287,24 @@ impl KafkaClient {
 
     /// Commits `offsets` as member `member_id` of generation `generation` (or, with (-1, ""), as a
     /// simple consumer).
-    pub async fn commit_as(&mut self, group: &str, topic: &str, offsets: &BTreeMap<i32, i64>, (generation, member_id): (i32, &str)) -> anyhow::Result<()> {
-        let partitions = offsets.iter().map(|(&p, &o)| OffsetCommitRequestPartition::default().with_partition_index(p).with_committed_offset(o)).collect();
+    pub async fn commit_as(
+        &mut self,
+        group: &str,
+        topic: &str,
+        offsets: &BTreeMap<i32, i64>,
+        (generation, member_id): (i32, &str),
+    ) -> anyhow::Result<()> {
+        let partitions = offsets
+            .iter()
+            .map(|(&p, &o)| OffsetCommitRequestPartition::default().with_partition_index(p).with_committed_offset(o))
+            .collect();
         let request = OffsetCommitRequest::default()
             .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
             .with_generation_id_or_member_epoch(generation)
             .with_member_id(StrBytes::from_string(member_id.to_string()))
-            .with_topics(vec![OffsetCommitRequestTopic::default().with_name(TopicName(StrBytes::from_string(topic.to_string()))).with_partitions(partitions)]);
+            .with_topics(vec![OffsetCommitRequestTopic::default()
+                .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+                .with_partitions(partitions)]);
         let response = self.call(&request, OFFSET_COMMIT_VERSION).await?;
         for p in response.topics.into_iter().flat_map(|t| t.partitions) {
             if let Some(e) = kafka_error(p.error_code, None) {
@@ -306,7 +325,11 @@ mod tests {
     #[test]
     fn batches_round_trip_as_one_batch() {
         let records: Vec<Outgoing> = (0..500)
-            .map(|i| Outgoing { key: (i % 2 == 0).then(|| Bytes::from(format!("k{i}"))), value: Some(Bytes::from(format!("v{i}"))), timestamp: 1_000 + i })
+            .map(|i| Outgoing {
+                key: (i % 2 == 0).then(|| Bytes::from(format!("k{i}"))),
+                value: Some(Bytes::from(format!("v{i}"))),
+                timestamp: 1_000 + i,
+            })
             .collect();
         let bytes = encode_batch(&records).unwrap();
         let (header, size) = crate::log::batch_header(&bytes).unwrap();
@@ -316,7 +339,17 @@ mod tests {
         let (decoded, next) = decode_records(3, bytes, 498).unwrap();
         assert_eq!(next, Some(500));
         assert_eq!(decoded.len(), 2);
-        assert_eq!(decoded[0], Consumed { partition: 3, offset: 498, timestamp: 1_498, key: Some(Bytes::from("k498")), value: Some(Bytes::from("v498")), headers: vec![] });
+        assert_eq!(
+            decoded[0],
+            Consumed {
+                partition: 3,
+                offset: 498,
+                timestamp: 1_498,
+                key: Some(Bytes::from("k498")),
+                value: Some(Bytes::from("v498")),
+                headers: vec![]
+            }
+        );
         assert_eq!(decoded[1].key, None);
     }
 

@@ -66,7 +66,11 @@ pub fn split_line(line: &str, sep: Option<&str>, line_no: u64) -> anyhow::Result
         None => Ok(Outgoing { key: None, value: Some(Bytes::copy_from_slice(line.as_bytes())), timestamp }),
         Some(sep) => {
             let (key, value) = line.split_once(sep).ok_or_else(|| anyhow::anyhow!("line {line_no} has no key separator {sep:?}"))?;
-            Ok(Outgoing { key: Some(Bytes::copy_from_slice(key.as_bytes())), value: Some(Bytes::copy_from_slice(value.as_bytes())), timestamp })
+            Ok(Outgoing {
+                key: Some(Bytes::copy_from_slice(key.as_bytes())),
+                value: Some(Bytes::copy_from_slice(value.as_bytes())),
+                timestamp,
+            })
         }
     }
 }
@@ -94,7 +98,9 @@ async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
         }
     }
     let (input, name): (Box<dyn Read>, String) = match &args.file {
-        Some(path) => (Box::new(std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?), path.display().to_string()),
+        Some(path) => {
+            (Box::new(std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?), path.display().to_string())
+        }
         None => (Box::new(std::io::stdin().lock()), "stdin".to_string()),
     };
     let mut progress = Progress::new(std::io::stderr().is_terminal(), Duration::from_millis(250));
@@ -107,7 +113,8 @@ async fn produce(args: ProduceArgs) -> anyhow::Result<()> {
     let mut buf = Vec::new();
     loop {
         buf.clear();
-        let read = (&mut reader).take(LINE_BYTES_MAX as u64 + 1).read_until(b'\n', &mut buf).with_context(|| format!("cannot read {name}"))?;
+        let read =
+            (&mut reader).take(LINE_BYTES_MAX as u64 + 1).read_until(b'\n', &mut buf).with_context(|| format!("cannot read {name}"))?;
         if read == 0 {
             break;
         }

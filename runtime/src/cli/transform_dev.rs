@@ -98,7 +98,10 @@ fn execute(command: DevCommand) -> anyhow::Result<ExitCode> {
             let sdk = super::transform_scaffold::find_sdk(sdk_path.as_deref())?;
             let created = super::transform_scaffold::init(&name, &dir, &sdk)?;
             println!("created {}", created.display());
-            println!("next: cd {} && cargo test && sluice transform build && sluice transform test --input sample-input.txt", created.display());
+            println!(
+                "next: cd {} && cargo test && sluice transform build && sluice transform test --input sample-input.txt",
+                created.display()
+            );
         }
         DevCommand::Build { path } => {
             let module = super::transform_build::build(&path.join("Cargo.toml"))?;
@@ -109,7 +112,8 @@ fn execute(command: DevCommand) -> anyhow::Result<ExitCode> {
                 Some(p) => p,
                 None => super::transform_build::module_path(&path.join("Cargo.toml"))?,
             };
-            let wasm = std::fs::read(&wasm_path).with_context(|| format!("cannot read the module {} (build it with `sluice transform build`)", wasm_path.display()))?;
+            let wasm = std::fs::read(&wasm_path)
+                .with_context(|| format!("cannot read the module {} (build it with `sluice transform build`)", wasm_path.display()))?;
             let input = read_input(&input)?;
             let config_value: serde_json::Value = serde_json::from_str(&config).context("--config is not JSON")?;
             if !config_value.is_object() {

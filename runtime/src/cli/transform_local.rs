@@ -68,7 +68,13 @@ pub fn run(job: &LocalRun<'_>, out: &mut dyn Write, err: &mut dyn Write) -> anyh
     result
 }
 
-fn run_with_cache(job: &LocalRun<'_>, records: Vec<Record>, cache: &std::path::Path, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<usize> {
+fn run_with_cache(
+    job: &LocalRun<'_>,
+    records: Vec<Record>,
+    cache: &std::path::Path,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<usize> {
     let engine = TransformEngine::new(cache, EngineLimits { instances_max: 2, memory_bytes_max: job.limits.memory_bytes.max(1 << 20) })?;
     let compiled = crate::transform::module::compile(engine.engine(), job.wasm)?;
     let linked = Linked::new(engine.engine(), &compiled.module)?;
@@ -80,7 +86,11 @@ fn run_with_cache(job: &LocalRun<'_>, records: Vec<Record>, cache: &std::path::P
         let outcome = run_batch(&mut slot, &batch, 0, 0, &stats, None).map_err(|e| anyhow::anyhow!("the module cannot run: {e}"))?;
         let offset_of = |index: u32| batch.records.get(index as usize).map_or(-1, |r| r.offset);
         for line in &outcome.logs {
-            let at = if line.input_index == sluice_abi::NO_RECORD { String::from("init") } else { format!("offset {}", offset_of(line.input_index)) };
+            let at = if line.input_index == sluice_abi::NO_RECORD {
+                String::from("init")
+            } else {
+                format!("offset {}", offset_of(line.input_index))
+            };
             writeln!(err, "log {} {at}: {}", level_name(line.level), line.message)?;
         }
         for record in &outcome.outputs {
@@ -148,7 +158,8 @@ struct JsonRecord {
 }
 
 fn json_record(line: &[u8], offset: i64) -> anyhow::Result<Record> {
-    let parsed: JsonRecord = serde_json::from_slice(line).context("expected {\"value\": …, \"key\"?: …, \"headers\"?: {…}, \"timestamp\"?: ms}")?;
+    let parsed: JsonRecord =
+        serde_json::from_slice(line).context("expected {\"value\": …, \"key\"?: …, \"headers\"?: {…}, \"timestamp\"?: ms}")?;
     if parsed.timestamp.is_some_and(|t| t < 0) {
         bail!("timestamp must be milliseconds since the Unix epoch (>= 0)");
     }

@@ -84,7 +84,9 @@ pub enum TransformOps {
     },
     /// Move every input partition's position, then continue from there.
     #[command(group(ArgGroup::new("to").required(true).args(["to_offset", "to_timestamp", "to_earliest", "to_latest"])))]
-    #[command(after_help = "Examples:\n  sluice transform reset uppercase --to-earliest --wait\n  sluice transform reset uppercase --to-offset 1000\n  sluice transform reset uppercase --to-timestamp 1764633600000")]
+    #[command(
+        after_help = "Examples:\n  sluice transform reset uppercase --to-earliest --wait\n  sluice transform reset uppercase --to-offset 1000\n  sluice transform reset uppercase --to-timestamp 1764633600000"
+    )]
     Reset {
         /// Transform name.
         name: String,
@@ -185,7 +187,9 @@ async fn logs(admin: &AdminArgs, name: &str, follow: bool, new_only: bool, kafka
 
 /// `2026-12-02T01:02:03.456Z LEVEL [p3@42] message`.
 pub fn log_line(r: &Consumed) -> String {
-    let header = |k: &str| r.headers.iter().find(|(name, _)| name == k).and_then(|(_, v)| v.as_ref()).map(|v| String::from_utf8_lossy(v).into_owned());
+    let header = |k: &str| {
+        r.headers.iter().find(|(name, _)| name == k).and_then(|(_, v)| v.as_ref()).map(|v| String::from_utf8_lossy(v).into_owned())
+    };
     let level = header("level").unwrap_or_else(|| "info".into()).to_uppercase();
     let at = match (header("input_partition"), header("input_offset")) {
         (Some(p), Some(o)) => format!(" [p{p}@{o}]"),

@@ -24,8 +24,12 @@ pub fn find_sdk(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
         (None, None) => PathBuf::from(SDK_PATH_BUILT),
     };
     let manifest = candidate.join("Cargo.toml");
-    let text = std::fs::read_to_string(&manifest)
-        .with_context(|| format!("cannot find the Sluice SDK at {} (set --sdk-path or {SDK_PATH_ENV} to the sdk/ directory of a Sluice checkout)", candidate.display()))?;
+    let text = std::fs::read_to_string(&manifest).with_context(|| {
+        format!(
+            "cannot find the Sluice SDK at {} (set --sdk-path or {SDK_PATH_ENV} to the sdk/ directory of a Sluice checkout)",
+            candidate.display()
+        )
+    })?;
     if !text.contains("name = \"sluice-sdk\"") {
         bail!("{} is not the Sluice SDK's manifest (no `name = \"sluice-sdk\"`)", manifest.display());
     }

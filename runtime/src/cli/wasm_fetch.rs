@@ -12,7 +12,8 @@ pub const FETCH_TIMEOUT_MS: u64 = 120_000;
 /// GETs `url`; fails on a non-2xx status, an unreachable host or more than `bytes_max` bytes
 /// (checked as the body arrives, so a huge response is not buffered).
 pub fn fetch(url: &str, bytes_max: usize) -> Result<Vec<u8>, String> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(fetch_async(url, bytes_max))
 }
 

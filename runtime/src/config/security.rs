@@ -154,7 +154,10 @@ pub fn validate(listeners: &[ListenerConfig], tls: Option<&TlsConfig>, mechanism
     }
     if let Some(tls) = tls {
         if tls.client_auth != ClientAuth::None && tls.client_ca_file.is_none() {
-            return Err(ConfigError::Invalid { field: "tls.client_ca_file", reason: "needed when client_auth is requested or required".into() });
+            return Err(ConfigError::Invalid {
+                field: "tls.client_ca_file",
+                reason: "needed when client_auth is requested or required".into(),
+            });
         }
     }
     Ok(())

@@ -182,9 +182,7 @@ mod tests {
     fn batches_round_trip_through_kafka_protocol() {
         let key = OffsetKey { group: "g".into(), topic: "t".into(), partition: 3 };
         let value = OffsetValue { offset: 42, leader_epoch: 7, metadata: "meta".into(), commit_timestamp_ms: 99 };
-        let records: Vec<_> = (0..3)
-            .map(|i| (encode_key(&key), if i == 2 { None } else { Some(encode_value(&value)) }))
-            .collect();
+        let records: Vec<_> = (0..3).map(|i| (encode_key(&key), if i == 2 { None } else { Some(encode_value(&value)) })).collect();
         let mut bytes = write_batches(&records, 1234).expect("encodes").freeze();
         let (base, next, size) = batch_span(&bytes).expect("header");
         assert_eq!((base, next, size), (0, 3, bytes.len()));

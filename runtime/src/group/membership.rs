@@ -251,11 +251,7 @@ pub(crate) fn prepare_rebalance(cell: &GroupCell, g: &mut Group, settings: &Sett
     let rebalance_timeout = g.max_rebalance_timeout();
     if g.state == GroupState::Empty {
         let delay = settings.initial_rebalance_delay.min(rebalance_timeout);
-        g.initial_delay = Some(InitialDelay {
-            delay,
-            remaining: rebalance_timeout.saturating_sub(delay),
-            new_member_joined: false,
-        });
+        g.initial_delay = Some(InitialDelay { delay, remaining: rebalance_timeout.saturating_sub(delay), new_member_joined: false });
         g.rebalance_deadline = now + delay;
     } else {
         g.initial_delay = None;

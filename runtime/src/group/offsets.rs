@@ -83,8 +83,7 @@ impl OffsetStore {
     /// Opens the log under `data_dir` and replays it into memory. Blocking.
     pub fn open(data_dir: &Path, now_ms: i64) -> Result<Self, GroupError> {
         let path = data_dir.join(OFFSETS_LOG_DIR);
-        let log = PartitionLog::open(&path, log_config(), now_ms)
-            .map_err(|source| GroupError::OpenLog { path: path.clone(), source })?;
+        let log = PartitionLog::open(&path, log_config(), now_ms).map_err(|source| GroupError::OpenLog { path: path.clone(), source })?;
         // Everything on disk after recovery is committed: consumers of this log are only us.
         log.set_high_watermark(log.log_end_offset());
         let store = OffsetStore { log: Arc::new(log), path, committed: RwLock::new(HashMap::new()) };
@@ -97,10 +96,11 @@ impl OffsetStore {
         let end = self.log.log_end_offset();
         let mut at = self.log.log_start_offset();
         while at < end {
-            let read = self
-                .log
-                .read(at, REPLAY_READ_BYTES, end)
-                .map_err(|source| GroupError::Replay { path: self.path.clone(), offset: at, source })?;
+            let read = self.log.read(at, REPLAY_READ_BYTES, end).map_err(|source| GroupError::Replay {
+                path: self.path.clone(),
+                offset: at,
+                source,
+            })?;
             let mut bytes = read.records;
             if bytes.is_empty() {
                 break;
@@ -179,7 +179,11 @@ impl OffsetStore {
         let count = records.len();
         let name = group.to_owned();
         let task = tokio::task::spawn_blocking(move || {
-            let batches = format::write_batches(&records, now_ms).map_err(|reason| GroupError::Encode { group: name.clone(), records: count, reason })?;
+            let batches = format::write_batches(&records, now_ms).map_err(|reason| GroupError::Encode {
+                group: name.clone(),
+                records: count,
+                reason,
+            })?;
             let write = |source| GroupError::Write { group: name.clone(), records: count, source };
             let info = log.append(&batches, 0, now_ms).map_err(write)?;
             log.flush_to(info.last_offset + 1).map_err(write)?;

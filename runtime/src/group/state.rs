@@ -246,12 +246,7 @@ impl Group {
 
     /// Kafka's validateCurrentMember: static fencing first, then membership, then generation.
     /// `generation` of `None` skips the generation check (JoinGroup).
-    pub fn validate_member(
-        &self,
-        member_id: &str,
-        instance_id: Option<&str>,
-        generation: Option<i32>,
-    ) -> Result<(), ResponseError> {
+    pub fn validate_member(&self, member_id: &str, instance_id: Option<&str>, generation: Option<i32>) -> Result<(), ResponseError> {
         if let Some(instance) = instance_id {
             match self.static_members.get(instance) {
                 Some(owner) if owner != member_id => return Err(ResponseError::FencedInstanceId),
@@ -302,7 +297,9 @@ mod tests {
     fn protocol_selection_votes_among_common_protocols() {
         let mut group = Group::new("g".into(), Instant::now());
         group.protocol_type = Some("consumer".into());
-        for (id, protos) in [("a", &["range", "roundrobin"][..]), ("b", &["sticky", "roundrobin", "range"][..]), ("c", &["roundrobin", "range"][..])] {
+        for (id, protos) in
+            [("a", &["range", "roundrobin"][..]), ("b", &["sticky", "roundrobin", "range"][..]), ("c", &["roundrobin", "range"][..])]
+        {
             group.members.insert(id.into(), member(id, protos));
         }
         // Common: range, roundrobin. Votes: a→range, b→roundrobin, c→roundrobin.

@@ -41,7 +41,13 @@ fn spawn_join(c: &Arc<GroupCoordinator>, req: JoinRequest) -> JoinHandle<JoinOut
     tokio::spawn(async move { c.join_group(req).await })
 }
 
-fn spawn_sync(c: &Arc<GroupCoordinator>, group: &str, member: &str, generation: i32, assignments: Vec<(String, Bytes)>) -> JoinHandle<SyncOutcome> {
+fn spawn_sync(
+    c: &Arc<GroupCoordinator>,
+    group: &str,
+    member: &str,
+    generation: i32,
+    assignments: Vec<(String, Bytes)>,
+) -> JoinHandle<SyncOutcome> {
     let c = Arc::clone(c);
     let req = SyncRequest {
         group_id: group.into(),

@@ -123,16 +123,11 @@ pub(crate) fn validate(b: &[u8]) -> Result<(BatchHeader, usize), BatchProblem> {
     let stored = be_u32(b, 17);
     let computed = crc32c::crc32c(&b[CRC_START..size]);
     if stored != computed {
-        return Err(BatchProblem::Invalid(format!(
-            "CRC32C mismatch: stored {stored:#010x}, computed {computed:#010x}"
-        )));
+        return Err(BatchProblem::Invalid(format!("CRC32C mismatch: stored {stored:#010x}, computed {computed:#010x}")));
     }
     let header = BatchHeader::parse(b);
     if header.last_offset_delta < 0 {
-        return Err(BatchProblem::Invalid(format!(
-            "negative lastOffsetDelta {}",
-            header.last_offset_delta
-        )));
+        return Err(BatchProblem::Invalid(format!("negative lastOffsetDelta {}", header.last_offset_delta)));
     }
     if header.records_count < 0 || header.records_count > header.last_offset_delta.saturating_add(1) {
         return Err(BatchProblem::Invalid(format!(

@@ -154,7 +154,8 @@ pub(crate) fn put_header(out: &mut BytesMut, header: &BatchHeader) {
 /// Sets the batch length and CRC32C of `batch` (exactly one whole batch, every other field final).
 pub(crate) fn seal(batch: &mut [u8]) -> Result<(), String> {
     debug_assert!(batch.len() >= BATCH_HEADER_BYTES);
-    let length = i32::try_from(batch.len() - BATCH_LOG_OVERHEAD).map_err(|_| format!("a batch of {} bytes is over Kafka's 2 GiB limit", batch.len()))?;
+    let length = i32::try_from(batch.len() - BATCH_LOG_OVERHEAD)
+        .map_err(|_| format!("a batch of {} bytes is over Kafka's 2 GiB limit", batch.len()))?;
     batch[8..12].copy_from_slice(&length.to_be_bytes());
     seal_crc(batch);
     Ok(())
@@ -233,7 +234,14 @@ mod tests {
     #[test]
     fn batches_back_to_back_decode_with_kafka_protocol() {
         let mut out = BytesMut::new();
-        let fields = BatchStart { partition_leader_epoch: -1, attributes: 0, base_timestamp: 1000, producer_id: 9, producer_epoch: 2, base_sequence: 40 };
+        let fields = BatchStart {
+            partition_leader_epoch: -1,
+            attributes: 0,
+            base_timestamp: 1000,
+            producer_id: 9,
+            producer_epoch: 2,
+            base_sequence: 40,
+        };
         let mut first = BatchWriter::begin(&mut out, fields);
         first.push(0, Some(b"k1"), Some(b"v1"));
         first.push(7, None, Some(&[0u8; 200]));
@@ -253,7 +261,11 @@ mod tests {
 
         let mut bytes = out.freeze();
         let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut bytes).unwrap();
-        let got: Vec<_> = set.records.iter().map(|r| (r.offset, r.timestamp, r.key.as_deref().map(<[u8]>::len), r.value.as_deref().map(<[u8]>::len))).collect();
+        let got: Vec<_> = set
+            .records
+            .iter()
+            .map(|r| (r.offset, r.timestamp, r.key.as_deref().map(<[u8]>::len), r.value.as_deref().map(<[u8]>::len)))
+            .collect();
         assert_eq!(got, vec![(0, 1000, Some(2), Some(2)), (1, 1007, None, Some(200)), (2, 1003, Some(2), None)]);
         assert_eq!(set.records[1].sequence, 41);
     }
@@ -262,7 +274,14 @@ mod tests {
     #[test]
     fn an_empty_batch_is_refused_and_removed() {
         let mut out = BytesMut::from(&b"earlier"[..]);
-        let fields = BatchStart { partition_leader_epoch: 0, attributes: 0, base_timestamp: 0, producer_id: -1, producer_epoch: -1, base_sequence: -1 };
+        let fields = BatchStart {
+            partition_leader_epoch: 0,
+            attributes: 0,
+            base_timestamp: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+        };
         assert!(BatchWriter::begin(&mut out, fields).finish().is_err());
         assert_eq!(&out[..], b"earlier");
     }

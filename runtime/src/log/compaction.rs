@@ -125,11 +125,10 @@ impl PartitionLog {
         let path = segment_path(&self.dir, source.base_offset, LOG_SUFFIX);
         let mut failure: Option<LogError> = None;
         walk_headers(&source.file, 0, source.size, |pos, header, size| {
-            let result = read_at(&source.file, pos, size)
-                .map_err(|e| LogError::io("read", path.clone(), e))
-                .and_then(|bytes| {
-                    f(header, &bytes).map_err(|reason| LogError::CorruptBatch { position: pos as usize, reason: format!("{}: {reason}", path.display()) })
-                });
+            let result = read_at(&source.file, pos, size).map_err(|e| LogError::io("read", path.clone(), e)).and_then(|bytes| {
+                f(header, &bytes)
+                    .map_err(|reason| LogError::CorruptBatch { position: pos as usize, reason: format!("{}: {reason}", path.display()) })
+            });
             match result {
                 Ok(()) => ControlFlow::Continue(()),
                 Err(e) => {
@@ -144,10 +143,23 @@ impl PartitionLog {
 
     /// Pass 2 for one segment: writes the surviving batches to `<base>.log.cleaned` (fsynced).
     /// Returns it with the earliest expiry of a tombstone it kept.
-    fn clean_segment(&self, source: &Source, latest: &HashMap<Bytes, i64>, now_ms: i64, config: &LogConfig) -> Result<(Cleaned, Option<i64>), LogError> {
+    fn clean_segment(
+        &self,
+        source: &Source,
+        latest: &HashMap<Bytes, i64>,
+        now_ms: i64,
+        config: &LogConfig,
+    ) -> Result<(Cleaned, Option<i64>), LogError> {
         let path = segment_path(&self.dir, source.base_offset, CLEANED_SUFFIX);
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path).map_err(|e| LogError::io("create", &path, e))?;
-        let mut out = Cleaned { file, size: 0, index: SegmentIndex::default(), max_timestamp: -1, offset_of_max_timestamp: -1, changed: false };
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(|e| LogError::io("create", &path, e))?;
+        let mut out =
+            Cleaned { file, size: 0, index: SegmentIndex::default(), max_timestamp: -1, offset_of_max_timestamp: -1, changed: false };
         let mut expiry: Option<i64> = None;
         let mut write_error: Option<std::io::Error> = None;
         self.for_each_batch(source, |header, bytes| {
@@ -189,7 +201,11 @@ impl PartitionLog {
     fn swap_in(&self, source: &Source, cleaned: Cleaned) -> Result<(), LogError> {
         let mut writer = self.writer.lock();
         let base = source.base_offset;
-        let (cleaned_path, swap_path, log_path) = (segment_path(&self.dir, base, CLEANED_SUFFIX), segment_path(&self.dir, base, SWAP_SUFFIX), segment_path(&self.dir, base, LOG_SUFFIX));
+        let (cleaned_path, swap_path, log_path) = (
+            segment_path(&self.dir, base, CLEANED_SUFFIX),
+            segment_path(&self.dir, base, SWAP_SUFFIX),
+            segment_path(&self.dir, base, LOG_SUFFIX),
+        );
         let unchanged = {
             let s = self.state.read();
             let n = s.segments.len() - 1;
@@ -212,7 +228,15 @@ impl PartitionLog {
         let new = Segment {
             first_append_ms: seg.first_append_ms,
             indexes_persisted: false,
-            ..Segment::from_parts(base, cleaned.file, cleaned.size, cleaned.index, summary_next, cleaned.max_timestamp, cleaned.offset_of_max_timestamp)
+            ..Segment::from_parts(
+                base,
+                cleaned.file,
+                cleaned.size,
+                cleaned.index,
+                summary_next,
+                cleaned.max_timestamp,
+                cleaned.offset_of_max_timestamp,
+            )
         };
         let (old_size, new_size) = (seg.size, new.size);
         *seg = new;
@@ -237,7 +261,14 @@ enum Kept {
     Some(Vec<u8>),
 }
 
-fn retain(header: &BatchHeader, bytes: &[u8], latest: &HashMap<Bytes, i64>, now_ms: i64, delete_retention_ms: u64, expiry: &mut Option<i64>) -> Result<Kept, String> {
+fn retain(
+    header: &BatchHeader,
+    bytes: &[u8],
+    latest: &HashMap<Bytes, i64>,
+    now_ms: i64,
+    delete_retention_ms: u64,
+    expiry: &mut Option<i64>,
+) -> Result<Kept, String> {
     if header.is_control() || header.is_transactional() {
         return Ok(Kept::All);
     }

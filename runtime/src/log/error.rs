@@ -9,7 +9,12 @@ use std::path::PathBuf;
 pub enum LogError {
     /// A filesystem operation failed.
     #[error("{op} {path}: {source}")]
-    Io { op: &'static str, path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// A batch from a producer failed validation.
     #[error("corrupt batch at byte {position}: {reason}")]
     CorruptBatch { position: usize, reason: String },
@@ -26,7 +31,12 @@ pub enum LogError {
     /// cut off again); the log is not poisoned and accepts writes once space is freed. The broker
     /// maps it to KAFKA_STORAGE_ERROR like [`LogError::Poisoned`].
     #[error("{op} {path}: no space left: {source}")]
-    StorageFull { op: &'static str, path: PathBuf, #[source] source: std::io::Error },
+    StorageFull {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl LogError {

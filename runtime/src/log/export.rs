@@ -123,7 +123,8 @@ impl PartitionLog {
         }
         self.check_poison()?;
         self.mark_unclean(&mut writer)?;
-        let segment = Segment::create(&self.dir, offset).map_err(|e| LogError::io("create segment", segment_path(&self.dir, offset, LOG_SUFFIX), e))?;
+        let segment = Segment::create(&self.dir, offset)
+            .map_err(|e| LogError::io("create segment", segment_path(&self.dir, offset, LOG_SUFFIX), e))?;
         {
             let mut s = self.state.write();
             s.segments = vec![segment];

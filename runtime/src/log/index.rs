@@ -5,8 +5,8 @@
 //! cost is memory: 20 bytes per `index_interval_bytes` of log (5 MB per GiB at the default 4 KiB).
 
 use super::format::{
-    FORMAT_VERSION, OFFSET_INDEX_ENTRY_BYTES, OFFSET_INDEX_HEADER_BYTES, OFFSET_INDEX_MAGIC,
-    TIME_INDEX_ENTRY_BYTES, TIME_INDEX_HEADER_BYTES, TIME_INDEX_MAGIC,
+    FORMAT_VERSION, OFFSET_INDEX_ENTRY_BYTES, OFFSET_INDEX_HEADER_BYTES, OFFSET_INDEX_MAGIC, TIME_INDEX_ENTRY_BYTES,
+    TIME_INDEX_HEADER_BYTES, TIME_INDEX_MAGIC,
 };
 
 /// What an offset index file also records about its segment.
@@ -139,14 +139,10 @@ impl SegmentIndex {
         if summary.log_bytes != log_bytes || u64_at(times, 8) != log_bytes {
             return Err(format!("index describes {} log bytes, the file has {log_bytes}", summary.log_bytes));
         }
-        let offsets_vec: Vec<(u32, u32)> = offsets[OFFSET_INDEX_HEADER_BYTES..]
-            .chunks_exact(OFFSET_INDEX_ENTRY_BYTES)
-            .map(|e| (u32_at(e, 0), u32_at(e, 4)))
-            .collect();
-        let times_vec: Vec<(i64, u32)> = times[TIME_INDEX_HEADER_BYTES..]
-            .chunks_exact(TIME_INDEX_ENTRY_BYTES)
-            .map(|e| (u64_at(e, 0) as i64, u32_at(e, 8)))
-            .collect();
+        let offsets_vec: Vec<(u32, u32)> =
+            offsets[OFFSET_INDEX_HEADER_BYTES..].chunks_exact(OFFSET_INDEX_ENTRY_BYTES).map(|e| (u32_at(e, 0), u32_at(e, 4))).collect();
+        let times_vec: Vec<(i64, u32)> =
+            times[TIME_INDEX_HEADER_BYTES..].chunks_exact(TIME_INDEX_ENTRY_BYTES).map(|e| (u64_at(e, 0) as i64, u32_at(e, 8))).collect();
         let ascending = offsets_vec.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1);
         let times_ok = times_vec.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1);
         let in_file = offsets_vec.last().is_none_or(|&(_, pos)| u64::from(pos) < log_bytes);

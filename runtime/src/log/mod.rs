@@ -51,9 +51,9 @@ mod writer;
 
 pub use batch_writer::{BatchStart, BatchWriter};
 pub use error::LogError;
+pub use export::{batch_header, check_batch, ClosedSegment, OffsetIndex, BATCH_HEADER_LEN};
 pub use fs_flush::{sync_filesystem, FsFlush};
 pub use records::decompress;
-pub use export::{batch_header, check_batch, ClosedSegment, OffsetIndex, BATCH_HEADER_LEN};
 use segment::Segment;
 
 /// When written data is forced to stable storage. Named per topic (`flush.policy`).
@@ -317,13 +317,12 @@ impl PartitionLog {
     /// (Batch granularity: the last offset of the batch with the largest max timestamp.)
     pub fn max_timestamp(&self) -> Result<Option<(i64, i64)>, LogError> {
         let state = self.state.read();
-        let best = state
-            .segments
-            .iter()
-            .filter(|s| s.size > 0 && s.offset_of_max_timestamp >= 0)
-            .fold(None, |best: Option<(i64, i64)>, s| match best {
-                Some((_, ts)) if ts >= s.max_timestamp => best,
-                _ => Some((s.offset_of_max_timestamp, s.max_timestamp)),
+        let best =
+            state.segments.iter().filter(|s| s.size > 0 && s.offset_of_max_timestamp >= 0).fold(None, |best: Option<(i64, i64)>, s| {
+                match best {
+                    Some((_, ts)) if ts >= s.max_timestamp => best,
+                    _ => Some((s.offset_of_max_timestamp, s.max_timestamp)),
+                }
             });
         Ok(best)
     }

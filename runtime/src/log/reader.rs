@@ -103,7 +103,12 @@ impl PartitionLog {
             s.segments[first..]
                 .iter()
                 .take_while(|seg| seg.base_offset < to)
-                .map(|seg| Located { file: Arc::clone(&seg.file), base_offset: seg.base_offset, start: u64::from(seg.index.floor_position(seg.relative(from))), size: seg.size })
+                .map(|seg| Located {
+                    file: Arc::clone(&seg.file),
+                    base_offset: seg.base_offset,
+                    start: u64::from(seg.index.floor_position(seg.relative(from))),
+                    size: seg.size,
+                })
                 .collect()
         };
         let mut out = Vec::new();
@@ -129,7 +134,12 @@ impl PartitionLog {
                 .segments
                 .iter()
                 .filter(|seg| seg.size > 0 && seg.max_timestamp >= ts)
-                .map(|seg| Located { file: Arc::clone(&seg.file), base_offset: seg.base_offset, start: u64::from(seg.index.time_floor_position(ts)), size: seg.size })
+                .map(|seg| Located {
+                    file: Arc::clone(&seg.file),
+                    base_offset: seg.base_offset,
+                    start: u64::from(seg.index.time_floor_position(ts)),
+                    size: seg.size,
+                })
                 .collect();
             (s.log_start_offset, c)
         };

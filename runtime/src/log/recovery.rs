@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64};
 
 use parking_lot::{Mutex, RwLock};
 
+use super::batch;
 use super::checkpoint::Checkpoint;
 use super::format::{
     parse_segment_name, segment_path, CLEANED_SUFFIX, INDEX_SUFFIX, LOG_SUFFIX, SWAP_SUFFIX, TIME_INDEX_SUFFIX, TMP_SUFFIX,
 };
 use super::index::SegmentIndex;
-use super::batch;
 use super::segment::{read_at, scan, sync_dir, Segment};
 use super::writer::remove_if_exists;
 use super::{LogConfig, LogError, LogStats, PartitionLog, State, WriterState};
@@ -115,7 +115,13 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, LogError> {
 /// Opens every segment: trusted (indexes loaded, nothing read) if the checkpoint vouches for it
 /// and its indexes pass their checks, scanned otherwise. A scan that finds a torn or corrupt batch
 /// cuts the segment there and deletes every later segment.
-fn load_segments(dir: &Path, bases: &[i64], cp: Option<&Checkpoint>, config: &LogConfig, stats: &mut LogStats) -> Result<(Vec<Segment>, bool), LogError> {
+fn load_segments(
+    dir: &Path,
+    bases: &[i64],
+    cp: Option<&Checkpoint>,
+    config: &LogConfig,
+    stats: &mut LogStats,
+) -> Result<(Vec<Segment>, bool), LogError> {
     let mut segments: Vec<Segment> = Vec::with_capacity(bases.len());
     let mut changed = false;
     for (i, &base) in bases.iter().enumerate() {
@@ -134,7 +140,10 @@ fn load_segments(dir: &Path, bases: &[i64], cp: Option<&Checkpoint>, config: &Lo
             other => other,
         };
         if let Some(seg) = trusted {
-            segments.push(Segment { indexes_persisted: true, ..Segment::from_parts(base, file, len, seg.0, seg.1.next_offset, seg.1.max_timestamp, seg.1.offset_of_max_timestamp) });
+            segments.push(Segment {
+                indexes_persisted: true,
+                ..Segment::from_parts(base, file, len, seg.0, seg.1.next_offset, seg.1.max_timestamp, seg.1.offset_of_max_timestamp)
+            });
             continue;
         }
         let (segment, corrupt) = scan_segment(dir, base, file, len, next_base, config, stats)?;
@@ -157,7 +166,14 @@ fn load_segments(dir: &Path, bases: &[i64], cp: Option<&Checkpoint>, config: &Lo
 
 /// Loads a segment's indexes if the checkpoint says the segment is complete and durable and the
 /// indexes pass their checks (CRC, length of the `.log`, offsets within the segment).
-fn try_trust(dir: &Path, base: i64, _file: &File, len: u64, next_base: Option<i64>, cp: Option<&Checkpoint>) -> Option<(SegmentIndex, super::index::SegmentSummary)> {
+fn try_trust(
+    dir: &Path,
+    base: i64,
+    _file: &File,
+    len: u64,
+    next_base: Option<i64>,
+    cp: Option<&Checkpoint>,
+) -> Option<(SegmentIndex, super::index::SegmentSummary)> {
     let cp = cp?;
     let offsets = std::fs::read(segment_path(dir, base, INDEX_SUFFIX)).ok();
     let times = std::fs::read(segment_path(dir, base, TIME_INDEX_SUFFIX)).ok();
@@ -176,7 +192,9 @@ fn try_trust(dir: &Path, base: i64, _file: &File, len: u64, next_base: Option<i6
         }
     };
     let vouched = cp.clean || summary.next_offset <= cp.recovery_point;
-    let sane = summary.next_offset >= base && next_base.is_none_or(|n| summary.next_offset <= n) && (len > 0 || summary.next_offset == base || next_base.is_some());
+    let sane = summary.next_offset >= base
+        && next_base.is_none_or(|n| summary.next_offset <= n)
+        && (len > 0 || summary.next_offset == base || next_base.is_some());
     if !sane {
         tracing::warn!(dir = %dir.display(), segment = base, "index summary inconsistent: rebuilding from the segment");
     }
@@ -203,7 +221,15 @@ fn tail_is_intact(file: &File, index: &SegmentIndex, len: u64) -> std::io::Resul
 
 /// Reads and checks a segment batch by batch, rebuilding its indexes; cuts off a torn or corrupt
 /// tail. Returns the segment and whether it had to be cut.
-fn scan_segment(dir: &Path, base: i64, file: File, len: u64, next_base: Option<i64>, config: &LogConfig, stats: &mut LogStats) -> Result<(Segment, bool), LogError> {
+fn scan_segment(
+    dir: &Path,
+    base: i64,
+    file: File,
+    len: u64,
+    next_base: Option<i64>,
+    config: &LogConfig,
+    stats: &mut LogStats,
+) -> Result<(Segment, bool), LogError> {
     let path = segment_path(dir, base, LOG_SUFFIX);
     let outcome = scan(&file, base, config.index_interval_bytes).map_err(|e| LogError::io("scan segment", &path, e))?;
     stats.segments_scanned_at_open += 1;
@@ -227,7 +253,15 @@ fn scan_segment(dir: &Path, base: i64, file: File, len: u64, next_base: Option<i
         Some(n) if !corrupt => n.max(outcome.next_offset),
         _ => outcome.next_offset,
     };
-    let seg = Segment::from_parts(base, file, outcome.valid_bytes, outcome.index, next_offset, outcome.max_timestamp, outcome.offset_of_max_timestamp);
+    let seg = Segment::from_parts(
+        base,
+        file,
+        outcome.valid_bytes,
+        outcome.index,
+        next_offset,
+        outcome.max_timestamp,
+        outcome.offset_of_max_timestamp,
+    );
     Ok((seg, corrupt))
 }
 

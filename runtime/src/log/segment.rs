@@ -210,7 +210,14 @@ pub(crate) struct Scan {
 /// `seg_base`) and rebuilds its indexes.
 pub(crate) fn scan(file: &File, seg_base: i64, interval: u32) -> io::Result<Scan> {
     let len = file.metadata()?.len();
-    let mut out = Scan { index: SegmentIndex::default(), valid_bytes: 0, next_offset: seg_base, max_timestamp: -1, offset_of_max_timestamp: -1, problem: None };
+    let mut out = Scan {
+        index: SegmentIndex::default(),
+        valid_bytes: 0,
+        next_offset: seg_base,
+        max_timestamp: -1,
+        offset_of_max_timestamp: -1,
+        problem: None,
+    };
     let mut pending = BytesMut::new();
     let mut read_pos = 0u64;
     loop {

@@ -8,8 +8,8 @@ use std::sync::{Arc, Barrier};
 use parking_lot::Mutex;
 
 use super::batch;
-use super::format::{segment_path, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
 use super::batch_writer::put_record;
+use super::format::{segment_path, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
 use super::records::build_batch;
 use super::*;
 
@@ -211,7 +211,12 @@ fn torn_tail_is_cut_back_to_the_last_whole_batch() {
     let dir = tempfile::tempdir().unwrap();
     let sizes = {
         let log = PartitionLog::open(dir.path(), config(), 0).unwrap();
-        (0..3).map(|i| { append(&log, batch_of(2, 100, i)); log.size_bytes() }).collect::<Vec<_>>()
+        (0..3)
+            .map(|i| {
+                append(&log, batch_of(2, 100, i));
+                log.size_bytes()
+            })
+            .collect::<Vec<_>>()
     };
     let f = std::fs::OpenOptions::new().write(true).open(segment_path(dir.path(), 0, LOG_SUFFIX)).unwrap();
     f.set_len(sizes[2] - 7).unwrap();
@@ -258,7 +263,12 @@ fn bytes_flipped_in_the_last_batch_after_a_clean_close_are_cut_off() {
     let cfg = LogConfig { index_interval_bytes: 300, ..config() };
     let sizes = {
         let log = PartitionLog::open(dir.path(), cfg.clone(), 0).unwrap();
-        let sizes: Vec<u64> = (0..10).map(|i| { append(&log, batch_of(2, 200, i)); log.size_bytes() }).collect();
+        let sizes: Vec<u64> = (0..10)
+            .map(|i| {
+                append(&log, batch_of(2, 200, i));
+                log.size_bytes()
+            })
+            .collect();
         log.close().unwrap();
         sizes
     };
@@ -505,7 +515,9 @@ fn recompress_changes_only_the_codec_and_refuses_corrupt_batches() {
             assert_eq!(h.compression(), to);
             let (orig, _) = batch::validate(&original).unwrap();
             assert_eq!(BatchHeader { attributes: orig.attributes, ..h }, orig);
-            let section = |b: &[u8], h: &BatchHeader| super::records::parse_records(super::records::records_section(b, h).unwrap(), h.records_count).unwrap();
+            let section = |b: &[u8], h: &BatchHeader| {
+                super::records::parse_records(super::records::records_section(b, h).unwrap(), h.records_count).unwrap()
+            };
             let (a, b) = (section(&original, &orig), section(&out, &h));
             assert_eq!(a.iter().map(|r| &r.bytes).collect::<Vec<_>>(), b.iter().map(|r| &r.bytes).collect::<Vec<_>>());
         }

@@ -43,7 +43,13 @@ impl PartitionLog {
     /// the writer lock nor does slow file work: it returns `None`, having written nothing, when the
     /// lock is held (a roll, retention or a checkpoint in progress), when the segment must roll, or
     /// before the first write after open (which rewrites the checkpoint with an fsync).
-    pub(super) fn append_batches(&self, records: &[u8], leader_epoch: i32, now_ms: i64, may_wait: bool) -> Option<Result<AppendInfo, LogError>> {
+    pub(super) fn append_batches(
+        &self,
+        records: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+        may_wait: bool,
+    ) -> Option<Result<AppendInfo, LogError>> {
         let config = self.config();
         let mut batches = match validate_all(records, config.max_batch_bytes) {
             Ok(batches) => batches,
@@ -98,7 +104,13 @@ impl PartitionLog {
     /// epoch) at `position` of the active segment. On failure cuts the file back to `position` so
     /// no partial batch stays behind. A full disk fails only this append; any other write error,
     /// or a failed cut, poisons the log.
-    fn write_or_undo(&self, file: &std::fs::File, records: &[u8], batches: &[(BatchHeader, usize, usize)], position: u64) -> Result<(), LogError> {
+    fn write_or_undo(
+        &self,
+        file: &std::fs::File,
+        records: &[u8],
+        batches: &[(BatchHeader, usize, usize)],
+        position: u64,
+    ) -> Result<(), LogError> {
         let result = self.write_rewritten(file, records, batches, position);
         let Err(e) = result else { return Ok(()) };
         let path = self.active_path();
@@ -121,7 +133,13 @@ impl PartitionLog {
     /// are copied, rewritten, into one staging buffer written with one `pwrite`, so a request of
     /// many small batches still costs one syscall. (Copying the whole request into a mutable
     /// buffer, as before, cost a memcpy of every produced byte.)
-    fn write_rewritten(&self, file: &std::fs::File, records: &[u8], batches: &[(BatchHeader, usize, usize)], position: u64) -> io::Result<()> {
+    fn write_rewritten(
+        &self,
+        file: &std::fs::File,
+        records: &[u8],
+        batches: &[(BatchHeader, usize, usize)],
+        position: u64,
+    ) -> io::Result<()> {
         let mut staged: Vec<u8> = Vec::new();
         let mut staged_at = position;
         for (header, pos, size) in batches {
@@ -171,7 +189,8 @@ impl PartitionLog {
     /// file's directory entry is made durable by the next flush (`dir_dirty`).
     pub(super) fn roll(&self) -> Result<(), LogError> {
         let base = self.state.read().log_end_offset();
-        let segment = Segment::create(&self.dir, base).map_err(|e| LogError::io("create segment", segment_path(&self.dir, base, LOG_SUFFIX), e))?;
+        let segment =
+            Segment::create(&self.dir, base).map_err(|e| LogError::io("create segment", segment_path(&self.dir, base, LOG_SUFFIX), e))?;
         self.dir_dirty.store(true, Ordering::Release);
         self.state.write().segments.push(segment);
         tracing::debug!(dir = %self.dir.display(), base, "rolled segment");
@@ -220,7 +239,8 @@ impl PartitionLog {
         let durable = self.durable.load(Ordering::Acquire);
         let (end, files) = {
             let s = self.state.read();
-            let files: Vec<_> = s.segments.iter().filter(|seg| seg.next_offset > durable && seg.size > 0).map(|seg| Arc::clone(&seg.file)).collect();
+            let files: Vec<_> =
+                s.segments.iter().filter(|seg| seg.next_offset > durable && seg.size > 0).map(|seg| Arc::clone(&seg.file)).collect();
             (s.log_end_offset(), files)
         };
         if self.dir_dirty.swap(false, Ordering::AcqRel) {
@@ -249,7 +269,11 @@ impl PartitionLog {
         let pending: Vec<_> = {
             let s = self.state.read();
             let closed = &s.segments[..s.segments.len() - 1];
-            closed.iter().filter(|seg| !seg.indexes_persisted).map(|seg| (seg.base_offset, Arc::clone(&seg.file), seg.index.clone(), seg.summary())).collect()
+            closed
+                .iter()
+                .filter(|seg| !seg.indexes_persisted)
+                .map(|seg| (seg.base_offset, Arc::clone(&seg.file), seg.index.clone(), seg.summary()))
+                .collect()
         };
         if pending.is_empty() {
             return Ok(());
@@ -284,7 +308,8 @@ impl PartitionLog {
             let s = self.state.read();
             (s.active().base_offset, s.active().index.clone(), s.active().summary())
         };
-        persist_indexes(&self.dir, base, &index, &summary).map_err(|e| self.fail_sync("write index", segment_path(&self.dir, base, INDEX_SUFFIX), e))?;
+        persist_indexes(&self.dir, base, &index, &summary)
+            .map_err(|e| self.fail_sync("write index", segment_path(&self.dir, base, INDEX_SUFFIX), e))?;
         self.sync_dir_or_poison()?;
         {
             let mut s = self.state.write();
@@ -338,8 +363,7 @@ impl PartitionLog {
             (idx, Arc::clone(&seg.file), seg.base_offset, seg.index.floor_position(seg.relative(offset)), seg.size)
         };
         let path = segment_path(&self.dir, base, LOG_SUFFIX);
-        let found = segment::find_batch(&file, u64::from(start), size, offset)
-            .map_err(|e| LogError::io("read", path, e))?;
+        let found = segment::find_batch(&file, u64::from(start), size, offset).map_err(|e| LogError::io("read", path, e))?;
         Ok(match found {
             Some((pos, header, _)) => (idx, (pos, header.base_offset.max(base))),
             None => (idx, (size, offset)),

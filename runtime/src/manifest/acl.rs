@@ -229,7 +229,14 @@ impl AclChanges {
         let line = |sign: char, b: &AclBinding| {
             let pattern = if b.pattern_type == PatternType::Prefixed { " (prefixed)" } else { "" };
             let host = if b.host == WILDCARD { String::new() } else { format!(" from {}", b.host) };
-            format!("{sign} {:?} {} {} on {} {:?}{pattern}{host}", b.permission, b.principal, b.operation.name(), b.resource_type.name(), b.resource_name)
+            format!(
+                "{sign} {:?} {} {} on {} {:?}{pattern}{host}",
+                b.permission,
+                b.principal,
+                b.operation.name(),
+                b.resource_type.name(),
+                b.resource_name
+            )
         };
         self.create.iter().map(|b| line('+', b)).chain(self.delete.iter().map(|b| line('-', b))).collect()
     }
@@ -294,7 +301,9 @@ spec:
         let b = d.bindings.first().unwrap();
         assert_eq!((b.resource_type, b.resource_name.as_str(), b.pattern_type), (ResourceType::Topic, "orders-", PatternType::Prefixed));
         assert_eq!((b.principal.as_str(), b.host.as_str(), b.permission), ("User:alice", "*", Permission::Allow));
-        let cluster = def(&GOOD.replace("{type: TOPIC, name: orders-, patternType: prefixed}", "{type: cluster}").replace("[read, Describe, DESCRIBE_CONFIGS]", "[alter]"));
+        let cluster = def(&GOOD
+            .replace("{type: TOPIC, name: orders-, patternType: prefixed}", "{type: cluster}")
+            .replace("[read, Describe, DESCRIBE_CONFIGS]", "[alter]"));
         assert_eq!(cluster.bindings.first().unwrap().resource_name, CLUSTER_RESOURCE_NAME);
     }
 
@@ -326,7 +335,10 @@ spec:
         for w in want {
             assert!(problems.iter().any(|p| p == w), "missing {w}\nin {problems:#?}");
         }
-        assert!(problems.iter().any(|p| p.starts_with("acl.yaml:9:") && p.contains("spec.operations[1]: unknown operation \"fly\"")), "{problems:#?}");
+        assert!(
+            problems.iter().any(|p| p.starts_with("acl.yaml:9:") && p.contains("spec.operations[1]: unknown operation \"fly\"")),
+            "{problems:#?}"
+        );
 
         let wrong_op = GOOD.replace("type: TOPIC", "type: group").replace("DESCRIBE_CONFIGS", "write");
         let problems: Vec<String> = load(&wrong_op).problems.iter().map(ToString::to_string).collect();

@@ -31,7 +31,13 @@ impl Ctx<'_> {
     /// Records a problem at `path`'s key or value.
     pub fn report(&mut self, path: &FieldPath, at: At, message: impl Into<String>) {
         let pos = self.loc.find(path, at);
-        self.problems.push(Problem { file: self.file.to_string(), line: pos.line, column: pos.column, path: path.to_string(), message: message.into() });
+        self.problems.push(Problem {
+            file: self.file.to_string(),
+            line: pos.line,
+            column: pos.column,
+            path: path.to_string(),
+            message: message.into(),
+        });
     }
 }
 
@@ -144,7 +150,11 @@ pub fn document(ctx: &mut Ctx, value: &Value, origin: &Origin) -> Option<Documen
     let got = top.required(ctx, "apiVersion");
     if let Some(version) = string(ctx, got) {
         if version != API_VERSION {
-            ctx.report(&FieldPath::default().key("apiVersion"), At::Value, format!("unsupported apiVersion {version:?}; this build reads {API_VERSION:?}"));
+            ctx.report(
+                &FieldPath::default().key("apiVersion"),
+                At::Value,
+                format!("unsupported apiVersion {version:?}; this build reads {API_VERSION:?}"),
+            );
         }
     }
     let got = top.required(ctx, "kind");
@@ -245,7 +255,8 @@ fn config_reason(e: &crate::broker::BrokerError) -> String {
     }
 }
 
-const TRANSFORM_FIELDS: &[&str] = &["wasm", "wasmSha256", "parallelism", "input", "outputs", "config", "start", "partitioning", "errorPolicy", "limits", "state"];
+const TRANSFORM_FIELDS: &[&str] =
+    &["wasm", "wasmSha256", "parallelism", "input", "outputs", "config", "start", "partitioning", "errorPolicy", "limits", "state"];
 
 fn transform(ctx: &mut Ctx, v: &Value, path: FieldPath, name: &str, origin: &Origin) -> Option<TransformDef> {
     let f = Fields::new(ctx, v, path.clone(), TRANSFORM_FIELDS)?;

@@ -49,7 +49,10 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), ManifestError> {
             walk(&path, found)?;
         } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
             if found.len() >= DIR_FILES_MAX {
-                return Err(ManifestError::Io { path: dir.to_path_buf(), source: std::io::Error::other(format!("more than {DIR_FILES_MAX} manifest files")) });
+                return Err(ManifestError::Io {
+                    path: dir.to_path_buf(),
+                    source: std::io::Error::other(format!("more than {DIR_FILES_MAX} manifest files")),
+                });
             }
             found.push(path);
         }
@@ -143,7 +146,13 @@ pub fn parse(file: &str, path: &Path, text: &str, loaded: &mut Loaded) {
             Err(e) => {
                 let (line, column) = e.location().map_or((first, 1), |l| (l.line(), l.column()));
                 let message = without_position(&e.to_string(), line, column);
-                loaded.problems.push(Problem { file: file.to_string(), line, column, path: String::new(), message: format!("invalid YAML: {message}") });
+                loaded.problems.push(Problem {
+                    file: file.to_string(),
+                    line,
+                    column,
+                    path: String::new(),
+                    message: format!("invalid YAML: {message}"),
+                });
                 continue;
             }
         };

@@ -103,7 +103,13 @@ pub fn apply<'a>(docs: &'a [Located], current: &Current, module_sha256: &BTreeMa
                             let path = FieldPath::default().key("spec").key("partitions");
                             let pos = l.loc.find(&path, At::Value);
                             let message = format!("topic {} has {} partitions; partitions can only grow", doc.name, now.partitions);
-                            problems.push(Problem { file: doc.origin.file.clone(), line: pos.line, column: pos.column, path: path.to_string(), message });
+                            problems.push(Problem {
+                                file: doc.origin.file.clone(),
+                                line: pos.line,
+                                column: pos.column,
+                                path: path.to_string(),
+                                message,
+                            });
                             continue;
                         }
                         let mut changes = Vec::new();
@@ -111,7 +117,11 @@ pub fn apply<'a>(docs: &'a [Located], current: &Current, module_sha256: &BTreeMa
                             changes.push(format!("partitions {} -> {}", now.partitions, t.partitions));
                         }
                         changes.extend(config_changes(&now.configs, &t.configs));
-                        if changes.is_empty() { Action::Unchanged } else { Action::Update(changes) }
+                        if changes.is_empty() {
+                            Action::Unchanged
+                        } else {
+                            Action::Update(changes)
+                        }
                     }
                 },
                 Object::Transform(t) => match current.transforms.get(&doc.name) {
@@ -122,7 +132,11 @@ pub fn apply<'a>(docs: &'a [Located], current: &Current, module_sha256: &BTreeMa
                             changes.push(format!("module {} -> {}", short(&now.module_sha256), short(sha)));
                         }
                         changes.extend(spec_changes(&now.spec, &t.spec));
-                        if changes.is_empty() { Action::Unchanged } else { Action::Update(changes) }
+                        if changes.is_empty() {
+                            Action::Unchanged
+                        } else {
+                            Action::Update(changes)
+                        }
                     }
                 },
                 Object::Acl(a) => {
@@ -145,7 +159,11 @@ pub fn apply<'a>(docs: &'a [Located], current: &Current, module_sha256: &BTreeMa
             steps.push(Step { doc, action });
         }
     }
-    if problems.is_empty() { Ok(steps) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(steps)
+    } else {
+        Err(problems)
+    }
 }
 
 fn short(sha: &str) -> &str {
@@ -170,7 +188,8 @@ fn config_changes(now: &BTreeMap<String, String>, want: &BTreeMap<String, String
 
 /// The spec's top-level fields that differ, by name.
 fn spec_changes(now: &TransformSpec, want: &TransformSpec) -> Vec<String> {
-    let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) = (serde_json::to_value(now), serde_json::to_value(want)) else {
+    let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) = (serde_json::to_value(now), serde_json::to_value(want))
+    else {
         return if now == want { Vec::new() } else { vec!["spec changed".into()] };
     };
     let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();

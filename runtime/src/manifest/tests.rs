@@ -298,7 +298,8 @@ fn plan_delete() {
     current.topics.insert("in".into(), CurrentTopic { partitions: 2, configs: BTreeMap::new() });
     let Object::Transform(t) = &docs[2].doc.object else { panic!() };
     current.transforms.insert("up".into(), CurrentTransform { spec: t.to_spec(), module_sha256: String::new() });
-    let ids = |include| -> Vec<(String, Removal)> { plan::delete(&docs, &current, include).into_iter().map(|(d, r)| (d.id(), r)).collect() };
+    let ids =
+        |include| -> Vec<(String, Removal)> { plan::delete(&docs, &current, include).into_iter().map(|(d, r)| (d.id(), r)).collect() };
     assert_eq!(
         ids(false),
         [

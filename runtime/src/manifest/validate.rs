@@ -25,7 +25,14 @@ pub fn check(docs: &[Located], headers: &[Header], existing_topics: &BTreeSet<St
     for h in headers {
         let key = (h.kind, h.name.as_str());
         if let Some(earlier) = first.get(&key) {
-            let message = format!("duplicate {} {:?} (first declared at {}:{}:{})", h.kind.as_str(), h.name, earlier.file, earlier.at.line, earlier.at.column);
+            let message = format!(
+                "duplicate {} {:?} (first declared at {}:{}:{})",
+                h.kind.as_str(),
+                h.name,
+                earlier.file,
+                earlier.at.line,
+                earlier.at.column
+            );
             problems.push(Problem { file: h.file.clone(), line: h.at.line, column: h.at.column, path: name_path().to_string(), message });
         } else {
             first.insert(key, h);
@@ -65,7 +72,12 @@ pub fn check(docs: &[Located], headers: &[Header], existing_topics: &BTreeSet<St
                 }
                 for (i, transform) in p.transforms.iter().enumerate() {
                     if !declared(Kind::Transform, transform) {
-                        problems.push(problem(l, &spec.key("transforms").index(i), At::Value, format!("transform {transform:?} is not declared in these manifests")));
+                        problems.push(problem(
+                            l,
+                            &spec.key("transforms").index(i),
+                            At::Value,
+                            format!("transform {transform:?} is not declared in these manifests"),
+                        ));
                     }
                 }
             }
@@ -107,11 +119,20 @@ fn cycles(docs: &[Located]) -> Vec<Problem> {
         }
         text.push_str(cycle.first().map_or("", |c| c.0));
         let members: BTreeSet<&str> = cycle.iter().map(|c| c.1).collect();
-        let pipeline = docs.iter().find(|l| matches!(&l.doc.object, Object::Pipeline(p) if members.iter().all(|m| p.transforms.iter().any(|t| t == m))));
+        let pipeline = docs
+            .iter()
+            .find(|l| matches!(&l.doc.object, Object::Pipeline(p) if members.iter().all(|m| p.transforms.iter().any(|t| t == m))));
         let problem_at = match pipeline {
-            Some(p) => problem(p, &FieldPath::default().key("spec").key("transforms"), At::Key, format!("pipeline {:?} has a cycle: {text}", p.doc.name)),
+            Some(p) => problem(
+                p,
+                &FieldPath::default().key("spec").key("transforms"),
+                At::Key,
+                format!("pipeline {:?} has a cycle: {text}", p.doc.name),
+            ),
             None => match cycle.first().and_then(|c| by_transform.get(c.1)) {
-                Some(t) => problem(t, &FieldPath::default().key("spec").key("input"), At::Value, format!("transforms form a cycle: {text}")),
+                Some(t) => {
+                    problem(t, &FieldPath::default().key("spec").key("input"), At::Value, format!("transforms form a cycle: {text}"))
+                }
                 None => continue,
             },
         };
@@ -122,7 +143,13 @@ fn cycles(docs: &[Located]) -> Vec<Problem> {
 
 /// Depth-first search recording each cycle once: `stack` is the path as (topic, transform
 /// leaving it); `done` are topics fully explored.
-fn dfs<'a>(topic: &'a str, edges: &BTreeMap<&'a str, Vec<(&'a str, &'a str)>>, stack: &mut Vec<(&'a str, &'a str)>, done: &mut BTreeSet<&'a str>, found: &mut Vec<Vec<(&'a str, &'a str)>>) {
+fn dfs<'a>(
+    topic: &'a str,
+    edges: &BTreeMap<&'a str, Vec<(&'a str, &'a str)>>,
+    stack: &mut Vec<(&'a str, &'a str)>,
+    done: &mut BTreeSet<&'a str>,
+    found: &mut Vec<Vec<(&'a str, &'a str)>>,
+) {
     if done.contains(topic) {
         return;
     }

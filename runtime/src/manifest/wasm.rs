@@ -62,7 +62,9 @@ pub fn read_modules(loaded: &Loaded, fetch: Fetch<'_>) -> (Modules, Vec<Problem>
             // A missing file was reported while decoding; say it once.
             WasmSource::File(file) if !file.is_file() => continue,
             WasmSource::File(file) => match std::fs::metadata(file) {
-                Ok(m) if m.len() > MODULE_BYTES_MAX as u64 => Err(format!("{}: {} bytes, more than the module limit of {MODULE_BYTES_MAX}", file.display(), m.len())),
+                Ok(m) if m.len() > MODULE_BYTES_MAX as u64 => {
+                    Err(format!("{}: {} bytes, more than the module limit of {MODULE_BYTES_MAX}", file.display(), m.len()))
+                }
                 _ => std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display())),
             },
             WasmSource::Url(url) => fetch(url, MODULE_BYTES_MAX).and_then(|b| {

@@ -73,8 +73,8 @@ pub mod requests;
 pub mod response_errors;
 pub mod scrape;
 pub mod tier_source;
-pub mod transform_source;
 pub mod traffic;
+pub mod transform_source;
 
 pub use scrape::{HistogramSnapshot, MetricsSource, Scrape};
 pub use traffic::PartitionTraffic;
@@ -113,11 +113,27 @@ impl Metrics {
         let registry = Registry::new();
         let requests = requests::RequestMetrics::new(&registry)?;
         let connections_open = register(&registry, IntGauge::new("sluice_connections_open", "Kafka client connections open now."))?;
-        let connections_total = register(&registry, IntCounter::new("sluice_connections_total", "Kafka client connections accepted since start."))?;
-        let recovery_seconds = register(&registry, Gauge::new("sluice_log_recovery_seconds", "Seconds the broker spent opening (recovering) its logs and metadata at start."))?;
-        let recovery_scanned_bytes = register(&registry, IntGauge::new("sluice_log_recovery_scanned_bytes", "Bytes of segment files read and checked while recovering at start."))?;
-        let recovery_truncated_bytes = register(&registry, IntGauge::new("sluice_log_recovery_truncated_bytes", "Bytes cut off torn or corrupt log tails while recovering at start."))?;
-        let build = register(&registry, prometheus::IntGaugeVec::new(prometheus::Opts::new("sluice_build_info", "Always 1; the version label says which build runs."), &["version"]))?;
+        let connections_total =
+            register(&registry, IntCounter::new("sluice_connections_total", "Kafka client connections accepted since start."))?;
+        let recovery_seconds = register(
+            &registry,
+            Gauge::new("sluice_log_recovery_seconds", "Seconds the broker spent opening (recovering) its logs and metadata at start."),
+        )?;
+        let recovery_scanned_bytes = register(
+            &registry,
+            IntGauge::new("sluice_log_recovery_scanned_bytes", "Bytes of segment files read and checked while recovering at start."),
+        )?;
+        let recovery_truncated_bytes = register(
+            &registry,
+            IntGauge::new("sluice_log_recovery_truncated_bytes", "Bytes cut off torn or corrupt log tails while recovering at start."),
+        )?;
+        let build = register(
+            &registry,
+            prometheus::IntGaugeVec::new(
+                prometheus::Opts::new("sluice_build_info", "Always 1; the version label says which build runs."),
+                &["version"],
+            ),
+        )?;
         build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
         register(&registry, Ok(traffic::flush_duration().clone()))?;
         #[cfg(target_os = "linux")]
@@ -198,7 +214,10 @@ impl Drop for ConnectionGuard {
 
 /// Registers a freshly built metric (constructors fail only on invalid names: a programmer
 /// error, reported at start rather than panicking) and returns it.
-pub(crate) fn register<M: prometheus::core::Collector + Clone + 'static>(registry: &Registry, metric: prometheus::Result<M>) -> Result<M, MetricsError> {
+pub(crate) fn register<M: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    metric: prometheus::Result<M>,
+) -> Result<M, MetricsError> {
     let metric = metric.map_err(|source| MetricsError::Register { name: "(definition)".into(), source })?;
     let name = metric.desc().first().map_or_else(String::new, |d| d.fq_name.clone());
     registry.register(Box::new(metric.clone())).map_err(|source| MetricsError::Register { name, source })?;

@@ -17,7 +17,8 @@ use crate::protocol::apis::SUPPORTED_APIS;
 
 /// Request latency buckets, seconds: 100 µs (a cached Metadata answer) to 30 s (the longest
 /// long-poll Fetch we honour, `FETCH_WAIT_MS_MAX`).
-const LATENCY_BUCKETS_SECONDS: &[f64] = &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+const LATENCY_BUCKETS_SECONDS: &[f64] =
+    &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
 /// Handles for one API.
 struct ApiHandles {
@@ -37,12 +38,18 @@ pub struct RequestMetrics {
 impl RequestMetrics {
     /// Registers the families and pre-resolves every supported (API, version).
     pub fn new(registry: &Registry) -> Result<Self, MetricsError> {
-        let requests = register(registry, IntCounterVec::new(Opts::new("sluice_requests_total", "Kafka requests answered, by API and version."), &["api", "version"]))?;
+        let requests = register(
+            registry,
+            IntCounterVec::new(Opts::new("sluice_requests_total", "Kafka requests answered, by API and version."), &["api", "version"]),
+        )?;
         let latency = register(
             registry,
             HistogramVec::new(
-                HistogramOpts::new("sluice_request_duration_seconds", "Time from a request's arrival to its encoded response, by API (long-poll fetches include their wait).")
-                    .buckets(LATENCY_BUCKETS_SECONDS.to_vec()),
+                HistogramOpts::new(
+                    "sluice_request_duration_seconds",
+                    "Time from a request's arrival to its encoded response, by API (long-poll fetches include their wait).",
+                )
+                .buckets(LATENCY_BUCKETS_SECONDS.to_vec()),
                 &["api"],
             ),
         )?;
@@ -140,7 +147,10 @@ mod tests {
         let v9 = requests
             .get_metric()
             .iter()
-            .find(|m| m.get_label().iter().any(|l| l.value() == "Produce") && m.get_label().iter().any(|l| l.name() == "version" && l.value() == "9"))
+            .find(|m| {
+                m.get_label().iter().any(|l| l.value() == "Produce")
+                    && m.get_label().iter().any(|l| l.name() == "version" && l.value() == "9")
+            })
             .expect("Produce v9");
         assert_eq!(v9.get_counter().get_value(), 2.0);
         let errors = find("sluice_request_errors_total");

@@ -60,8 +60,11 @@ impl PartitionTraffic {
 /// handle on the broker; a process runs one broker, whose registry registers this histogram.
 pub fn flush_duration() -> &'static Histogram {
     static FLUSH: LazyLock<Histogram> = LazyLock::new(|| {
-        let opts = HistogramOpts::new("sluice_log_flush_duration_seconds", "Time a produce waited for its data to reach stable storage (group-committed fsync).")
-            .buckets(FLUSH_BUCKETS_SECONDS.to_vec());
+        let opts = HistogramOpts::new(
+            "sluice_log_flush_duration_seconds",
+            "Time a produce waited for its data to reach stable storage (group-committed fsync).",
+        )
+        .buckets(FLUSH_BUCKETS_SECONDS.to_vec());
         // Constant options (checked by the unit test below): a failure is a programmer error.
         Histogram::with_opts(opts).expect("the flush histogram's constant options are valid")
     });

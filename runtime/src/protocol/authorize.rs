@@ -13,10 +13,10 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-pub use crate::security::acl::{Operation, ResourceType};
 use crate::broker::{Broker, BrokerError};
 use crate::protocol::RequestContext;
 use crate::security::acl::{authorizer, AuthorizerPolicy, CLUSTER_RESOURCE_NAME};
+pub use crate::security::acl::{Operation, ResourceType};
 use crate::security::Principal;
 
 /// A resource an operation applies to.
@@ -66,11 +66,22 @@ pub fn denied(ctx: &RequestContext, operation: Operation, resource: Resource<'_>
 
 fn refusal(principal: &Principal, operation: Operation, resource: Resource<'_>) -> BrokerError {
     let (resource_type, name) = resource.parts();
-    BrokerError::AuthorizationFailed { principal: principal.to_string(), operation: operation.name(), resource_type, name: name.to_string() }
+    BrokerError::AuthorizationFailed {
+        principal: principal.to_string(),
+        operation: operation.name(),
+        resource_type,
+        name: name.to_string(),
+    }
 }
 
 /// The check itself, for callers without a Kafka request (the admin HTTP API).
-pub fn check(broker: &Broker, principal: &Principal, host: IpAddr, operation: Operation, resource: Resource<'_>) -> Result<(), BrokerError> {
+pub fn check(
+    broker: &Broker,
+    principal: &Principal,
+    host: IpAddr,
+    operation: Operation,
+    resource: Resource<'_>,
+) -> Result<(), BrokerError> {
     let (resource_type, name) = resource.parts();
     let refused = || refusal(principal, operation, resource);
     let config = &broker.config;
@@ -99,7 +110,9 @@ pub fn allowed_on_any(broker: &Arc<Broker>, ctx: &RequestContext, operation: Ope
         return true;
     }
     let policy = policy(broker);
-    broker.acls().with_index(|index| authorizer::allows_any(&policy, index.of_type(resource_type), &ctx.principal, ctx.peer.ip(), operation, resource_type))
+    broker.acls().with_index(|index| {
+        authorizer::allows_any(&policy, index.of_type(resource_type), &ctx.principal, ctx.peer.ip(), operation, resource_type)
+    })
 }
 
 /// Whether the principal may create topic `name` (CREATE on the cluster or on the topic, as in

@@ -264,7 +264,8 @@ fn start_request(
     };
     let broker = Arc::clone(broker);
     // Every log line a handler writes carries who asked what; records are never logged one by one.
-    let span = tracing::info_span!("request", api = ?api_key, version, correlation_id, client_id = ctx.client_id.as_deref().unwrap_or(""), %peer);
+    let span =
+        tracing::info_span!("request", api = ?api_key, version, correlation_id, client_id = ctx.client_id.as_deref().unwrap_or(""), %peer);
     let started = Instant::now();
     // A task per request: handlers run in parallel and a panic stays inside its task.
     let task = tokio::spawn(
@@ -304,7 +305,8 @@ pub fn peek_header(frame: &[u8]) -> Result<(ApiKey, i16, i32), String> {
 pub fn decode_request(api_key: ApiKey, version: i16, frame: &mut Bytes) -> Result<(RequestHeader, RequestKind), String> {
     let header = RequestHeader::decode(frame, api_key.request_header_version(version))
         .map_err(|e| format!("cannot decode {api_key:?} v{version} request header: {e:#}"))?;
-    let request = RequestKind::decode(api_key, frame, version).map_err(|e| format!("cannot decode {api_key:?} v{version} request: {e:#}"))?;
+    let request =
+        RequestKind::decode(api_key, frame, version).map_err(|e| format!("cannot decode {api_key:?} v{version} request: {e:#}"))?;
     Ok((header, request))
 }
 
@@ -320,11 +322,9 @@ fn encode_frame(api_key: ApiKey, version: i16, correlation_id: i32, response: &R
     header
         .encode(&mut out, api_key.response_header_version(version))
         .map_err(|e| format!("cannot encode {api_key:?} v{version} response header: {e:#}"))?;
-    response
-        .encode(&mut out, version)
-        .map_err(|e| format!("cannot encode {api_key:?} v{version} response: {e:#}"))?;
-    let size = i32::try_from(out.len() - SIZE_PREFIX_BYTES)
-        .map_err(|_| format!("{api_key:?} response of {} bytes is too large", out.len()))?;
+    response.encode(&mut out, version).map_err(|e| format!("cannot encode {api_key:?} v{version} response: {e:#}"))?;
+    let size =
+        i32::try_from(out.len() - SIZE_PREFIX_BYTES).map_err(|_| format!("{api_key:?} response of {} bytes is too large", out.len()))?;
     out[..SIZE_PREFIX_BYTES].copy_from_slice(&size.to_be_bytes());
     Ok(out.freeze())
 }

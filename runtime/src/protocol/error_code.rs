@@ -8,10 +8,10 @@ use kafka_protocol::ResponseError;
 use crate::broker::BrokerError;
 use crate::group::GroupError;
 use crate::log::LogError;
-use crate::tier::TierError;
 use crate::protocol::session::{HandshakeRefusal, SessionAuthError};
 use crate::security::acl::ResourceType;
 use crate::security::sasl::AuthError;
+use crate::tier::TierError;
 
 /// The Kafka error for a broker error.
 pub fn response_error(e: &BrokerError) -> ResponseError {

@@ -55,7 +55,11 @@ pub struct ConnectionPermit {
 impl ConnectionLimits {
     /// At most `total` connections, at most `per_ip` from one address.
     pub fn new(total: usize, per_ip: usize) -> Arc<Self> {
-        Arc::new(ConnectionLimits { total: Arc::new(Semaphore::new(total.max(1))), per_ip_max: per_ip.max(1), per_ip: Mutex::new(HashMap::new()) })
+        Arc::new(ConnectionLimits {
+            total: Arc::new(Semaphore::new(total.max(1))),
+            per_ip_max: per_ip.max(1),
+            per_ip: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Waits for a free place under the total limit. Over-limit clients wait in the kernel's

@@ -31,12 +31,12 @@ pub mod connection;
 pub mod error_code;
 pub mod frame_pool;
 pub mod listener;
+pub mod read_low_water;
 pub mod server;
 pub mod session;
-pub mod read_low_water;
 pub mod tls;
-pub mod tls_reload;
 pub mod tls_read;
+pub mod tls_reload;
 
 /// What a handler knows about the request besides its body.
 #[derive(Debug)]

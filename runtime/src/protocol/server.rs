@@ -10,9 +10,9 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::listener::{ConnectionLimits, Endpoint};
+use super::read_low_water::ReadLowWater;
 use super::session::Session;
 use super::tls::TlsAcceptorSource;
-use super::read_low_water::ReadLowWater;
 use super::tls_read;
 use crate::broker::Broker;
 

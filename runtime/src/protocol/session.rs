@@ -29,7 +29,10 @@ enum AuthState {
     /// Requests are served as this principal.
     Authenticated(Principal),
     AwaitingHandshake,
-    Handshaken { exchange: Exchange, raw_tokens: bool },
+    Handshaken {
+        exchange: Exchange,
+        raw_tokens: bool,
+    },
     /// Authentication failed: the connection closes after the failure response.
     Failed,
 }
@@ -47,7 +50,8 @@ impl Session {
     /// A new connection on `endpoint`: authenticated as `User:ANONYMOUS` unless it is a SASL
     /// listener.
     pub fn new(endpoint: Arc<Endpoint>) -> Self {
-        let state = if endpoint.protocol.uses_sasl() { AuthState::AwaitingHandshake } else { AuthState::Authenticated(Principal::anonymous()) };
+        let state =
+            if endpoint.protocol.uses_sasl() { AuthState::AwaitingHandshake } else { AuthState::Authenticated(Principal::anonymous()) };
         Session { endpoint, state: Mutex::new(state) }
     }
 

@@ -181,7 +181,43 @@ mod tests {
         let store = store_with("alice", "pw");
         let Lookup::Check(p) = cache.lookup(&store, "alice", "pw") else { panic!() };
         for i in 0..VERIFIED_LOGINS_MAX + 10 {
-            cache.remember(&Pending { tag: Some([i as u8, (i >> 8) as u8, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30]), ..p.clone_for_test() });
+            cache.remember(&Pending {
+                tag: Some([
+                    i as u8,
+                    (i >> 8) as u8,
+                    1,
+                    2,
+                    3,
+                    4,
+                    5,
+                    6,
+                    7,
+                    8,
+                    9,
+                    10,
+                    11,
+                    12,
+                    13,
+                    14,
+                    15,
+                    16,
+                    17,
+                    18,
+                    19,
+                    20,
+                    21,
+                    22,
+                    23,
+                    24,
+                    25,
+                    26,
+                    27,
+                    28,
+                    29,
+                    30,
+                ]),
+                ..p.clone_for_test()
+            });
             assert!(cache.len() <= VERIFIED_LOGINS_MAX);
         }
     }

@@ -159,7 +159,10 @@ impl ChunkCache {
         add(&self.counters.remote_read_micros_sum, began.elapsed().as_micros() as u64);
         add(&self.counters.remote_read_bytes, bytes.len() as u64);
         if bytes.len() as u64 != end - start {
-            return Err(TierError::Corrupt { key: ck.0.to_string(), reason: format!("range {start}..{end} returned {} bytes", bytes.len()) });
+            return Err(TierError::Corrupt {
+                key: ck.0.to_string(),
+                reason: format!("range {start}..{end} returned {} bytes", bytes.len()),
+            });
         }
         Ok(bytes)
     }
@@ -189,7 +192,9 @@ fn unshare(shared: &Arc<TierError>) -> TierError {
     match shared.as_ref() {
         TierError::Store { op, key, source } => {
             let source = match source {
-                object_store::Error::NotFound { path, .. } => object_store::Error::NotFound { path: path.clone(), source: source.to_string().into() },
+                object_store::Error::NotFound { path, .. } => {
+                    object_store::Error::NotFound { path: path.clone(), source: source.to_string().into() }
+                }
                 _ => object_store::Error::Generic { store: "tier", source: source.to_string().into() },
             };
             TierError::Store { op, key: key.clone(), source }

@@ -10,7 +10,12 @@ pub enum TierError {
     BadUrl { url: String, reason: String },
     /// A call to the object store failed (unreachable, refused, missing object...).
     #[error("object store {op} {key}: {source}")]
-    Store { op: &'static str, key: String, #[source] source: object_store::Error },
+    Store {
+        op: &'static str,
+        key: String,
+        #[source]
+        source: object_store::Error,
+    },
     /// A remote object exists but its bytes are not what the manifest promised.
     #[error("remote object {key} is corrupt: {reason}")]
     Corrupt { key: String, reason: String },
@@ -23,7 +28,11 @@ pub enum TierError {
     NotRemote { offset: i64, reason: String },
     /// A local file could not be read for upload.
     #[error("read {path} for upload: {source}")]
-    LocalIo { path: std::path::PathBuf, #[source] source: std::io::Error },
+    LocalIo {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// Asynchronous store work could not be run.
     #[error("tier task: {reason}")]
     Task { reason: String },

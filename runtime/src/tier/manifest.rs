@@ -111,7 +111,10 @@ impl Manifest {
         }
         for w in m.segments.windows(2) {
             if w[0].next_offset != w[1].base_offset {
-                return Err(format!("segment {} ends at {} but the next starts at {}", w[0].base_offset, w[0].next_offset, w[1].base_offset));
+                return Err(format!(
+                    "segment {} ends at {} but the next starts at {}",
+                    w[0].base_offset, w[0].next_offset, w[1].base_offset
+                ));
             }
         }
         Ok(m)

@@ -116,10 +116,16 @@ impl Tier {
     }
 
     /// Builds a tier over an existing store (tests pick a small multipart threshold).
-    pub fn with_store(handle: StoreHandle, node_id: i32, cache_capacity_bytes: u64, multipart_threshold_bytes: u64) -> Result<Arc<Tier>, TierError> {
+    pub fn with_store(
+        handle: StoreHandle,
+        node_id: i32,
+        cache_capacity_bytes: u64,
+        multipart_threshold_bytes: u64,
+    ) -> Result<Arc<Tier>, TierError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|e| TierError::Task { reason: e.to_string() })?;
         let counters = Arc::new(Counters::default());
-        let config = CacheConfig { capacity_bytes: cache_capacity_bytes, chunk_bytes: CACHE_CHUNK_BYTES, read_ahead_chunks: READ_AHEAD_CHUNKS };
+        let config =
+            CacheConfig { capacity_bytes: cache_capacity_bytes, chunk_bytes: CACHE_CHUNK_BYTES, read_ahead_chunks: READ_AHEAD_CHUNKS };
         let cache = ChunkCache::new(Arc::clone(&handle.store), config, Arc::clone(&counters));
         Ok(Arc::new(Tier {
             handle,

@@ -74,7 +74,11 @@ impl RemoteLog {
             if matches!(e, TierError::Store { .. }) {
                 tier.unreachable_at_open.store(true, Ordering::Release);
             }
-            tracing::warn!(topic, partition, "remote manifest not loaded yet (retried by the uploader; until then only local data is served): {e}");
+            tracing::warn!(
+                topic,
+                partition,
+                "remote manifest not loaded yet (retried by the uploader; until then only local data is served): {e}"
+            );
         }
         remote
     }
@@ -151,8 +155,11 @@ impl RemoteLog {
     /// always whole), none at or past `upper_bound`. Stops at the end of the segment.
     pub async fn read(&self, offset: i64, max_bytes: usize, upper_bound: i64) -> Result<Bytes, TierError> {
         let result = async {
-            let manifest = self.manifest().ok_or_else(|| TierError::NotRemote { offset, reason: "remote manifest not loaded (object store unreachable?)".into() })?;
-            let seg = manifest.segment_for(offset).ok_or_else(|| TierError::NotRemote { offset, reason: "no remote segment holds it".into() })?;
+            let manifest = self
+                .manifest()
+                .ok_or_else(|| TierError::NotRemote { offset, reason: "remote manifest not loaded (object store unreachable?)".into() })?;
+            let seg =
+                manifest.segment_for(offset).ok_or_else(|| TierError::NotRemote { offset, reason: "no remote segment holds it".into() })?;
             remote_reader::read_batches(&self.tier, seg, offset, max_bytes, upper_bound).await
         }
         .await;
@@ -178,13 +185,12 @@ impl RemoteLog {
     /// (offset, timestamp) of the remote record with the largest timestamp.
     pub fn max_timestamp(&self) -> Option<(i64, i64)> {
         let manifest = self.manifest()?;
-        manifest
-            .segments
-            .iter()
-            .filter(|s| s.offset_of_max_timestamp >= manifest.log_start_offset)
-            .fold(None, |best: Option<(i64, i64)>, s| match best {
+        manifest.segments.iter().filter(|s| s.offset_of_max_timestamp >= manifest.log_start_offset).fold(
+            None,
+            |best: Option<(i64, i64)>, s| match best {
                 Some((_, ts)) if ts >= s.max_timestamp => best,
                 _ => Some((s.offset_of_max_timestamp, s.max_timestamp)),
-            })
+            },
+        )
     }
 }

@@ -17,13 +17,23 @@ async fn header_at(tier: &Tier, seg: &RemoteSegment, pos: u64) -> Result<(BatchH
     let bytes = tier.cache.read(&seg.log_key, seg.size_bytes, pos, BATCH_HEADER_LEN as u64).await?;
     let (header, size) = batch_header(&bytes).map_err(|e| corrupt(format!("at byte {pos}: {e}")))?;
     if pos + size as u64 > seg.size_bytes || header.base_offset < seg.base_offset || header.last_offset() >= seg.next_offset {
-        return Err(corrupt(format!("batch at byte {pos} (offsets {}..={}, {size} bytes) does not fit the segment", header.base_offset, header.last_offset())));
+        return Err(corrupt(format!(
+            "batch at byte {pos} (offsets {}..={}, {size} bytes) does not fit the segment",
+            header.base_offset,
+            header.last_offset()
+        )));
     }
     Ok((header, size))
 }
 
 /// See [`super::RemoteLog::read`].
-pub(crate) async fn read_batches(tier: &Tier, seg: &RemoteSegment, offset: i64, max_bytes: usize, upper_bound: i64) -> Result<Bytes, TierError> {
+pub(crate) async fn read_batches(
+    tier: &Tier,
+    seg: &RemoteSegment,
+    offset: i64,
+    max_bytes: usize,
+    upper_bound: i64,
+) -> Result<Bytes, TierError> {
     let index = tier.index(seg).await?;
     let mut pos = index.floor_position(seg.base_offset, offset);
     let (start, first) = loop {
@@ -57,10 +67,15 @@ fn verify(seg: &RemoteSegment, bytes: &[u8], start: u64) -> Result<(), TierError
     let mut at = 0usize;
     let mut next = seg.base_offset;
     while at < bytes.len() {
-        let (h, size) = check_batch(&bytes[at..])
-            .map_err(|reason| TierError::Corrupt { key: seg.log_key.clone(), reason: format!("batch at byte {}: {reason}", start + at as u64) })?;
+        let (h, size) = check_batch(&bytes[at..]).map_err(|reason| TierError::Corrupt {
+            key: seg.log_key.clone(),
+            reason: format!("batch at byte {}: {reason}", start + at as u64),
+        })?;
         if h.base_offset < next {
-            return Err(TierError::Corrupt { key: seg.log_key.clone(), reason: format!("batch at byte {} goes back to offset {}", start + at as u64, h.base_offset) });
+            return Err(TierError::Corrupt {
+                key: seg.log_key.clone(),
+                reason: format!("batch at byte {} goes back to offset {}", start + at as u64, h.base_offset),
+            });
         }
         next = h.last_offset() + 1;
         at += size;

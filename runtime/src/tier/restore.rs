@@ -57,9 +57,13 @@ impl Tier {
                 Err(object_store::Error::NotFound { .. }) => continue,
                 Err(e) => return Err(TierError::store("get", &key, e)),
             };
-            let d: TopicDescriptor = serde_json::from_slice(&bytes).map_err(|e| TierError::BadManifest { key: key.to_string(), reason: e.to_string() })?;
+            let d: TopicDescriptor =
+                serde_json::from_slice(&bytes).map_err(|e| TierError::BadManifest { key: key.to_string(), reason: e.to_string() })?;
             if d.version != DESCRIPTOR_VERSION {
-                return Err(TierError::BadManifest { key: key.to_string(), reason: format!("descriptor version {} is not {DESCRIPTOR_VERSION}", d.version) });
+                return Err(TierError::BadManifest {
+                    key: key.to_string(),
+                    reason: format!("descriptor version {} is not {DESCRIPTOR_VERSION}", d.version),
+                });
             }
             out.push(d);
         }
@@ -80,7 +84,8 @@ impl Tier {
             Err(e) => return Err(TierError::store("delete", &descriptor, e)),
         }
         drop(descriptors);
-        let objects: Vec<_> = self.handle.store.list(Some(&dir)).map_ok(|m| m.location).try_collect().await.map_err(|e| TierError::store("list", &dir, e))?;
+        let objects: Vec<_> =
+            self.handle.store.list(Some(&dir)).map_ok(|m| m.location).try_collect().await.map_err(|e| TierError::store("list", &dir, e))?;
         for key in objects {
             match self.handle.store.delete(&key).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}

@@ -17,7 +17,13 @@ pub(crate) struct LocalSegment {
 /// any: oldest first, only segments that end at or below `uploaded_end`, while the newest record
 /// is older than `local.retention.ms` or the local log (`local_bytes`, active segment included)
 /// stays at least `local.retention.bytes` without it.
-pub(crate) fn local_delete_below(closed: &[LocalSegment], uploaded_end: i64, local_bytes: u64, s: &TierSettings, now_ms: i64) -> Option<(i64, usize)> {
+pub(crate) fn local_delete_below(
+    closed: &[LocalSegment],
+    uploaded_end: i64,
+    local_bytes: u64,
+    s: &TierSettings,
+    now_ms: i64,
+) -> Option<(i64, usize)> {
     let mut total = local_bytes;
     let mut cut = None;
     for (n, seg) in closed.iter().enumerate() {

@@ -32,7 +32,11 @@ pub fn open(url: &str) -> Result<StoreHandle, TierError> {
     let bad = |reason: String| TierError::BadUrl { url: url.to_string(), reason };
     let parsed = url::Url::parse(url).map_err(|e| bad(e.to_string()))?;
     let (scheme, prefix) = ObjectStoreScheme::parse(&parsed).map_err(|e| bad(e.to_string()))?;
-    let retry = RetryConfig { max_retries: CLIENT_RETRIES_MAX, retry_timeout: Duration::from_millis(CLIENT_RETRY_TIMEOUT_MS), ..RetryConfig::default() };
+    let retry = RetryConfig {
+        max_retries: CLIENT_RETRIES_MAX,
+        retry_timeout: Duration::from_millis(CLIENT_RETRY_TIMEOUT_MS),
+        ..RetryConfig::default()
+    };
     let store: Arc<dyn ObjectStore> = match scheme {
         ObjectStoreScheme::Local => {
             // `file://` paths are absolute; the directory is created so a fresh broker just works.
@@ -45,10 +49,18 @@ pub fn open(url: &str) -> Result<StoreHandle, TierError> {
             object_store::aws::AmazonS3Builder::from_env().with_url(url).with_retry(retry).build().map_err(|e| bad(e.to_string()))?,
         ),
         ObjectStoreScheme::GoogleCloudStorage => Arc::new(
-            object_store::gcp::GoogleCloudStorageBuilder::from_env().with_url(url).with_retry(retry).build().map_err(|e| bad(e.to_string()))?,
+            object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                .with_url(url)
+                .with_retry(retry)
+                .build()
+                .map_err(|e| bad(e.to_string()))?,
         ),
         ObjectStoreScheme::MicrosoftAzure => Arc::new(
-            object_store::azure::MicrosoftAzureBuilder::from_env().with_url(url).with_retry(retry).build().map_err(|e| bad(e.to_string()))?,
+            object_store::azure::MicrosoftAzureBuilder::from_env()
+                .with_url(url)
+                .with_retry(retry)
+                .build()
+                .map_err(|e| bad(e.to_string()))?,
         ),
         other => return Err(bad(format!("{other:?} stores are not supported; use file://, memory://, s3://, gs:// or az://"))),
     };

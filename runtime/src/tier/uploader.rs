@@ -169,7 +169,12 @@ impl Drop for RemoteLog {
 }
 
 /// Copies one closed segment and its two indexes to the store (not yet published).
-pub(crate) async fn upload_segment(tier: &Tier, dir: &Path, log: &Arc<PartitionLog>, seg: &ClosedSegment) -> Result<RemoteSegment, TierError> {
+pub(crate) async fn upload_segment(
+    tier: &Tier,
+    dir: &Path,
+    log: &Arc<PartitionLog>,
+    seg: &ClosedSegment,
+) -> Result<RemoteSegment, TierError> {
     let upload_id = Uuid::new_v4();
     let key = |suffix: &str| dir.clone().join(keys::segment_object_name(seg.base_offset, upload_id, suffix));
     let (log_key, index_key, time_index_key) = (key("log"), key("index"), key("timeindex"));

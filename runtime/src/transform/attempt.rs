@@ -42,7 +42,11 @@ pub struct BatchOutcome {
 impl BatchOutcome {
     /// What the runner stores before writing outputs, so a replay decides the same.
     pub fn decision(&self, batch: &Batch) -> Decision {
-        let failed = self.failures.iter().map(|(i, error)| FailedRecord { offset: batch.records.get(*i).map_or(-1, |r| r.offset), error: error.clone() }).collect();
+        let failed = self
+            .failures
+            .iter()
+            .map(|(i, error)| FailedRecord { offset: batch.records.get(*i).map_or(-1, |r| r.offset), error: error.clone() })
+            .collect();
         Decision { isolated: self.isolated, failed }
     }
 }
@@ -156,7 +160,14 @@ impl GuestSlot {
 /// run the way the first run ended up running it, and the stored failures are taken as they are:
 /// those records are not run again. A record that the first run accepted and that fails now is
 /// [`GuestError::ReplayDiverged`] (the caller retries later), never a new failure.
-pub fn run_batch(slot: &mut GuestSlot, batch: &Batch, retries: u32, backoff_ms: u64, stats: &TransformStats, decided: Option<&Decision>) -> Result<BatchOutcome, GuestError> {
+pub fn run_batch(
+    slot: &mut GuestSlot,
+    batch: &Batch,
+    retries: u32,
+    backoff_ms: u64,
+    stats: &TransformStats,
+    decided: Option<&Decision>,
+) -> Result<BatchOutcome, GuestError> {
     let outcome = run_batch_inner(slot, batch, retries, backoff_ms, stats, decided)?;
     // The batch's changes move from "this batch" to "run, not yet in the changelog".
     if let Some(state) = &mut slot.state {
@@ -166,7 +177,14 @@ pub fn run_batch(slot: &mut GuestSlot, batch: &Batch, retries: u32, backoff_ms: 
     Ok(outcome)
 }
 
-fn run_batch_inner(slot: &mut GuestSlot, batch: &Batch, retries: u32, backoff_ms: u64, stats: &TransformStats, decided: Option<&Decision>) -> Result<BatchOutcome, GuestError> {
+fn run_batch_inner(
+    slot: &mut GuestSlot,
+    batch: &Batch,
+    retries: u32,
+    backoff_ms: u64,
+    stats: &TransformStats,
+    decided: Option<&Decision>,
+) -> Result<BatchOutcome, GuestError> {
     // An earlier run of this batch that ended early (no instance) left accepted changes in the
     // instance and in `pending`: start again from the committed state.
     if let Some(state) = slot.state.as_mut().filter(|s| !s.pending.is_empty()) {
@@ -209,7 +227,13 @@ fn run_batch_inner(slot: &mut GuestSlot, batch: &Batch, retries: u32, backoff_ms
 
 /// Runs each record of `batch` on its own. A record's failure becomes what `failed` makes of it:
 /// a failure for the policy, or (in a replay) an error that ends the run.
-fn isolate(slot: &mut GuestSlot, batch: &Batch, time_ms: u64, stats: &TransformStats, failed: &dyn Fn(usize, GuestError) -> Result<(usize, String), GuestError>) -> Result<BatchOutcome, GuestError> {
+fn isolate(
+    slot: &mut GuestSlot,
+    batch: &Batch,
+    time_ms: u64,
+    stats: &TransformStats,
+    failed: &dyn Fn(usize, GuestError) -> Result<(usize, String), GuestError>,
+) -> Result<BatchOutcome, GuestError> {
     let mut all = BatchOutcome { isolated: true, ..BatchOutcome::default() };
     for (i, record) in batch.records.iter().enumerate() {
         let single = Batch { topic: batch.topic.clone(), partition: batch.partition, records: vec![record.clone()] };
@@ -245,8 +269,15 @@ fn replay(slot: &mut GuestSlot, batch: &Batch, decided: &Decision, stats: &Trans
     let mut got = if decided.isolated {
         // Indexes into `kept` map back to indexes into `batch`.
         let index: Vec<usize> = (0..batch.records.len()).filter(|i| failed_at(offset_of(*i)).is_none()).collect();
-        let kept = Batch { topic: batch.topic.clone(), partition: batch.partition, records: index.iter().filter_map(|i| batch.records.get(*i).cloned()).collect() };
-        let diverged = |i: usize, e: GuestError| GuestError::ReplayDiverged { offset: kept.records.get(i).map_or(-1, |r| r.offset), reason: e.to_string() };
+        let kept = Batch {
+            topic: batch.topic.clone(),
+            partition: batch.partition,
+            records: index.iter().filter_map(|i| batch.records.get(*i).cloned()).collect(),
+        };
+        let diverged = |i: usize, e: GuestError| GuestError::ReplayDiverged {
+            offset: kept.records.get(i).map_or(-1, |r| r.offset),
+            reason: e.to_string(),
+        };
         let mut got = isolate(slot, &kept, time_ms, stats, &|i, e| Err(diverged(i, e)))?;
         let back = |i: u32| index.get(i as usize).map_or(u32::MAX, |j| *j as u32);
         got.outputs.iter_mut().for_each(|r| r.input_index = back(r.input_index));

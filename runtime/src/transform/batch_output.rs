@@ -24,7 +24,12 @@ use crate::broker::Partition;
 
 /// Output records by topic, in emission order, with nothing left to inherit. Dead-letter
 /// records are keyed by the dead-letter topic.
-pub(super) fn resolve(shared: &Arc<RunnerShared>, batch: &Batch, outcome: &BatchOutcome, dead: Vec<(usize, String)>) -> BTreeMap<String, Vec<(i32, OutRecord)>> {
+pub(super) fn resolve(
+    shared: &Arc<RunnerShared>,
+    batch: &Batch,
+    outcome: &BatchOutcome,
+    dead: Vec<(usize, String)>,
+) -> BTreeMap<String, Vec<(i32, OutRecord)>> {
     let spec = &shared.spec;
     let mut by_topic: BTreeMap<String, Vec<(i32, OutRecord)>> = BTreeMap::new();
     for e in &outcome.outputs {
@@ -108,7 +113,14 @@ pub(super) fn log_lines(shared: &Arc<RunnerShared>, batch: &Batch, outcome: &Bat
 
 /// Writes a batch's state changes (changelog) and outputs, each durable (acks=all) before this
 /// returns; advances the sequences and `state_end` in `checkpoint` (in memory).
-pub(super) async fn write_batch(shared: &Arc<RunnerShared>, checkpoint: &mut Checkpoint, changelog: Option<Arc<Partition>>, batch: &Batch, outcome: &BatchOutcome, outputs: BTreeMap<String, Vec<(i32, OutRecord)>>) -> Result<(), String> {
+pub(super) async fn write_batch(
+    shared: &Arc<RunnerShared>,
+    checkpoint: &mut Checkpoint,
+    changelog: Option<Arc<Partition>>,
+    batch: &Batch,
+    outcome: &BatchOutcome,
+    outputs: BTreeMap<String, Vec<(i32, OutRecord)>>,
+) -> Result<(), String> {
     if let Some(changelog) = changelog.filter(|_| !outcome.state.is_empty()) {
         let timestamp = batch.records.last().map_or(0, |r| r.timestamp);
         checkpoint.state_end = Some(write_changelog(checkpoint, &changelog, &outcome.state, timestamp).await?);
@@ -130,7 +142,11 @@ async fn write_changelog(checkpoint: &mut Checkpoint, changelog: &Arc<Partition>
 }
 /// Writes one batch per output partition and waits until each is durable; advances the
 /// sequences in `checkpoint` (in memory) as batches are accepted.
-async fn write_outputs(shared: &Arc<RunnerShared>, checkpoint: &mut Checkpoint, by_topic: BTreeMap<String, Vec<(i32, OutRecord)>>) -> Result<(), String> {
+async fn write_outputs(
+    shared: &Arc<RunnerShared>,
+    checkpoint: &mut Checkpoint,
+    by_topic: BTreeMap<String, Vec<(i32, OutRecord)>>,
+) -> Result<(), String> {
     for (topic_name, records) in by_topic {
         let topic = shared
             .broker

@@ -70,7 +70,16 @@ pub struct FailedRecord {
 impl Checkpoint {
     /// A fresh checkpoint.
     pub fn new(producer_id: i64, next_offset: i64) -> Self {
-        Checkpoint { version: CHECKPOINT_VERSION, producer_id, next_offset, sequences: BTreeMap::new(), pending_end: None, pending_decision: None, state_from: None, state_end: None }
+        Checkpoint {
+            version: CHECKPOINT_VERSION,
+            producer_id,
+            next_offset,
+            sequences: BTreeMap::new(),
+            pending_end: None,
+            pending_decision: None,
+            state_from: None,
+            state_end: None,
+        }
     }
 
     /// The checkpoint file of `partition` under a transform's directory.
@@ -85,8 +94,11 @@ impl Checkpoint {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(TransformError::Io { op: "read", path: path.to_path_buf(), source }),
         };
-        let checkpoint: Checkpoint = serde_json::from_slice(&bytes)
-            .map_err(|e| TransformError::Io { op: "parse checkpoint", path: path.to_path_buf(), source: std::io::Error::other(e) })?;
+        let checkpoint: Checkpoint = serde_json::from_slice(&bytes).map_err(|e| TransformError::Io {
+            op: "parse checkpoint",
+            path: path.to_path_buf(),
+            source: std::io::Error::other(e),
+        })?;
         if checkpoint.version != CHECKPOINT_VERSION {
             let e = std::io::Error::other(format!("checkpoint version {} is not supported", checkpoint.version));
             return Err(TransformError::Io { op: "parse checkpoint", path: path.to_path_buf(), source: e });
@@ -96,7 +108,11 @@ impl Checkpoint {
 
     /// Writes it atomically (temp file, fsync, rename, fsync directory). Blocking.
     pub fn store(&self, path: &Path) -> Result<(), TransformError> {
-        let bytes = serde_json::to_vec(self).map_err(|e| TransformError::Io { op: "encode checkpoint", path: path.to_path_buf(), source: std::io::Error::other(e) })?;
+        let bytes = serde_json::to_vec(self).map_err(|e| TransformError::Io {
+            op: "encode checkpoint",
+            path: path.to_path_buf(),
+            source: std::io::Error::other(e),
+        })?;
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|source| TransformError::Io { op: "create", path: dir.to_path_buf(), source })?;
         }

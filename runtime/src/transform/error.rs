@@ -31,7 +31,12 @@ pub enum TransformError {
     #[error("the transform engine could not start: {reason}")]
     Engine { reason: String },
     #[error("{op} {path}: {source}")]
-    Io { op: &'static str, path: std::path::PathBuf, #[source] source: std::io::Error },
+    Io {
+        op: &'static str,
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Broker(#[from] crate::broker::BrokerError),
     #[error(transparent)]

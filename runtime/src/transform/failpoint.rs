@@ -87,7 +87,15 @@ mod tests {
     #[test]
     fn parses_items_and_reports_bad_ones() {
         let (f, bad) = Failpoints::parse("abort-after-outputs, time-limit-at=7,bogus,time-limit-at=x");
-        assert_eq!(f, Failpoints { abort_after_decision: false, abort_after_outputs: true, abort_after_ahead_decision: false, time_limit_at: Some(7) });
+        assert_eq!(
+            f,
+            Failpoints {
+                abort_after_decision: false,
+                abort_after_outputs: true,
+                abort_after_ahead_decision: false,
+                time_limit_at: Some(7)
+            }
+        );
         assert!(Failpoints::parse("abort-after-ahead-decision").0.abort_after_ahead_decision);
         assert_eq!(bad, ["bogus", "time-limit-at=x"]);
         assert_eq!(Failpoints::parse("").0, Failpoints::default());

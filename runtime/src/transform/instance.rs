@@ -78,7 +78,8 @@ impl Guest {
         store.set_epoch_deadline(TransformEngine::ticks_for(limits.batch_time_ms) + 1);
         let instantiate_error = |e: wasmtime::Error| GuestError::Instantiate { reason: format!("{e:#}") };
         let instance = linked.pre.instantiate(&mut store).map_err(instantiate_error)?;
-        let memory = instance.get_memory(&mut store, "memory").ok_or_else(|| GuestError::Instantiate { reason: "no memory export".into() })?;
+        let memory =
+            instance.get_memory(&mut store, "memory").ok_or_else(|| GuestError::Instantiate { reason: "no memory export".into() })?;
         let abi = linked.abi;
         let alloc = instance.get_typed_func::<i32, i32>(&mut store, abi.alloc).map_err(instantiate_error)?;
         let init = instance.get_typed_func::<(i32, i32), i64>(&mut store, abi.init).map_err(instantiate_error)?;

@@ -138,7 +138,14 @@ impl TransformManager {
         let cache_dir = dir.join("cache");
         let limits = EngineLimits { instances_max: broker.config.transform_instances_max, ..EngineLimits::default() };
         let engine = blocking("transform engine", move || TransformEngine::new(&cache_dir, limits)).await??;
-        let manager = Arc::new_cyclic(|me| TransformManager { broker: Arc::clone(&broker), engine, dir, transforms: Mutex::new(BTreeMap::new()), me: me.clone(), scrapes_skipped: Default::default() });
+        let manager = Arc::new_cyclic(|me| TransformManager {
+            broker: Arc::clone(&broker),
+            engine,
+            dir,
+            transforms: Mutex::new(BTreeMap::new()),
+            me: me.clone(),
+            scrapes_skipped: Default::default(),
+        });
         broker.metrics.add_source(Box::new(crate::metrics::transform_source::TransformSource::new(Arc::downgrade(&manager))));
         for (name, image) in broker.take_transforms_at_open() {
             if let Err(e) = manager.restore(image).await {
@@ -150,7 +157,8 @@ impl TransformManager {
     }
 
     async fn restore(&self, image: TransformImage) -> Result<(), TransformError> {
-        let spec: TransformSpec = serde_json::from_value(image.spec.clone()).map_err(|e| TransformError::InvalidSpec { field: "spec", reason: e.to_string() })?;
+        let spec: TransformSpec =
+            serde_json::from_value(image.spec.clone()).map_err(|e| TransformError::InvalidSpec { field: "spec", reason: e.to_string() })?;
         let path = self.module_path(&image.module_sha256);
         let bytes = tokio::fs::read(&path).await.map_err(|source| TransformError::Io { op: "read", path: path.clone(), source })?;
         let compiled = self.compile(bytes).await?;
@@ -180,7 +188,12 @@ impl TransformManager {
         .await?
     }
 
-    fn deployed(&self, spec: TransformSpec, version: u64, (compiled, linked): &(CompiledModule, Linked)) -> Result<Deployed, TransformError> {
+    fn deployed(
+        &self,
+        spec: TransformSpec,
+        version: u64,
+        (compiled, linked): &(CompiledModule, Linked),
+    ) -> Result<Deployed, TransformError> {
         let gate = super::gate::Gate::new(spec.parallelism);
         let shared = RunnerShared {
             broker: Arc::clone(&self.broker),
@@ -193,7 +206,14 @@ impl TransformManager {
             positions: parking_lot::Mutex::new(BTreeMap::new()),
             retrying: parking_lot::Mutex::new(BTreeMap::new()),
         };
-        Ok(Deployed { shared: Arc::new(shared), module_sha256: compiled.sha256.clone(), paused: false, reason: None, stop: None, runners: Vec::new() })
+        Ok(Deployed {
+            shared: Arc::new(shared),
+            module_sha256: compiled.sha256.clone(),
+            paused: false,
+            reason: None,
+            stop: None,
+            runners: Vec::new(),
+        })
     }
 
     /// Deploys a new transform or a new version of one (which resumes at the committed
@@ -209,11 +229,15 @@ impl TransformManager {
         })?;
         // Input, default output and dead-letter topics exist from deploy on (consumers can
         // subscribe before the first record); other named outputs are created on first use.
-        let topics = [("input", Some(spec.input.clone())), ("output", Some(spec.output.clone())), ("error_policy.topic", spec.dead_letter_topic())];
+        let topics =
+            [("input", Some(spec.input.clone())), ("output", Some(spec.output.clone())), ("error_policy.topic", spec.dead_letter_topic())];
         for (field, topic) in topics {
             let Some(topic) = topic else { continue };
             if self.broker.auto_create_topic(&topic).await?.is_none() {
-                return Err(TransformError::InvalidSpec { field, reason: format!("topic {topic} does not exist and auto-creation is off") });
+                return Err(TransformError::InvalidSpec {
+                    field,
+                    reason: format!("topic {topic} does not exist and auto-creation is off"),
+                });
             }
         }
         if compiled.1.is_stateful() {
@@ -228,7 +252,11 @@ impl TransformManager {
         let path = self.module_path(&compiled.0.sha256);
         blocking("store module", move || -> Result<(), TransformError> {
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|source| TransformError::Io { op: "create", path: parent.to_path_buf(), source })?;
+                std::fs::create_dir_all(parent).map_err(|source| TransformError::Io {
+                    op: "create",
+                    path: parent.to_path_buf(),
+                    source,
+                })?;
             }
             if !path.exists() {
                 crate::broker::fsutil::write_atomically(&path, &wasm)?;
@@ -241,7 +269,10 @@ impl TransformManager {
         let (version, paused, reason) = match transforms.get_mut(&spec.name) {
             Some(old) => {
                 if old.shared.spec.input != spec.input {
-                    return Err(TransformError::InvalidSpec { field: "input", reason: "a redeploy cannot change the input topic; delete and deploy again".into() });
+                    return Err(TransformError::InvalidSpec {
+                        field: "input",
+                        reason: "a redeploy cannot change the input topic; delete and deploy again".into(),
+                    });
                 }
                 stop_runners(old).await;
                 (old.shared.version + 1, old.paused, old.reason.clone())
@@ -249,7 +280,12 @@ impl TransformManager {
             None => (1, false, None),
         };
         let spec_json = serde_json::to_value(&spec).map_err(|e| TransformError::InvalidSpec { field: "spec", reason: e.to_string() })?;
-        let record = MetadataRecord::TransformDeployed { name: spec.name.clone(), transform_version: version, module_sha256: compiled.0.sha256.clone(), spec: spec_json };
+        let record = MetadataRecord::TransformDeployed {
+            name: spec.name.clone(),
+            transform_version: version,
+            module_sha256: compiled.0.sha256.clone(),
+            spec: spec_json,
+        };
         if let Err(e) = self.broker.append_metadata(vec![record]).await {
             if let Some(old) = transforms.get_mut(&spec.name) {
                 if !old.paused {
@@ -295,7 +331,8 @@ impl TransformManager {
             return;
         };
         let (stop_tx, stop_rx) = watch::channel(false);
-        deployed.runners = (0..topic.partitions.len() as i32).map(|p| self.spawn_runner(&deployed.shared, p, stop_rx.clone(), false)).collect();
+        deployed.runners =
+            (0..topic.partitions.len() as i32).map(|p| self.spawn_runner(&deployed.shared, p, stop_rx.clone(), false)).collect();
         deployed.stop = Some(stop_tx);
     }
 
@@ -410,7 +447,10 @@ impl TransformManager {
     }
 
     async fn reset_positions(&self, shared: &Arc<RunnerShared>, to: ResetTo) -> Result<(), TransformError> {
-        let topic = self.broker.topic(&shared.spec.input).ok_or_else(|| TransformError::InvalidSpec { field: "input", reason: "the input topic no longer exists".into() })?;
+        let topic = self
+            .broker
+            .topic(&shared.spec.input)
+            .ok_or_else(|| TransformError::InvalidSpec { field: "input", reason: "the input topic no longer exists".into() })?;
         for p in &topic.partitions {
             let offset = match to {
                 ResetTo::Earliest => p.log_start_offset(),
@@ -504,7 +544,14 @@ fn status(d: &Deployed) -> TransformStatus {
                     let next = positions.get(&p.index).copied().unwrap_or_else(|| p.log_start_offset());
                     let lag = (hwm - next).max(0);
                     let lag_seconds = if lag == 0 { Some(0.0) } else { record_age_seconds(p, next) };
-                    PartitionStatus { partition: p.index, next_offset: next, high_watermark: hwm, lag, lag_seconds, retrying: retrying.get(&p.index).cloned() }
+                    PartitionStatus {
+                        partition: p.index,
+                        next_offset: next,
+                        high_watermark: hwm,
+                        lag,
+                        lag_seconds,
+                        retrying: retrying.get(&p.index).cloned(),
+                    }
                 })
                 .collect()
         })

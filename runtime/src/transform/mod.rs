@@ -44,7 +44,7 @@ pub mod wasi;
 pub use checkpoint::{Decision, FailedRecord};
 pub use error::{GuestError, TransformError};
 pub use manager::{PartitionStatus, ResetTo, TransformManager, TransformState, TransformStatus};
-pub use spec::TransformSpec;
 pub use runner::TRANSFORM_LOGS_TOPIC;
+pub use spec::TransformSpec;
 #[cfg(test)]
 mod tests;

@@ -38,7 +38,9 @@ pub fn compile(engine: &Engine, bytes: &[u8]) -> Result<CompiledModule, Transfor
     }
     // A component (layer 1) has the same magic with a different version field.
     if bytes.get(4..8) != Some(&[1, 0, 0, 0]) {
-        return Err(TransformError::NotWasm { reason: "this is a component or an unknown wasm version; build a core module for wasm32-wasip1".into() });
+        return Err(TransformError::NotWasm {
+            reason: "this is a component or an unknown wasm version; build a core module for wasm32-wasip1".into(),
+        });
     }
     let module = Module::new(engine, bytes).map_err(|e| TransformError::Compile { reason: format!("{e:#}") })?;
     let abi = check_exports(&module)?;
@@ -72,7 +74,9 @@ fn check_exports(module: &Module) -> Result<Exports, TransformError> {
     };
     match module.get_export(EXPORT_MEMORY) {
         Some(ExternType::Memory(m)) if !m.is_64() => {}
-        Some(other) => return Err(TransformError::ExportType { name: EXPORT_MEMORY, found: format!("{other:?}"), expected: "a 32-bit memory" }),
+        Some(other) => {
+            return Err(TransformError::ExportType { name: EXPORT_MEMORY, found: format!("{other:?}"), expected: "a 32-bit memory" })
+        }
         None => return Err(TransformError::MissingExport { name: EXPORT_MEMORY, what: "the linear memory" }),
     }
     let mut funcs: Vec<ExportCheck> = vec![

@@ -4,7 +4,9 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{Compression, Record as KafkaRecord, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+use kafka_protocol::records::{
+    Compression, Record as KafkaRecord, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
 use sluice_abi::{Header, Record};
 
 /// kafka-protocol's decompression hook, on the log's codec table (lz4 via lz4_flex). The CLI
@@ -37,7 +39,13 @@ pub fn decode(mut bytes: Bytes, from: i64, to: i64) -> Result<(Vec<Record>, Opti
                 continue;
             }
             let headers = r.headers.into_iter().map(|(k, v)| Header { key: k.to_string(), value: v.map(|v| v.to_vec()) }).collect();
-            out.push(Record { offset: r.offset, timestamp: r.timestamp, key: r.key.map(|k| k.to_vec()), value: r.value.map(|v| v.to_vec()), headers });
+            out.push(Record {
+                offset: r.offset,
+                timestamp: r.timestamp,
+                key: r.key.map(|k| k.to_vec()),
+                value: r.value.map(|v| v.to_vec()),
+                headers,
+            });
         }
     }
     Ok((out, seen_end))

@@ -120,7 +120,10 @@ pub async fn run(shared: Arc<RunnerShared>, partition: i32, mut stop: watch::Rec
 
 async fn run_inner(shared: &Arc<RunnerShared>, partition: i32, stop: &mut watch::Receiver<bool>, added: bool) -> Result<(), String> {
     let spec = &shared.spec;
-    let input = shared.broker.partition(&spec.input, partition).ok_or_else(|| format!("input partition {}-{partition} does not exist", spec.input))?;
+    let input = shared
+        .broker
+        .partition(&spec.input, partition)
+        .ok_or_else(|| format!("input partition {}-{partition} does not exist", spec.input))?;
     let path = Checkpoint::path(&shared.dir, partition);
     let start = if added { StartPosition::Earliest } else { spec.start };
     let mut checkpoint = open_checkpoint(shared, &input, &path, start).await.map_err(|e| e.to_string())?;
@@ -162,10 +165,11 @@ async fn run_inner(shared: &Arc<RunnerShared>, partition: i32, stop: &mut watch:
                     }
                     continue;
                 }
-                let (batch, end) = match read_batch(&input, checkpoint.next_offset, checkpoint.pending_end, end_bound, spec.batch_records_max).await {
-                    Ok(read) => read,
-                    Err(e) => break Err(e),
-                };
+                let (batch, end) =
+                    match read_batch(&input, checkpoint.next_offset, checkpoint.pending_end, end_bound, spec.batch_records_max).await {
+                        Ok(read) => read,
+                        Err(e) => break Err(e),
+                    };
                 let started = Instant::now();
                 let decided = checkpoint.pending_decision.clone().filter(|_| checkpoint.pending_end == Some(end));
                 let (outcome, back, batch) = run_on_guest(shared, slot.take(), batch, decided.clone()).await?;
@@ -229,14 +233,16 @@ async fn run_inner(shared: &Arc<RunnerShared>, partition: i32, stop: &mut watch:
         // or the runner stops right after this batch's checkpoint.
         let mut stop_with = None;
         match ahead {
-            Ok(Some((next, next_end, next_started, Ok(next_outcome)))) => match check_outcome(shared, &next, &next_outcome, &mut state_reported) {
-                Ok(next_failed) => {
-                    checkpoint.pending_end = Some(next_end);
-                    checkpoint.pending_decision = Some(next_outcome.decision(&next));
-                    ready = Some(Ran { batch: next, end: next_end, outcome: next_outcome, failed: next_failed, started: next_started });
+            Ok(Some((next, next_end, next_started, Ok(next_outcome)))) => {
+                match check_outcome(shared, &next, &next_outcome, &mut state_reported) {
+                    Ok(next_failed) => {
+                        checkpoint.pending_end = Some(next_end);
+                        checkpoint.pending_decision = Some(next_outcome.decision(&next));
+                        ready = Some(Ran { batch: next, end: next_end, outcome: next_outcome, failed: next_failed, started: next_started });
+                    }
+                    Err(e) => stop_with = Some(e),
                 }
-                Err(e) => stop_with = Some(e),
-            },
+            }
             Ok(Some((_, _, _, Err(e @ GuestError::Restore { .. })))) => stop_with = Some(e.to_string()),
             Ok(Some((_, _, _, Err(e)))) => tracing::warn!(transform = %spec.name, partition, "{e}; the batch is run again"),
             Ok(None) => {}
@@ -245,7 +251,10 @@ async fn run_inner(shared: &Arc<RunnerShared>, partition: i32, stop: &mut watch:
         store(&checkpoint, &path).await.map_err(|e| e.to_string())?;
         if ready.is_some() {
             failpoint::abort_if(failpoint::get().abort_after_decision, "after storing a batch's decision");
-            failpoint::abort_if(failpoint::get().abort_after_ahead_decision, "after storing a checkpoint that ends a batch and holds the next batch's decision");
+            failpoint::abort_if(
+                failpoint::get().abort_after_ahead_decision,
+                "after storing a checkpoint that ends a batch and holds the next batch's decision",
+            );
         }
         if let (Some(slot), Some(state_end)) = (slot.as_mut(), checkpoint.state_end) {
             slot.state_written(state_end);
@@ -278,7 +287,12 @@ type RunAhead = Option<(Batch, i64, Instant, Result<BatchOutcome, GuestError>)>;
 
 /// Reads the batch at `from` and runs it on the guest in `slot` (a fresh batch: no stored
 /// decision). Returns the slot back (`None` if it was lost) and what ran; nothing without a slot.
-async fn read_and_run(shared: &Arc<RunnerShared>, input: &Arc<Partition>, from: i64, slot: Option<GuestSlot>) -> (Option<GuestSlot>, Result<RunAhead, String>) {
+async fn read_and_run(
+    shared: &Arc<RunnerShared>,
+    input: &Arc<Partition>,
+    from: i64,
+    slot: Option<GuestSlot>,
+) -> (Option<GuestSlot>, Result<RunAhead, String>) {
     let Some(slot) = slot else { return (None, Ok(None)) };
     let (batch, end) = match read_batch(input, from, None, input.high_watermark(), shared.spec.batch_records_max).await {
         Ok(read) => read,
@@ -294,7 +308,12 @@ async fn read_and_run(shared: &Arc<RunnerShared>, input: &Arc<Partition>, from: 
 /// The checks between running a batch and storing its decision: the state size cap, topic
 /// confinement and the error policy. Returns the failed records to dead-letter; `Err` stops the
 /// runner.
-fn check_outcome(shared: &Arc<RunnerShared>, batch: &Batch, outcome: &BatchOutcome, state_reported: &mut u64) -> Result<Vec<(usize, String)>, String> {
+fn check_outcome(
+    shared: &Arc<RunnerShared>,
+    batch: &Batch,
+    outcome: &BatchOutcome,
+    state_reported: &mut u64,
+) -> Result<Vec<(usize, String)>, String> {
     if let Some(bytes) = outcome.state_bytes {
         shared.stats.state_changed(*state_reported, bytes);
         *state_reported = bytes;
@@ -309,7 +328,12 @@ fn check_outcome(shared: &Arc<RunnerShared>, batch: &Batch, outcome: &BatchOutco
 
 /// The runner's changelog partition and committed state range; a first start records the
 /// changelog's current end as where its state begins.
-async fn open_state(shared: &Arc<RunnerShared>, partition: i32, checkpoint: &mut Checkpoint, path: &std::path::Path) -> Result<StateLog, String> {
+async fn open_state(
+    shared: &Arc<RunnerShared>,
+    partition: i32,
+    checkpoint: &mut Checkpoint,
+    path: &std::path::Path,
+) -> Result<StateLog, String> {
     let topic = state::changelog_topic(&shared.spec.name);
     let changelog = match shared.broker.partition(&topic, partition) {
         Some(changelog) => changelog,
@@ -339,10 +363,18 @@ async fn grow_changelog(shared: &Arc<RunnerShared>, topic: &str, partition: i32)
         Err(crate::broker::BrokerError::InvalidPartitions { .. }) => {}
         Err(e) => return Err(format!("cannot add partition {partition} to the state changelog {topic}: {e}")),
     }
-    shared.broker.partition(topic, partition).ok_or_else(|| format!("state changelog partition {topic}-{partition} does not exist and could not be added"))
+    shared
+        .broker
+        .partition(topic, partition)
+        .ok_or_else(|| format!("state changelog partition {topic}-{partition} does not exist and could not be added"))
 }
 
-async fn open_checkpoint(shared: &Arc<RunnerShared>, input: &Arc<Partition>, path: &std::path::Path, start: StartPosition) -> Result<Checkpoint, TransformError> {
+async fn open_checkpoint(
+    shared: &Arc<RunnerShared>,
+    input: &Arc<Partition>,
+    path: &std::path::Path,
+    start: StartPosition,
+) -> Result<Checkpoint, TransformError> {
     let load_path = path.to_path_buf();
     if let Some(c) = blocking("load checkpoint", move || Checkpoint::load(&load_path)).await?? {
         return Ok(c);
@@ -372,10 +404,18 @@ async fn store(checkpoint: &Checkpoint, path: &std::path::Path) -> Result<(), Tr
 /// end offset (exclusive). A replay (`pending_end` set) keeps the boundary chosen before the
 /// crash: the log below the high watermark does not change, so the same read returns the same
 /// records.
-async fn read_batch(input: &Arc<Partition>, from: i64, pending_end: Option<i64>, end_bound: i64, records_max: usize) -> Result<(Batch, i64), String> {
+async fn read_batch(
+    input: &Arc<Partition>,
+    from: i64,
+    pending_end: Option<i64>,
+    end_bound: i64,
+    records_max: usize,
+) -> Result<(Batch, i64), String> {
     let p = Arc::clone(input);
-    let read = blocking("read input", move || p.read(from, INPUT_READ_BYTES_MAX)).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
-    let (mut records, seen_end) = records::decode(read.records, from, end_bound).map_err(|e| format!("input {}-{} at offset {from}: {e}", input.topic, input.index))?;
+    let read =
+        blocking("read input", move || p.read(from, INPUT_READ_BYTES_MAX)).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+    let (mut records, seen_end) = records::decode(read.records, from, end_bound)
+        .map_err(|e| format!("input {}-{} at offset {from}: {e}", input.topic, input.index))?;
     let end = if records.len() > records_max {
         records.truncate(records_max);
         records.last().map_or(from + 1, |r| r.offset + 1)
@@ -390,7 +430,12 @@ async fn read_batch(input: &Arc<Partition>, from: i64, pending_end: Option<i64>,
 
 /// Runs `batch` on the guest on a blocking thread; hands back the slot and the batch (moved
 /// there and back, not copied: the runner needs its records for the outputs).
-async fn run_on_guest(shared: &Arc<RunnerShared>, slot: Option<GuestSlot>, batch: Batch, decided: Option<Decision>) -> Result<(Result<BatchOutcome, GuestError>, GuestSlot, Batch), String> {
+async fn run_on_guest(
+    shared: &Arc<RunnerShared>,
+    slot: Option<GuestSlot>,
+    batch: Batch,
+    decided: Option<Decision>,
+) -> Result<(Result<BatchOutcome, GuestError>, GuestSlot, Batch), String> {
     let mut slot = slot.ok_or("the guest slot was lost")?;
     let (stats, policy) = (Arc::clone(&shared.stats), shared.spec.error_policy.clone());
     // Held until the guest call returns; waiting here is the `parallelism` bound.

@@ -86,11 +86,16 @@ impl StateLog {
         let mut stats = RestoreStats::default();
         let mut offset = self.from;
         while offset < self.end {
-            let read = self.partition.read(offset, RESTORE_READ_BYTES).map_err(|e| fail(format!("reading changelog {name} at {offset}: {e}")))?;
+            let read =
+                self.partition.read(offset, RESTORE_READ_BYTES).map_err(|e| fail(format!("reading changelog {name} at {offset}: {e}")))?;
             let next = batches_end(&read.records).map_err(|e| fail(format!("changelog {name} at {offset}: {e}")))?;
-            let (found, _) = records::decode(read.records, offset, self.end).map_err(|e| fail(format!("changelog {name} at {offset}: {e}")))?;
+            let (found, _) =
+                records::decode(read.records, offset, self.end).map_err(|e| fail(format!("changelog {name} at {offset}: {e}")))?;
             let Some(next) = next.filter(|n| *n > offset) else {
-                return Err(fail(format!("changelog {name} ends at {offset}, before the checkpoint's state end {} (was the topic deleted or truncated?)", self.end)));
+                return Err(fail(format!(
+                    "changelog {name} ends at {offset}, before the checkpoint's state end {} (was the topic deleted or truncated?)",
+                    self.end
+                )));
             };
             let ops: Vec<StateOp> = found
                 .into_iter()
@@ -107,7 +112,9 @@ impl StateLog {
             offset = next;
         }
         for ops in self.unwritten.iter().chain(&self.pending).filter(|ops| !ops.is_empty()) {
-            guest.state_command(&StateCommand::Restore(ops.to_vec())).map_err(|e| fail(format!("restoring the batches in progress: {e}")))?;
+            guest
+                .state_command(&StateCommand::Restore(ops.to_vec()))
+                .map_err(|e| fail(format!("restoring the batches in progress: {e}")))?;
         }
         stats.millis = started.elapsed().as_millis() as u64;
         Ok(stats)
@@ -180,8 +187,15 @@ mod tests {
         let generic: Vec<records::OutRecord> = ops
             .iter()
             .map(|op| match op {
-                StateOp::Put { key, value } => records::OutRecord { key: Some(key.clone()), value: Some(value.clone()), headers: Vec::new(), timestamp: 1_700_000_000_123 },
-                StateOp::Delete { key } => records::OutRecord { key: Some(key.clone()), value: None, headers: Vec::new(), timestamp: 1_700_000_000_123 },
+                StateOp::Put { key, value } => records::OutRecord {
+                    key: Some(key.clone()),
+                    value: Some(value.clone()),
+                    headers: Vec::new(),
+                    timestamp: 1_700_000_000_123,
+                },
+                StateOp::Delete { key } => {
+                    records::OutRecord { key: Some(key.clone()), value: None, headers: Vec::new(), timestamp: 1_700_000_000_123 }
+                }
             })
             .collect();
         assert_eq!(bytes, records::encode_batch(&generic, 42, 9).unwrap());
@@ -200,9 +214,8 @@ mod tests {
     #[test]
     #[ignore]
     fn changelog_batch_timing() {
-        let ops: Vec<StateOp> = (0..4_000u64)
-            .map(|i| StateOp::Put { key: format!("window-{i:09}").into_bytes(), value: i.to_le_bytes().to_vec() })
-            .collect();
+        let ops: Vec<StateOp> =
+            (0..4_000u64).map(|i| StateOp::Put { key: format!("window-{i:09}").into_bytes(), value: i.to_le_bytes().to_vec() }).collect();
         let rounds = 500;
         let mut best = f64::MAX;
         for _ in 0..5 {

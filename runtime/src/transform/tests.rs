@@ -43,7 +43,11 @@ fn guest(engine: &TransformEngine, wasm: &[u8], limits: GuestLimits) -> Guest {
 }
 
 fn batch() -> Batch {
-    Batch { topic: "t".into(), partition: 0, records: vec![Record { offset: 0, timestamp: 1, key: None, value: Some(b"v".to_vec()), headers: vec![] }] }
+    Batch {
+        topic: "t".into(),
+        partition: 0,
+        records: vec![Record { offset: 0, timestamp: 1, key: None, value: Some(b"v".to_vec()), headers: vec![] }],
+    }
 }
 
 const LIMITS: GuestLimits = GuestLimits { memory_bytes: 4 << 20, batch_time_ms: 100 };

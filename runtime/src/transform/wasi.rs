@@ -76,23 +76,27 @@ fn read_u32(data: &[u8], at: usize) -> Option<u32> {
 
 /// Adds the WASI functions to `linker`.
 pub fn add_to_linker(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
-    linker.func_wrap(WASI_MODULE, "fd_write", |mut caller: Caller<'_, GuestState>, fd: i32, iovs: i32, iovs_len: i32, nwritten: i32| -> i32 {
-        if fd != 1 && fd != 2 {
-            return ERRNO_BADF;
-        }
-        let Some(mem) = memory(&mut caller) else { return ERRNO_FAULT };
-        let (data, state) = mem.data_and_store_mut(&mut caller);
-        let mut total: u32 = 0;
-        for i in 0..iovs_len.max(0) as usize {
-            let at = iovs as u32 as usize + i * 8;
-            let (Some(ptr), Some(len)) = (read_u32(data, at), read_u32(data, at + 4)) else { return ERRNO_FAULT };
-            let Some(chunk) = data.get(ptr as usize..(ptr as usize).saturating_add(len as usize)) else { return ERRNO_FAULT };
-            let room = CAPTURED_OUTPUT_BYTES_MAX.saturating_sub(state.captured.len());
-            state.captured.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            total = total.saturating_add(len);
-        }
-        write_bytes(&mut caller, nwritten, &total.to_le_bytes())
-    })?;
+    linker.func_wrap(
+        WASI_MODULE,
+        "fd_write",
+        |mut caller: Caller<'_, GuestState>, fd: i32, iovs: i32, iovs_len: i32, nwritten: i32| -> i32 {
+            if fd != 1 && fd != 2 {
+                return ERRNO_BADF;
+            }
+            let Some(mem) = memory(&mut caller) else { return ERRNO_FAULT };
+            let (data, state) = mem.data_and_store_mut(&mut caller);
+            let mut total: u32 = 0;
+            for i in 0..iovs_len.max(0) as usize {
+                let at = iovs as u32 as usize + i * 8;
+                let (Some(ptr), Some(len)) = (read_u32(data, at), read_u32(data, at + 4)) else { return ERRNO_FAULT };
+                let Some(chunk) = data.get(ptr as usize..(ptr as usize).saturating_add(len as usize)) else { return ERRNO_FAULT };
+                let room = CAPTURED_OUTPUT_BYTES_MAX.saturating_sub(state.captured.len());
+                state.captured.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                total = total.saturating_add(len);
+            }
+            write_bytes(&mut caller, nwritten, &total.to_le_bytes())
+        },
+    )?;
     linker.func_wrap(WASI_MODULE, "environ_sizes_get", |mut caller: Caller<'_, GuestState>, count: i32, size: i32| -> i32 {
         let e = write_bytes(&mut caller, count, &0u32.to_le_bytes());
         if e != ERRNO_SUCCESS {

@@ -135,10 +135,7 @@ impl Client {
     /// True once the broker has closed the connection (reads EOF or a reset).
     pub async fn is_closed(&mut self) -> bool {
         let mut byte = [0u8; 1];
-        matches!(
-            tokio::time::timeout(std::time::Duration::from_secs(5), self.stream.read(&mut byte)).await,
-            Ok(Ok(0)) | Ok(Err(_))
-        )
+        matches!(tokio::time::timeout(std::time::Duration::from_secs(5), self.stream.read(&mut byte)).await, Ok(Ok(0)) | Ok(Err(_)))
     }
 }
 

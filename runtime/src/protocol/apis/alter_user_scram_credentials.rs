@@ -13,7 +13,11 @@ use crate::protocol::authorize::{authorize, Operation, Resource};
 use crate::protocol::{error_code, RequestContext};
 
 /// Handles one AlterUserScramCredentials request. Errors are reported per user.
-pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: AlterUserScramCredentialsRequest) -> AlterUserScramCredentialsResponse {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: AlterUserScramCredentialsRequest,
+) -> AlterUserScramCredentialsResponse {
     let mut changes = Vec::with_capacity(request.deletions.len() + request.upsertions.len());
     for d in request.deletions {
         changes.push(CredentialChange::Delete { user: d.name.to_string(), mechanism: d.mechanism });

@@ -22,9 +22,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: ApiVers
 /// The v0 reply to an ApiVersions request whose version we do not support: the client retries
 /// with the highest version in our table.
 pub fn unsupported_version_response() -> ApiVersionsResponse {
-    ApiVersionsResponse::default()
-        .with_error_code(ResponseError::UnsupportedVersion.code())
-        .with_api_keys(version_table())
+    ApiVersionsResponse::default().with_error_code(ResponseError::UnsupportedVersion.code()).with_api_keys(version_table())
 }
 
 fn version_table() -> Vec<ApiVersion> {

@@ -15,7 +15,11 @@ use crate::security::acl::AclBinding;
 
 /// Handles one CreateAcls request. Errors are reported per creation.
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: CreateAclsRequest) -> CreateAclsResponse {
-    let refusal = if authorizer_enabled(broker) { authorize(broker, ctx, Operation::Alter, Resource::Cluster).err() } else { Some(BrokerError::SecurityDisabled) };
+    let refusal = if authorizer_enabled(broker) {
+        authorize(broker, ctx, Operation::Alter, Resource::Cluster).err()
+    } else {
+        Some(BrokerError::SecurityDisabled)
+    };
     let results = match refusal {
         Some(e) => request.creations.iter().map(|_| failed(&e)).collect(),
         None => {

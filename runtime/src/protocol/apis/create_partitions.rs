@@ -18,10 +18,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: CreateP
     let mut results = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
         let name = topic.name.0.as_str();
-        let bad_assignment = topic
-            .assignments
-            .as_ref()
-            .is_some_and(|all| all.iter().any(|a| a.broker_ids.iter().map(|b| b.0).ne([me])));
+        let bad_assignment = topic.assignments.as_ref().is_some_and(|all| all.iter().any(|a| a.broker_ids.iter().map(|b| b.0).ne([me])));
         let outcome = if let Err(e) = authorize(broker, ctx, Operation::Alter, Resource::Topic(name)) {
             Err(e)
         } else if bad_assignment {

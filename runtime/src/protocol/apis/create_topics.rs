@@ -45,13 +45,11 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: CreateT
                     result
                 }
             }
-            Err(e) => {
-                result
-                    .with_error_code(error_code::code(&e))
-                    .with_error_message(Some(StrBytes::from_string(e.to_string())))
-                    .with_num_partitions(-1)
-                    .with_replication_factor(-1)
-            }
+            Err(e) => result
+                .with_error_code(error_code::code(&e))
+                .with_error_message(Some(StrBytes::from_string(e.to_string())))
+                .with_num_partitions(-1)
+                .with_replication_factor(-1),
         });
     }
     CreateTopicsResponse::default().with_topics(results)
@@ -72,13 +70,23 @@ async fn create(broker: &Arc<Broker>, topic: &CreatableTopic, validate_only: boo
         // Manual assignment: every replica list must be exactly this broker.
         let me = broker.config.node_id;
         if partitions != -1 || replication_factor != -1 || topic.assignments.iter().any(|a| a.broker_ids.iter().map(|b| b.0).ne([me])) {
-            return Err(BrokerError::InvalidReplicaAssignment { reason: format!("replica assignments must list only broker {me}, with num_partitions and replication_factor -1") });
+            return Err(BrokerError::InvalidReplicaAssignment {
+                reason: format!("replica assignments must list only broker {me}, with num_partitions and replication_factor -1"),
+            });
         }
         partitions = topic.assignments.len() as i32;
         replication_factor = 1;
     }
     let created = broker.create_topic(topic.name.0.as_str(), partitions, replication_factor, configs, validate_only).await?;
-    let count = if validate_only { if partitions == -1 { broker.config.num_partitions } else { partitions } } else { created.partitions.len() as i32 };
+    let count = if validate_only {
+        if partitions == -1 {
+            broker.config.num_partitions
+        } else {
+            partitions
+        }
+    } else {
+        created.partitions.len() as i32
+    };
     Ok((created.id, count, created.configs.clone()))
 }
 

@@ -15,7 +15,11 @@ use crate::security::acl::AclFilter;
 
 /// Handles one DeleteAcls request. Errors are reported per filter.
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: DeleteAclsRequest) -> DeleteAclsResponse {
-    let refusal = if authorizer_enabled(broker) { authorize(broker, ctx, Operation::Alter, Resource::Cluster).err() } else { Some(BrokerError::SecurityDisabled) };
+    let refusal = if authorizer_enabled(broker) {
+        authorize(broker, ctx, Operation::Alter, Resource::Cluster).err()
+    } else {
+        Some(BrokerError::SecurityDisabled)
+    };
     if let Some(e) = refusal {
         return DeleteAclsResponse::default().with_filter_results(request.filters.iter().map(|_| failed(&e)).collect());
     }

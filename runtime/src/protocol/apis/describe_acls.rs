@@ -45,7 +45,9 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Describ
             .with_operation(acl.operation.code())
             .with_permission_type(acl.permission.code());
         let same = |r: &DescribeAclsResource| {
-            r.resource_type == acl.resource_type.code() && r.resource_name.as_str() == acl.resource_name && r.pattern_type == acl.pattern_type.code()
+            r.resource_type == acl.resource_type.code()
+                && r.resource_name.as_str() == acl.resource_name
+                && r.pattern_type == acl.pattern_type.code()
         };
         match resources.last_mut() {
             Some(last) if same(last) => last.acls.push(description),

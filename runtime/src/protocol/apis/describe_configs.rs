@@ -52,11 +52,16 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Describ
             RESOURCE_BROKER => Err((ResponseError::InvalidRequest, format!("this is broker {}, not {name}", broker.config.node_id))),
             other => Err((ResponseError::InvalidRequest, format!("resource type {other} is not supported"))),
         };
-        let result = DescribeConfigsResult::default().with_resource_type(resource.resource_type).with_resource_name(resource.resource_name.clone());
+        let result =
+            DescribeConfigsResult::default().with_resource_type(resource.resource_type).with_resource_name(resource.resource_name.clone());
         results.push(match entries {
             Ok(entries) => {
                 let wanted = |e: &Entry| resource.configuration_keys.as_ref().is_none_or(|keys| keys.iter().any(|k| k.as_str() == e.name));
-                let configs = entries.into_iter().filter(wanted).map(|e| encode(e, version, request.include_synonyms, request.include_documentation)).collect();
+                let configs = entries
+                    .into_iter()
+                    .filter(wanted)
+                    .map(|e| encode(e, version, request.include_synonyms, request.include_documentation))
+                    .collect();
                 result.with_configs(configs)
             }
             Err((code, message)) => result.with_error_code(code.code()).with_error_message(Some(StrBytes::from_string(message))),
@@ -108,7 +113,8 @@ fn encode(e: Entry, version: i16, synonyms: bool, documentation: bool) -> Descri
         .with_read_only(e.read_only)
         .with_config_source(e.source);
     if synonyms {
-        out.synonyms = vec![DescribeConfigsSynonym::default().with_name(StrBytes::from_string(e.name)).with_value(value).with_source(e.source)];
+        out.synonyms =
+            vec![DescribeConfigsSynonym::default().with_name(StrBytes::from_string(e.name)).with_value(value).with_source(e.source)];
     }
     if version >= 3 {
         out.config_type = e.kind as i8;

@@ -12,7 +12,11 @@ use crate::protocol::authorize::{authorize, Operation, Resource};
 use crate::protocol::{error_code, RequestContext};
 
 /// Handles one DescribeUserScramCredentials request. `users` null or empty: every user.
-pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: DescribeUserScramCredentialsRequest) -> DescribeUserScramCredentialsResponse {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: DescribeUserScramCredentialsRequest,
+) -> DescribeUserScramCredentialsResponse {
     if let Err(e) = authorize(broker, ctx, Operation::Describe, Resource::Cluster) {
         return DescribeUserScramCredentialsResponse::default()
             .with_error_code(error_code::code(&e))
@@ -32,7 +36,9 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Describ
             ),
             None => {
                 let e = BrokerError::UnknownCredential { user: user.clone(), mechanism: "SCRAM" };
-                result.with_error_code(error_code::code(&e)).with_error_message(Some(StrBytes::from_string(format!("user {user} has no SCRAM credentials"))))
+                result
+                    .with_error_code(error_code::code(&e))
+                    .with_error_message(Some(StrBytes::from_string(format!("user {user} has no SCRAM credentials"))))
             }
         });
     }

@@ -220,9 +220,5 @@ fn read_all(wanted: &[Wanted], max_bytes: usize) -> Vec<PartitionData> {
 }
 
 fn error_partition(code: i16) -> PartitionData {
-    PartitionData::default()
-        .with_error_code(code)
-        .with_high_watermark(-1)
-        .with_aborted_transactions(None)
-        .with_records(Some(Bytes::new()))
+    PartitionData::default().with_error_code(code).with_high_watermark(-1).with_aborted_transactions(None).with_records(Some(Bytes::new()))
 }

@@ -24,7 +24,9 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: FindCoo
     // Per key: DESCRIBE on the group (Kafka), then the key type.
     let answer = |key: &str| -> (BrokerId, StrBytes, i32, i16, Option<StrBytes>) {
         let error = match request.key_type {
-            KEY_TYPE_GROUP if !allowed(broker, ctx, Operation::Describe, Resource::Group(key)) => Some(ResponseError::GroupAuthorizationFailed),
+            KEY_TYPE_GROUP if !allowed(broker, ctx, Operation::Describe, Resource::Group(key)) => {
+                Some(ResponseError::GroupAuthorizationFailed)
+            }
             KEY_TYPE_GROUP => None,
             // Clients only ask for these when using transactions, which we do not offer; a
             // retriable error keeps them from sending transactional requests here.

@@ -22,7 +22,11 @@ const OP_APPEND: i8 = 2;
 const OP_SUBTRACT: i8 = 3;
 
 /// Handles one IncrementalAlterConfigs request. Errors are reported inside the response's error codes.
-pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
+pub async fn handle(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    request: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
     let mut responses = Vec::with_capacity(request.resources.len());
     for resource in &request.resources {
         let name = resource.resource_name.as_str();
@@ -41,7 +45,9 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Increme
             }),
             other => Err(BrokerError::InvalidRequest { reason: format!("resource type {other} is not supported") }),
         };
-        let response = AlterConfigsResourceResponse::default().with_resource_type(resource.resource_type).with_resource_name(resource.resource_name.clone());
+        let response = AlterConfigsResourceResponse::default()
+            .with_resource_type(resource.resource_type)
+            .with_resource_name(resource.resource_name.clone());
         responses.push(match outcome {
             Ok(()) => response,
             Err(e) => response.with_error_code(error_code::code(&e)).with_error_message(Some(StrBytes::from_string(e.to_string()))),
@@ -57,7 +63,11 @@ async fn alter_topic(broker: &Arc<Broker>, resource: &AlterConfigsResource, vali
     for change in &resource.configs {
         let key = change.name.to_string();
         let value = change.value.as_ref().map(|v| v.to_string());
-        let invalid = |reason: &str| BrokerError::InvalidConfig { name: key.clone(), value: value.clone().unwrap_or_default(), reason: reason.into() };
+        let invalid = |reason: &str| BrokerError::InvalidConfig {
+            name: key.clone(),
+            value: value.clone().unwrap_or_default(),
+            reason: reason.into(),
+        };
         let known = topic_config::lookup(&key).ok_or_else(|| invalid("unknown topic config"))?;
         match change.config_operation {
             OP_SET => {

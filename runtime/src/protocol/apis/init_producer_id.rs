@@ -8,8 +8,8 @@ use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, Pr
 use kafka_protocol::ResponseError;
 
 use crate::broker::Broker;
-use crate::protocol::error_code;
 use crate::protocol::authorize::{allowed, Operation, Resource};
+use crate::protocol::error_code;
 use crate::protocol::RequestContext;
 
 /// Handles one InitProducerId request. Errors are reported inside the response's error codes.
@@ -18,7 +18,9 @@ use crate::protocol::RequestContext;
 /// OUT_OF_ORDER_SEQUENCE error) simply gets a new id: partitions treat an unknown producer id as
 /// a fresh start, which is what an epoch bump achieves in Kafka.
 pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: InitProducerIdRequest) -> InitProducerIdResponse {
-    let failed = |code: ResponseError| InitProducerIdResponse::default().with_error_code(code.code()).with_producer_id(ProducerId(-1)).with_producer_epoch(-1);
+    let failed = |code: ResponseError| {
+        InitProducerIdResponse::default().with_error_code(code.code()).with_producer_id(ProducerId(-1)).with_producer_epoch(-1)
+    };
     if request.transactional_id.is_some() {
         return failed(ResponseError::TransactionalIdAuthorizationFailed);
     }

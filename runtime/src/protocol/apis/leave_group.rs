@@ -29,7 +29,10 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: LeaveGr
     let leaving: Vec<LeavingMember> = request
         .members
         .iter()
-        .map(|m| LeavingMember { member_id: m.member_id.to_string(), group_instance_id: m.group_instance_id.as_ref().map(|s| s.to_string()) })
+        .map(|m| LeavingMember {
+            member_id: m.member_id.to_string(),
+            group_instance_id: m.group_instance_id.as_ref().map(|s| s.to_string()),
+        })
         .collect();
     match broker.groups.leave_group(group_id, &leaving) {
         Err(e) => LeaveGroupResponse::default().with_error_code(e.code()),

@@ -57,18 +57,22 @@ async fn lookup(partition: Arc<Partition>, timestamp: i64) -> Result<(i64, i64),
         LATEST => Ok((partition.high_watermark(), -1)),
         EARLIEST => Ok((partition.log_start_offset(), -1)),
         EARLIEST_LOCAL => Ok((partition.local_log_start_offset(), -1)),
-        MAX_TIMESTAMP => blocking("list offsets", move || {
-            let hwm = partition.high_watermark();
-            let found = partition.max_timestamp()?;
-            Ok(found.filter(|&(offset, _)| offset < hwm).unwrap_or((-1, -1)))
-        })
-        .await?,
-        ts if ts >= 0 => blocking("list offsets", move || {
-            let hwm = partition.high_watermark();
-            let found = partition.offset_for_timestamp(ts)?;
-            Ok(found.filter(|&(offset, _)| offset < hwm).unwrap_or((-1, -1)))
-        })
-        .await?,
+        MAX_TIMESTAMP => {
+            blocking("list offsets", move || {
+                let hwm = partition.high_watermark();
+                let found = partition.max_timestamp()?;
+                Ok(found.filter(|&(offset, _)| offset < hwm).unwrap_or((-1, -1)))
+            })
+            .await?
+        }
+        ts if ts >= 0 => {
+            blocking("list offsets", move || {
+                let hwm = partition.high_watermark();
+                let found = partition.offset_for_timestamp(ts)?;
+                Ok(found.filter(|&(offset, _)| offset < hwm).unwrap_or((-1, -1)))
+            })
+            .await?
+        }
         other => Err(BrokerError::InvalidRequest { reason: format!("timestamp {other} is not a supported ListOffsets query") }),
     }
 }

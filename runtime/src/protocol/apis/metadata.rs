@@ -10,7 +10,9 @@ use kafka_protocol::ResponseError;
 
 use crate::broker::partition::LEADER_EPOCH;
 use crate::broker::{Broker, Topic};
-use crate::protocol::authorize::{allowed, authorized_operations, may_create_topic, Operation, Resource, CLUSTER_OPERATIONS, TOPIC_OPERATIONS};
+use crate::protocol::authorize::{
+    allowed, authorized_operations, may_create_topic, Operation, Resource, CLUSTER_OPERATIONS, TOPIC_OPERATIONS,
+};
 use crate::protocol::error_code;
 use crate::protocol::RequestContext;
 
@@ -19,10 +21,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Metadat
     let version = ctx.api_version;
     let node_id = BrokerId(broker.config.node_id);
     let (host, port) = ctx.advertised();
-    let node = MetadataResponseBroker::default()
-        .with_node_id(node_id)
-        .with_host(StrBytes::from_string(host.to_string()))
-        .with_port(port);
+    let node = MetadataResponseBroker::default().with_node_id(node_id).with_host(StrBytes::from_string(host.to_string())).with_port(port);
     // v0: an empty list means all topics (v1+ uses null for that). Before v4 there is no flag
     // and clients expect Kafka's default behaviour: auto-create.
     let allow_auto_create = version < 4 || request.allow_auto_topic_creation;
@@ -56,10 +55,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Metadat
             }
         }
     }
-    let mut response = MetadataResponse::default()
-        .with_brokers(vec![node])
-        .with_controller_id(node_id)
-        .with_topics(topics);
+    let mut response = MetadataResponse::default().with_brokers(vec![node]).with_controller_id(node_id).with_topics(topics);
     if cluster_operations {
         response.cluster_authorized_operations = authorized_operations(broker, ctx, Resource::Cluster, &CLUSTER_OPERATIONS);
     }
@@ -69,7 +65,13 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Metadat
     response
 }
 
-async fn lookup(broker: &Arc<Broker>, ctx: &RequestContext, name: Option<&str>, topic_id: uuid::Uuid, auto_create: bool) -> MetadataResponseTopic {
+async fn lookup(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    name: Option<&str>,
+    topic_id: uuid::Uuid,
+    auto_create: bool,
+) -> MetadataResponseTopic {
     let version = ctx.api_version;
     let describable = |name: &str| allowed(broker, ctx, Operation::Describe, Resource::Topic(name));
     let unknown = |code: ResponseError| {
@@ -118,10 +120,8 @@ fn describe(topic: &Topic, me: BrokerId, version: i16) -> MetadataResponseTopic 
         .partitions
         .iter()
         .map(|p| {
-            let mut out = MetadataResponsePartition::default()
-                .with_partition_index(p.index)
-                .with_replica_nodes(vec![me])
-                .with_isr_nodes(vec![me]);
+            let mut out =
+                MetadataResponsePartition::default().with_partition_index(p.index).with_replica_nodes(vec![me]).with_isr_nodes(vec![me]);
             out.leader_id = me;
             if version >= 7 {
                 out.leader_epoch = LEADER_EPOCH;
@@ -129,9 +129,8 @@ fn describe(topic: &Topic, me: BrokerId, version: i16) -> MetadataResponseTopic 
             out
         })
         .collect();
-    let mut out = MetadataResponseTopic::default()
-        .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
-        .with_partitions(partitions);
+    let mut out =
+        MetadataResponseTopic::default().with_name(Some(TopicName(StrBytes::from_string(topic.name.clone())))).with_partitions(partitions);
     if version >= 10 {
         out.topic_id = topic.id;
     }

@@ -55,7 +55,8 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: OffsetF
             .collect();
         return OffsetFetchResponse::default().with_groups(results);
     }
-    let wanted: Option<Vec<(String, Vec<i32>)>> = request.topics.map(|ts| ts.into_iter().map(|t| (t.name.0.to_string(), t.partition_indexes)).collect());
+    let wanted: Option<Vec<(String, Vec<i32>)>> =
+        request.topics.map(|ts| ts.into_iter().map(|t| (t.name.0.to_string(), t.partition_indexes)).collect());
     if !group_ok(request.group_id.0.as_str()) {
         if ctx.api_version >= 2 {
             return OffsetFetchResponse::default().with_error_code(group_refused);
@@ -65,7 +66,10 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: OffsetF
             .unwrap_or_default()
             .into_iter()
             .map(|(topic, partitions)| {
-                let partitions = partitions.into_iter().map(|partition| v1_partition(Fetched { partition, offset: None, error: group_refused })).collect();
+                let partitions = partitions
+                    .into_iter()
+                    .map(|partition| v1_partition(Fetched { partition, offset: None, error: group_refused }))
+                    .collect();
                 OffsetFetchResponseTopic::default().with_name(topic_name(topic)).with_partitions(partitions)
             })
             .collect();
@@ -82,7 +86,12 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: OffsetF
 }
 
 /// The requested partitions' commits, or every commit of the group when `wanted` is `None`.
-fn fetch(groups: &GroupCoordinator, group_id: &str, wanted: Option<Vec<(String, Vec<i32>)>>, visible: &dyn Fn(&str) -> bool) -> Vec<(String, Vec<Fetched>)> {
+fn fetch(
+    groups: &GroupCoordinator,
+    group_id: &str,
+    wanted: Option<Vec<(String, Vec<i32>)>>,
+    visible: &dyn Fn(&str) -> bool,
+) -> Vec<(String, Vec<Fetched>)> {
     let topic_refused = ResponseError::TopicAuthorizationFailed.code();
     match wanted {
         Some(topics) => topics

@@ -37,7 +37,8 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Produce
     let transactional = request.transactional_id.is_some();
 
     // WRITE on each topic, decided once per topic; refused topics are neither created nor written.
-    let writable: Vec<bool> = request.topic_data.iter().map(|t| allowed(broker, ctx, Operation::Write, Resource::Topic(t.name.0.as_str()))).collect();
+    let writable: Vec<bool> =
+        request.topic_data.iter().map(|t| allowed(broker, ctx, Operation::Write, Resource::Topic(t.name.0.as_str()))).collect();
 
     // Like Metadata, Produce creates unknown topics when `auto.create.topics.enable` is on (and
     // the principal may create them); a name that cannot be created is answered per partition
@@ -103,7 +104,11 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: Produce
     ProduceResponse::default().with_responses(responses)
 }
 
-fn partition_response(topic: &str, index: i32, result: Result<crate::broker::partition::Produced, BrokerError>) -> PartitionProduceResponse {
+fn partition_response(
+    topic: &str,
+    index: i32,
+    result: Result<crate::broker::partition::Produced, BrokerError>,
+) -> PartitionProduceResponse {
     let response = PartitionProduceResponse::default().with_index(index).with_log_append_time_ms(-1);
     match result {
         Ok(p) => response.with_base_offset(p.base_offset).with_log_start_offset(p.log_start_offset),

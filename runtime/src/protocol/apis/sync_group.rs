@@ -27,9 +27,7 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: SyncGro
         assignments: request.assignments.into_iter().map(|a| (a.member_id.to_string(), a.assignment)).collect(),
     };
     let outcome = broker.groups.sync_group(sync).await;
-    let response = SyncGroupResponse::default()
-        .with_error_code(outcome.error.map_or(0, |e| e.code()))
-        .with_assignment(outcome.assignment);
+    let response = SyncGroupResponse::default().with_error_code(outcome.error.map_or(0, |e| e.code())).with_assignment(outcome.assignment);
     if ctx.api_version >= 5 {
         response
             .with_protocol_type(outcome.protocol_type.map(StrBytes::from_string))

@@ -84,7 +84,14 @@ fn is_principal(text: &str, principal: &Principal) -> bool {
 /// `authorizeByResourceType`, which InitProducerId uses: WRITE on any topic grants an
 /// idempotent producer id). Simplified from Kafka: a DENY counts only when it names the very
 /// pattern an ALLOW names.
-pub fn allows_any<'b>(policy: &AuthorizerPolicy<'_>, bindings: impl IntoIterator<Item = &'b AclBinding>, principal: &Principal, host: IpAddr, operation: Operation, resource_type: ResourceType) -> bool {
+pub fn allows_any<'b>(
+    policy: &AuthorizerPolicy<'_>,
+    bindings: impl IntoIterator<Item = &'b AclBinding>,
+    principal: &Principal,
+    host: IpAddr,
+    operation: Operation,
+    resource_type: ResourceType,
+) -> bool {
     if policy.super_users.contains(principal) {
         return true;
     }
@@ -95,7 +102,8 @@ pub fn allows_any<'b>(policy: &AuthorizerPolicy<'_>, bindings: impl IntoIterator
             && (acl.host == WILDCARD || acl.host == host)
             && (acl.operation == operation || acl.operation == Operation::All)
     };
-    let (denied, allows): (Vec<&AclBinding>, Vec<&AclBinding>) = bindings.into_iter().filter(applies).partition(|a| a.permission == Permission::Deny);
+    let (denied, allows): (Vec<&AclBinding>, Vec<&AclBinding>) =
+        bindings.into_iter().filter(applies).partition(|a| a.permission == Permission::Deny);
     allows.into_iter().any(|allow| {
         !denied.iter().any(|d| {
             (d.pattern_type == allow.pattern_type && d.resource_name == allow.resource_name)
@@ -116,7 +124,15 @@ mod tests {
         AclBinding::from_wire(rt.code(), name, pattern.code(), principal, host, op.code(), perm.code()).unwrap()
     }
 
-    fn ask(policy: &AuthorizerPolicy<'_>, set: &BTreeSet<AclBinding>, user: &str, host: &str, op: Operation, rt: ResourceType, name: &str) -> bool {
+    fn ask(
+        policy: &AuthorizerPolicy<'_>,
+        set: &BTreeSet<AclBinding>,
+        user: &str,
+        host: &str,
+        op: Operation,
+        rt: ResourceType,
+        name: &str,
+    ) -> bool {
         let principal = Principal::user(user);
         decide(policy, set, &Request { principal: &principal, host: host.parse().unwrap(), operation: op, resource_type: rt, name })
     }
@@ -155,15 +171,14 @@ mod tests {
     #[test]
     fn deny_wins() {
         let policy = AuthorizerPolicy::default();
-        let set: BTreeSet<_> = [
-            acl("User:alice", "*", O::Read, Allow, Topic, "*", Literal),
-            acl("User:alice", "*", O::Read, Deny, Topic, "secret", Prefixed),
-        ]
-        .into();
+        let set: BTreeSet<_> =
+            [acl("User:alice", "*", O::Read, Allow, Topic, "*", Literal), acl("User:alice", "*", O::Read, Deny, Topic, "secret", Prefixed)]
+                .into();
         assert!(ask(&policy, &set, "alice", LOCAL, O::Read, Topic, "public"));
         assert!(!ask(&policy, &set, "alice", LOCAL, O::Read, Topic, "secret-1"));
         assert!(ask(&policy, &set, "alice", LOCAL, O::Describe, Topic, "secret-1"), "READ allowed by * implies DESCRIBE");
-        let set: BTreeSet<_> = [acl("User:alice", "*", O::Write, Allow, Topic, "t", Literal), acl("User:*", "*", O::All, Deny, Topic, "t", Literal)].into();
+        let set: BTreeSet<_> =
+            [acl("User:alice", "*", O::Write, Allow, Topic, "t", Literal), acl("User:*", "*", O::All, Deny, Topic, "t", Literal)].into();
         assert!(!ask(&policy, &set, "alice", LOCAL, O::Write, Topic, "t"));
     }
 

@@ -148,7 +148,16 @@ mod tests {
     use crate::security::acl::model::{Operation, Permission};
 
     fn binding(rt: ResourceType, name: &str, pattern: PatternType, user: &str) -> AclBinding {
-        AclBinding::from_wire(rt.code(), name, pattern.code(), &format!("User:{user}"), "*", Operation::All.code(), Permission::Allow.code()).unwrap()
+        AclBinding::from_wire(
+            rt.code(),
+            name,
+            pattern.code(),
+            &format!("User:{user}"),
+            "*",
+            Operation::All.code(),
+            Permission::Allow.code(),
+        )
+        .unwrap()
     }
 
     /// `covering` returns exactly what a scan with `covers` returns, through inserts and

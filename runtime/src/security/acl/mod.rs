@@ -20,7 +20,7 @@ pub mod store;
 
 pub use authorizer::{AuthorizerPolicy, Request};
 pub use index::AclIndex;
-pub use model::{AclBinding, AclFilter, PatternFilter, InvalidAcl, Operation, PatternType, Permission, ResourceType};
+pub use model::{AclBinding, AclFilter, InvalidAcl, Operation, PatternFilter, PatternType, Permission, ResourceType};
 pub use store::AclStore;
 
 /// The resource name Kafka gives the cluster in ACLs.

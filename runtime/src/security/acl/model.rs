@@ -250,10 +250,14 @@ impl AclBinding {
         permission: i8,
     ) -> Result<Self, InvalidAcl> {
         let invalid = |reason: String| InvalidAcl { reason };
-        let resource_type = ResourceType::from_code(resource_type).ok_or_else(|| invalid(format!("resource type {resource_type} is not TOPIC, GROUP, CLUSTER or TRANSACTIONAL_ID")))?;
-        let pattern_type = PatternType::from_code(pattern_type).ok_or_else(|| invalid(format!("pattern type {pattern_type} is not LITERAL or PREFIXED")))?;
-        let operation = Operation::from_code(operation).ok_or_else(|| invalid(format!("operation {operation} is not a concrete operation")))?;
-        let permission = Permission::from_code(permission).ok_or_else(|| invalid(format!("permission {permission} is not ALLOW or DENY")))?;
+        let resource_type = ResourceType::from_code(resource_type)
+            .ok_or_else(|| invalid(format!("resource type {resource_type} is not TOPIC, GROUP, CLUSTER or TRANSACTIONAL_ID")))?;
+        let pattern_type = PatternType::from_code(pattern_type)
+            .ok_or_else(|| invalid(format!("pattern type {pattern_type} is not LITERAL or PREFIXED")))?;
+        let operation =
+            Operation::from_code(operation).ok_or_else(|| invalid(format!("operation {operation} is not a concrete operation")))?;
+        let permission =
+            Permission::from_code(permission).ok_or_else(|| invalid(format!("permission {permission} is not ALLOW or DENY")))?;
         for (field, value) in [("resource name", resource_name), ("principal", principal), ("host", host)] {
             if value.is_empty() || value.len() > ACL_FIELD_BYTES_MAX {
                 return Err(invalid(format!("{field} must be 1 to {ACL_FIELD_BYTES_MAX} bytes")));

@@ -20,8 +20,7 @@ pub enum Mechanism {
 
 impl Mechanism {
     /// Every mechanism, in the order SaslHandshake lists them.
-    pub const ALL: [Mechanism; 3] =
-        [Mechanism::Scram(ScramMechanism::Sha512), Mechanism::Scram(ScramMechanism::Sha256), Mechanism::Plain];
+    pub const ALL: [Mechanism; 3] = [Mechanism::Scram(ScramMechanism::Sha512), Mechanism::Scram(ScramMechanism::Sha256), Mechanism::Plain];
 
     /// The SASL name.
     pub fn name(self) -> &'static str {

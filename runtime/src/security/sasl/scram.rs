@@ -208,15 +208,9 @@ mod tests {
             Step::Continue(b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096".to_vec())
         );
         let last = server
-            .step(
-                b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
-                &store,
-            )
+            .step(b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=", &store)
             .expect("final");
-        assert_eq!(
-            last,
-            Step::Done { user: "user".into(), response: b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=".to_vec() }
-        );
+        assert_eq!(last, Step::Done { user: "user".into(), response: b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=".to_vec() });
         assert!(matches!(server.step(b"again", &store), Err(AuthError::AlreadyComplete { .. })));
     }
 
@@ -247,7 +241,10 @@ mod tests {
         let mut server = ScramServer::with_server_nonce(ScramMechanism::Sha256, nonce);
         server.step(b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO", &store).expect("first");
         let doubled = format!("c=biws,r=rOprNGfwEbeRWgbNEkqOrOprNGfwEbeRWgbNEkqO{nonce},p=AAAA");
-        assert!(matches!(server.step(doubled.as_bytes(), &store), Err(AuthError::InvalidCredentials { .. })), "nonce accepted, proof checked");
+        assert!(
+            matches!(server.step(doubled.as_bytes(), &store), Err(AuthError::InvalidCredentials { .. })),
+            "nonce accepted, proof checked"
+        );
     }
 
     /// A SHA-512 round trip with a client computed from the RFC's formulas and a random nonce.
