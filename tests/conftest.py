@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-READY_RE = re.compile(rb"^sluice ready kafka=(\S+) admin=(\S+) advertised=(\S+)(?: listeners=(\S+))?\s*$")
+READY_RE = re.compile(rb"^sluice ready kafka=(\S+) admin=(\S+) advertised=(\S+)(?: listeners=(\S+))?(?: data_dir=(.+?))?\s*$")
 READY_TIMEOUT_S = 60
 STOP_TIMEOUT_S = 60
 
@@ -55,8 +55,9 @@ def broker_env(extra=None):
 class Broker:
     """One `sluice serve` process over a data directory that outlives restarts."""
 
-    def __init__(self, data_dir: Path, log_path: Path, args=(), env=None, binary=None):
+    def __init__(self, data_dir: Path, log_path: Path, args=(), env=None, binary=None, cwd=None):
         self.binary = binary or sluice_binary()
+        self.cwd = cwd
         self.data_dir = Path(data_dir)
         self.log_path = Path(log_path)
         self.args = list(args)
@@ -83,12 +84,13 @@ class Broker:
         log.flush()
         self.proc = subprocess.Popen(
             DIE_WITH_PARENT + self.command() + list(extra_args), stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=log, env=broker_env({**self.env, **(env or {})}))
+            stdout=subprocess.PIPE, stderr=log, env=broker_env({**self.env, **(env or {})}), cwd=self.cwd)
         log.close()
         line = self._read_ready_line()
         m = READY_RE.match(line)
         assert m, f"unexpected ready line {line!r}\n{self.stderr_tail()}"
         self.kafka, self.admin, self.advertised = (g.decode() for g in m.groups()[:3])
+        self.data_dir_reported = m.group(5).decode() if m.group(5) else None
         # listeners=NAME://host:port,... (every Kafka listener; the first one is `kafka`).
         self.listeners = {}
         for item in (m.group(4) or b"").decode().split(","):

@@ -331,7 +331,7 @@ impl BrokerConfig {
             s.parse().unwrap_or_else(|_| panic!("built-in default address {s} must parse"))
         };
         let tls = resolve_tls(&args, file.tls)?;
-        let data_dir = args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(defaults::DATA_DIR));
+        let data_dir = absolute_data_dir(args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(defaults::DATA_DIR)))?;
         let object_store = args.object_store.or(file.object_store).unwrap_or_else(|| default_object_store(&data_dir));
         let mut listeners = if !args.listeners.is_empty() {
             args.listeners.iter().map(|l| ListenerConfig::parse_flag(l)).collect::<Result<Vec<_>, _>>()?
@@ -497,10 +497,20 @@ fn resolve_tls(args: &ServeArgs, file: Option<TlsConfig>) -> Result<Option<TlsCo
     }))
 }
 
+/// The data directory as an absolute path, resolved once against the working directory at
+/// startup. Everything below it (the wasmtime code cache, which refuses relative paths, the
+/// default `file://` object store, log directories) is derived from this one value, so a relative
+/// `--data-dir` (or the default `./sluice-data`) means the same directory everywhere.
+fn absolute_data_dir(data_dir: PathBuf) -> Result<PathBuf, ConfigError> {
+    std::path::absolute(&data_dir).map_err(|e| ConfigError::Invalid {
+        field: "data_dir",
+        reason: format!("cannot resolve {} against the working directory: {e}", data_dir.display()),
+    })
+}
+
+/// `file://<data-dir>/tier`; `data_dir` is already absolute (see [`absolute_data_dir`]).
 fn default_object_store(data_dir: &Path) -> String {
-    let tier = data_dir.join("tier");
-    let absolute = std::path::absolute(&tier).unwrap_or(tier);
-    format!("file://{}", absolute.display())
+    format!("file://{}", data_dir.join("tier").display())
 }
 
 #[cfg(test)]
@@ -513,8 +523,10 @@ mod tests {
         let config = BrokerConfig::resolve(ServeArgs::default()).expect("defaults are valid");
         assert_eq!(config.kafka_addr.to_string(), defaults::KAFKA_ADDR);
         assert_eq!(config.admin_addr.to_string(), defaults::ADMIN_ADDR);
-        assert_eq!(config.data_dir, PathBuf::from(defaults::DATA_DIR));
-        assert!(config.object_store.starts_with("file://"));
+        let cwd = std::env::current_dir().expect("cwd");
+        assert_eq!(config.data_dir, cwd.join(defaults::DATA_DIR), "resolved against the working directory");
+        assert!(config.data_dir.is_absolute());
+        assert!(config.object_store.starts_with("file:///"));
         assert!(config.object_store.ends_with("sluice-data/tier"));
     }
 

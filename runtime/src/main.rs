@@ -187,16 +187,19 @@ fn serve(args: ServeArgs) -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    let data_dir = config.data_dir.clone();
     let result = runtime.block_on(sluice::serve::run(config, |addrs| {
         // One line on stdout that scripts and tests parse to find the bound ports.
-        // `kafka=` is the first listener; `listeners=` names every one as NAME://addr.
+        // `kafka=` is the first listener; `listeners=` names every one as NAME://addr;
+        // `data_dir=` (last, as a path may hold spaces) is the absolute data directory.
         let listeners: Vec<String> = addrs.listeners.iter().map(|l| format!("{}://{}", l.name, l.addr)).collect();
         println!(
-            "sluice ready kafka={} admin={} advertised={} listeners={}",
+            "sluice ready kafka={} admin={} advertised={} listeners={} data_dir={}",
             addrs.kafka,
             addrs.admin,
             addrs.advertised,
-            listeners.join(",")
+            listeners.join(","),
+            data_dir.display()
         );
     }));
     match result {
