@@ -12,6 +12,7 @@
 //!   remote (tiered) side.
 //! - `tier_glue`: the tiered-storage loop (uploads, descriptors) and restore of topics from the store.
 //! - `producer_state`: idempotent-producer sequence tracking.
+//! - `leader_epochs`: each partition's leader epoch → start offset cache and its checkpoint.
 //! - `acls`: ACL bindings recorded in the metadata log, published to the ACL store.
 //! - `users`: SCRAM credentials recorded in the metadata log, published to the credential store.
 //! - `manifests`: applied manifest documents recorded in the metadata log.
@@ -33,6 +34,7 @@ mod acls;
 mod error;
 pub mod flusher;
 pub(crate) mod fsutil;
+pub mod leader_epochs;
 pub mod manifests;
 pub mod metadata_log;
 pub mod partition;

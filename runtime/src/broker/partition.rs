@@ -15,7 +15,8 @@ use parking_lot::Mutex;
 use tokio::sync::watch;
 
 use super::flusher::{FlushTarget, Flusher};
-use super::producer_state::{scan_batches, CachedBatch, Check, ProducerStates};
+use super::leader_epochs::LeaderEpochCache;
+use super::producer_state::{scan_batches, ActiveProducer, CachedBatch, Check, ProducerStates};
 use super::{now_ms, BrokerError};
 use crate::log::{FlushPolicy, FsFlush, LogConfig, LogError, PartitionLog, ReadResult};
 use crate::metrics::PartitionTraffic;
@@ -85,6 +86,8 @@ pub struct Partition {
     /// Held across check-append-record so idempotence decisions and appends are one step. Appends
     /// to one partition are serialised by the log anyway, so this costs no parallelism.
     producers: Mutex<ProducerStates>,
+    /// Leader epoch → first offset (OffsetForLeaderEpoch; see `leader_epochs`).
+    epochs: Mutex<LeaderEpochCache>,
     /// `flush.policy=batch`: every produce marks the partition dirty for the flusher, and the HWM
     /// follows its fsyncs.
     flush_every_batch: AtomicBool,
@@ -132,6 +135,7 @@ impl Partition {
                 producers.replay(&header);
             }
         }
+        let epochs = LeaderEpochCache::open(topic, index, &log, LEADER_EPOCH)?;
         let (hwm, _) = watch::channel(log.high_watermark());
         Ok(Partition {
             topic: topic.to_string(),
@@ -140,6 +144,7 @@ impl Partition {
             remote,
             hwm,
             producers: Mutex::new(producers),
+            epochs: Mutex::new(epochs),
             flush_every_batch: AtomicBool::new(every_batch),
             flusher: Arc::clone(flusher),
             shared_flush: Mutex::new(None),
@@ -238,8 +243,13 @@ impl Partition {
         for batch in &batches {
             let last = next + i64::from(batch.last_offset_delta);
             if batch.producer_id >= 0 {
-                let cached =
-                    CachedBatch { first_seq: batch.base_sequence, last_seq: batch.last_sequence(), first_offset: next, last_offset: last };
+                let cached = CachedBatch {
+                    first_seq: batch.base_sequence,
+                    last_seq: batch.last_sequence(),
+                    first_offset: next,
+                    last_offset: last,
+                    max_timestamp: batch.max_timestamp,
+                };
                 producers.record(batch.producer_id, batch.producer_epoch, cached, now);
             }
             next = last + 1;
@@ -324,6 +334,18 @@ impl Partition {
             (Some(r), Some(l)) => Some(if r.1 > l.1 { r } else { l }),
             (r, l) => r.or(l),
         })
+    }
+
+    /// OffsetForLeaderEpoch: `(epoch, end offset)` for `requested` (see
+    /// [`LeaderEpochCache::end_offset_for`]).
+    pub fn end_offset_for_epoch(&self, requested: i32) -> (i32, i64) {
+        let (start, end) = (self.log_start_offset(), self.log.log_end_offset());
+        self.epochs.lock().end_offset_for(requested, start, end)
+    }
+
+    /// DescribeProducers: the idempotent producers not yet expired.
+    pub fn active_producers(&self) -> Vec<ActiveProducer> {
+        self.producers.lock().active(now_ms())
     }
 
     /// Receives every advance of the high watermark (long-poll fetches wait on it).

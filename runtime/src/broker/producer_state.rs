@@ -122,6 +122,27 @@ pub struct CachedBatch {
     pub last_seq: i32,
     pub first_offset: i64,
     pub last_offset: i64,
+    /// The batch's max timestamp (DescribeProducers' `last_timestamp`, as Kafka's
+    /// `ProducerStateEntry`); snapshots written before it existed read as -1 (no timestamp).
+    #[serde(default = "no_timestamp")]
+    pub max_timestamp: i64,
+}
+
+fn no_timestamp() -> i64 {
+    -1
+}
+
+/// One producer as DescribeProducers shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActiveProducer {
+    /// The producer id.
+    pub producer_id: i64,
+    /// Its newest epoch.
+    pub epoch: i16,
+    /// The sequence of the last record it appended.
+    pub last_sequence: i32,
+    /// The max timestamp of its last batch.
+    pub last_timestamp: i64,
 }
 
 /// What we know about one producer id on this partition.
@@ -230,6 +251,7 @@ impl ProducerStates {
             last_seq: incoming.last_sequence(),
             first_offset: header.base_offset,
             last_offset,
+            max_timestamp: header.max_timestamp,
         };
         self.record(header.producer_id, header.producer_epoch, batch, header.max_timestamp);
     }
@@ -237,6 +259,21 @@ impl ProducerStates {
     /// Forgets producers idle for longer than [`PRODUCER_ID_EXPIRATION_MS`].
     pub fn expire(&mut self, now_ms: i64) {
         self.producers.retain(|_, e| now_ms.saturating_sub(e.last_append_ms) < PRODUCER_ID_EXPIRATION_MS);
+    }
+
+    /// The producers not yet expired at `now_ms` that have a batch, by producer id.
+    pub fn active(&self, now_ms: i64) -> Vec<ActiveProducer> {
+        let mut out: Vec<ActiveProducer> = self
+            .producers
+            .iter()
+            .filter(|(_, e)| now_ms.saturating_sub(e.last_append_ms) < PRODUCER_ID_EXPIRATION_MS)
+            .filter_map(|(&producer_id, e)| {
+                let last = e.batches.back()?;
+                Some(ActiveProducer { producer_id, epoch: e.epoch, last_sequence: last.last_seq, last_timestamp: last.max_timestamp })
+            })
+            .collect();
+        out.sort_by_key(|p| p.producer_id);
+        out
     }
 
     /// Number of producers tracked.
@@ -299,15 +336,45 @@ mod tests {
     fn kafka_sequence_rules() {
         let mut s = ProducerStates::default();
         assert_eq!(s.check(&batch(7, 0, 5, 1)).ok(), Some(Check::Append), "unknown producer: any sequence");
-        s.record(7, 0, CachedBatch { first_seq: 0, last_seq: 1, first_offset: 0, last_offset: 1 }, 0);
+        s.record(7, 0, CachedBatch { first_seq: 0, last_seq: 1, first_offset: 0, last_offset: 1, max_timestamp: 10 }, 0);
         let dup = s.check(&batch(7, 0, 0, 2)).ok();
-        assert_eq!(dup, Some(Check::Duplicate(CachedBatch { first_seq: 0, last_seq: 1, first_offset: 0, last_offset: 1 })));
+        assert_eq!(
+            dup,
+            Some(Check::Duplicate(CachedBatch { first_seq: 0, last_seq: 1, first_offset: 0, last_offset: 1, max_timestamp: 10 }))
+        );
         assert_eq!(s.check(&batch(7, 0, 2, 1)).ok(), Some(Check::Append));
         assert!(matches!(s.check(&batch(7, 0, 4, 1)), Err(BrokerError::OutOfOrderSequence { expected: 2, .. })));
         assert!(matches!(s.check(&batch(7, 1, 3, 1)), Err(BrokerError::OutOfOrderSequence { expected: 0, .. })));
         assert_eq!(s.check(&batch(7, 1, 0, 1)).ok(), Some(Check::Append));
-        s.record(7, 1, CachedBatch { first_seq: 0, last_seq: 0, first_offset: 2, last_offset: 2 }, 0);
+        s.record(7, 1, CachedBatch { first_seq: 0, last_seq: 0, first_offset: 2, last_offset: 2, max_timestamp: 20 }, 0);
         assert!(matches!(s.check(&batch(7, 0, 2, 1)), Err(BrokerError::InvalidProducerEpoch { .. })));
+    }
+
+    /// DescribeProducers sees each live producer's newest epoch, last sequence and last batch's
+    /// timestamp; expired producers are not shown even before maintenance forgets them.
+    #[test]
+    fn active_producers_for_describe() {
+        let mut s = ProducerStates::default();
+        s.record(9, 2, CachedBatch { first_seq: 0, last_seq: 4, first_offset: 0, last_offset: 4, max_timestamp: 1_000 }, 1_000);
+        s.record(9, 2, CachedBatch { first_seq: 5, last_seq: 6, first_offset: 5, last_offset: 6, max_timestamp: 1_500 }, 2_000);
+        s.record(3, 0, CachedBatch { first_seq: 0, last_seq: 0, first_offset: 7, last_offset: 7, max_timestamp: 1_700 }, 1_700);
+        let active = s.active(2_000);
+        assert_eq!(
+            active,
+            vec![
+                ActiveProducer { producer_id: 3, epoch: 0, last_sequence: 0, last_timestamp: 1_700 },
+                ActiveProducer { producer_id: 9, epoch: 2, last_sequence: 6, last_timestamp: 1_500 },
+            ]
+        );
+        assert_eq!(s.active(1_700 + PRODUCER_ID_EXPIRATION_MS).len(), 1, "producer 3 expired, 9 not yet");
+    }
+
+    /// A snapshot from before `max_timestamp` existed still loads.
+    #[test]
+    fn old_snapshot_batches_have_no_timestamp() {
+        let old = r#"{"first_seq":0,"last_seq":1,"first_offset":0,"last_offset":1}"#;
+        let batch: CachedBatch = serde_json::from_str(old).expect("old layout");
+        assert_eq!(batch.max_timestamp, -1);
     }
 
     #[test]

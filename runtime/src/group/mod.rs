@@ -9,6 +9,7 @@
 //! - `membership`: JoinGroup/SyncGroup, rebalance start/completion, the rebalance timer.
 //! - `liveness`: heartbeats, LeaveGroup, session timers.
 //! - `offsets`: committed offsets in memory in front of the compacted `__consumer_offsets-0` log.
+//! - `offset_delete`: OffsetDelete's rules (which partitions of a group may lose their offsets).
 //! - `format`: the record layout of that log (Kafka's schemas) and a small batch writer.
 //! - `error`: [`GroupError`] (storage failures; protocol outcomes are `ResponseError`s).
 //! - `stats`: [`GroupsSnapshot`], a plain copy of membership and committed offsets for metrics.
@@ -39,6 +40,7 @@ mod error;
 mod format;
 mod liveness;
 mod membership;
+mod offset_delete;
 mod offsets;
 mod state;
 mod stats;

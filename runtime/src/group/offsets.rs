@@ -242,6 +242,28 @@ impl OffsetStore {
         Ok(partitions.len())
     }
 
+    /// Writes tombstones for `partitions` of `group` that have a committed offset (OffsetDelete)
+    /// and forgets them. Partitions without one are skipped. Returns how many were deleted.
+    pub async fn delete_partitions(&self, group: &str, partitions: &[(String, i32)], now_ms: i64) -> Result<usize, GroupError> {
+        let doomed: Vec<(String, i32)> = match self.committed.read().get(group) {
+            Some(map) => partitions.iter().filter(|key| map.contains_key(*key)).cloned().collect(),
+            None => return Ok(0),
+        };
+        if doomed.is_empty() {
+            return Ok(0);
+        }
+        let records = doomed
+            .iter()
+            .map(|(topic, partition)| {
+                let key = OffsetKey { group: group.to_owned(), topic: topic.clone(), partition: *partition };
+                (format::encode_key(&key), None)
+            })
+            .collect();
+        let base = self.write(group, records, now_ms).await?;
+        self.forget(group, &doomed, base);
+        Ok(doomed.len())
+    }
+
     /// Writes tombstones for every group's committed offsets of `topic` (deleted topic), so a
     /// topic re-created under the same name does not inherit stale positions. Returns how many.
     pub async fn delete_topic(&self, topic: &str, now_ms: i64) -> Result<usize, GroupError> {
