@@ -1,8 +1,8 @@
 """Hand-built Kafka frames for tests that must send what no well-behaved client would.
 
 Only what the tests need: framing, request headers v1/v2, ApiVersions, InitProducerId, Produce
-(both the classic and the flexible encodings, chosen from the broker's advertised versions) and
-RecordBatch v2 with a pure-Python CRC-32C. Kept independent of any client library's internals so
+(both the classic and the flexible encodings, chosen from the broker's advertised versions),
+OffsetForLeaderEpoch v3 and RecordBatch v2 with a pure-Python CRC-32C. Kept independent of any client library's internals so
 the bytes on the wire are exactly the ones written here.
 """
 
@@ -14,17 +14,23 @@ API_PRODUCE = 0
 API_FETCH = 1
 API_API_VERSIONS = 18
 API_INIT_PRODUCER_ID = 22
+API_OFFSET_FOR_LEADER_EPOCH = 23
 
 # Kafka error codes the tests assert on.
 NONE = 0
 CORRUPT_MESSAGE = 2
 UNKNOWN_TOPIC_OR_PARTITION = 3
+TOPIC_AUTHORIZATION_FAILED = 29
 UNSUPPORTED_VERSION = 35
+INVALID_CONFIG = 40
+INVALID_REQUEST = 42
 OUT_OF_ORDER_SEQUENCE_NUMBER = 45
 DUPLICATE_SEQUENCE_NUMBER = 46
+FENCED_LEADER_EPOCH = 74
+UNKNOWN_LEADER_EPOCH = 75
 
 # First flexible (compact encodings + tagged fields) version of each API we encode.
-FIRST_FLEXIBLE = {API_PRODUCE: 9, API_INIT_PRODUCER_ID: 2, API_API_VERSIONS: 3}
+FIRST_FLEXIBLE = {API_PRODUCE: 9, API_INIT_PRODUCER_ID: 2, API_API_VERSIONS: 3, API_OFFSET_FOR_LEADER_EPOCH: 4}
 
 
 # ---------------------------------------------------------------- CRC-32C (Castagnoli) and varints
@@ -308,6 +314,27 @@ class RawConn:
                 + array_len(1, flexible) + struct.pack(">i", partition) + nbytes(records, flexible) + tags
                 + tags + tags)
         return self.send_request(API_PRODUCE, v, body), flexible
+
+    def offset_for_leader_epoch(self, topic, partitions):
+        """OffsetForLeaderEpoch v3 as a consumer (replica -1) for one topic. `partitions` is a list
+        of (partition, current_leader_epoch, leader_epoch); returns a list of
+        (error_code, partition, leader_epoch, end_offset) in response order."""
+        body = struct.pack(">i", -1) + struct.pack(">i", 1) + string(topic) + struct.pack(">i", len(partitions))
+        for partition, current_epoch, epoch in partitions:
+            body += struct.pack(">iii", partition, current_epoch, epoch)
+        corr = self.send_request(API_OFFSET_FOR_LEADER_EPOCH, 3, body)
+        resp = self.recv_response(corr)
+        _throttle, n_topics = struct.unpack_from(">ii", resp, 0)
+        assert n_topics == 1, n_topics
+        (name_len,) = struct.unpack_from(">h", resp, 8)
+        pos = 10 + name_len
+        (n_parts,) = struct.unpack_from(">i", resp, pos)
+        pos += 4
+        out = []
+        for _ in range(n_parts):
+            out.append(struct.unpack_from(">hiiq", resp, pos))
+            pos += 18
+        return out
 
 
 def fetch_v4_body(topic, partition, offset, max_wait_ms=500, max_bytes=1 << 20):

@@ -102,7 +102,7 @@ impl LeaderEpochCache {
         if requested == UNDEFINED_EPOCH {
             return UNDEFINED;
         }
-        let entries = self.from_log_start(log_start_offset);
+        let entries = self.truncated_at_start(log_start_offset);
         match entries.last() {
             None => return UNDEFINED,
             Some(latest) if latest.epoch == requested => return (requested, log_end_offset),
@@ -120,7 +120,7 @@ impl LeaderEpochCache {
     }
 
     /// The entries as Kafka's `truncateFromStart(log_start_offset)` would leave them.
-    fn from_log_start(&self, log_start_offset: i64) -> Vec<EpochEntry> {
+    fn truncated_at_start(&self, log_start_offset: i64) -> Vec<EpochEntry> {
         let first_kept = self.entries.partition_point(|e| e.start_offset <= log_start_offset).saturating_sub(1);
         let mut out = self.entries[first_kept.min(self.entries.len())..].to_vec();
         if let Some(first) = out.first_mut() {
