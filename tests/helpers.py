@@ -1,5 +1,6 @@
 """Client-side helpers shared by the tests: topic creation, exhaustive reads, segment files."""
 
+import subprocess
 import threading
 import time
 import uuid
@@ -7,6 +8,8 @@ from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+
+from conftest import broker_env, sluice_binary
 
 
 def unique(prefix="t"):
@@ -185,3 +188,24 @@ def wait_until(predicate, timeout, interval=0.2, message="condition"):
             return last
         time.sleep(interval)
     raise AssertionError(f"{message}: not reached within {timeout}s (last: {last!r})")
+
+
+# ---------------------------------------------------------------- the `sluice` CLI
+
+def sluice_env(broker, **extra):
+    """SLUICE_ADMIN and SLUICE_BOOTSTRAP_SERVER pointing at `broker`, plus `extra` variables."""
+    return {"SLUICE_ADMIN": f"http://{broker.admin}", "SLUICE_BOOTSTRAP_SERVER": broker.bootstrap, **extra}
+
+
+def run_sluice(*args, env=None, input=None, cwd=None, timeout=300, text=True):
+    """`sluice ARGS` as a user runs it (no stray SLUICE_* of ours, `env` added); the CompletedProcess."""
+    return subprocess.run([str(sluice_binary()), *map(str, args)], input=input, cwd=cwd, capture_output=True,
+                          text=text, timeout=timeout, env=broker_env(env))
+
+
+def sluice_expect(env, *args, expect=0):
+    """`sluice ARGS` that must exit `expect` and never panic; (stdout lines, stderr)."""
+    r = run_sluice(*args, env=env)
+    assert r.returncode == expect, f"exit {r.returncode}, want {expect}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}"
+    assert "panicked" not in r.stderr, r.stderr
+    return r.stdout.splitlines(), r.stderr

@@ -5,14 +5,12 @@ SASL_SSL listener and `--authorizer`, the real `sluice` CLI, and confluent-kafka
 alice, whose rights are exactly what the manifests grant."""
 
 import json
-import subprocess
 import textwrap
 
 from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, ResourcePatternType,
                                    ResourceType, UserScramCredentialDeletion)
 
-from conftest import broker_env, sluice_binary
-from helpers import unique, wait_until
+from helpers import sluice_env, sluice_expect, unique, wait_until
 from test_acls import (ALICE, ALICE_PASSWORD, acl_broker, admin_call, admin_client, alice_conf,
                        all_acls, consume, create_alice, grant, group_acl, make_topic, produce_errors,
                        topic_acl)
@@ -24,11 +22,7 @@ TOPIC_AUTHORIZATION_FAILED = 29
 
 def sluice(b, *args, expect=0, user=ADMIN_USER, password=ADMIN_PASSWORD):
     """`sluice ARGS` against the broker's admin API as `user`; (stdout lines, stderr)."""
-    env = broker_env({"SLUICE_ADMIN": f"http://{b.admin}", "SLUICE_ADMIN_USER": user, "SLUICE_ADMIN_PASSWORD": password})
-    r = subprocess.run([str(sluice_binary()), *map(str, args)], capture_output=True, text=True, timeout=300, env=env)
-    assert r.returncode == expect, f"exit {r.returncode}, want {expect}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}"
-    assert "panicked" not in r.stderr, r.stderr
-    return r.stdout.splitlines(), r.stderr
+    return sluice_expect(sluice_env(b, SLUICE_ADMIN_USER=user, SLUICE_ADMIN_PASSWORD=password), *args, expect=expect)
 
 
 def acl_doc(name, topic, operations, principal=f"User:{ALICE}", extra=""):

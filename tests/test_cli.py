@@ -14,7 +14,7 @@ from confluent_kafka import TopicPartition
 from confluent_kafka.admin import ConfigResource
 
 from conftest import broker_env, sluice_binary
-from helpers import (admin, close_consumers, consumer, create_topic, produce_all, producer, read_all,
+from helpers import (run_sluice, sluice_env, admin, close_consumers, consumer, create_topic, produce_all, producer, read_all,
                      unique, wait_for_partitions, wait_until)
 from test_security import ADMIN_PASSWORD, ADMIN_USER, certs, secure_broker  # noqa: F401 (certs is a fixture)
 from transforms import deploy_ok, describe, key_partition, plugin
@@ -22,10 +22,7 @@ from transforms import deploy_ok, describe, key_partition, plugin
 
 def sluice(broker, *args, input=None, timeout=120, env=None):
     """Runs `sluice ARGS` against `broker`; returns the CompletedProcess (text)."""
-    e = broker_env({"SLUICE_ADMIN": f"http://{broker.admin}", "SLUICE_BOOTSTRAP_SERVER": broker.bootstrap} if broker else {})
-    e.update(env or {})
-    return subprocess.run([str(sluice_binary()), *args], input=input, capture_output=True, text=True,
-                          timeout=timeout, env=e)
+    return run_sluice(*args, input=input, timeout=timeout, env={**(sluice_env(broker) if broker else {}), **(env or {})})
 
 
 def ok(broker, *args, **kw):

@@ -25,13 +25,20 @@ DEMO_READY_TIMEOUT_S = 900  # plugins/build compiles the SDK and the plugins for
 COMMAND_TIMEOUT_S = 120
 
 
+# Older than any build: the clone's sources get this mtime so that cargo, which compares source
+# and artifact mtimes, takes the copied artifacts (copied with their own mtimes) as up to date.
+SOURCES_MTIME = 946684800  # 2000-01-01
+
+
 def fresh_clone(tmp_path: Path) -> Path:
-    """A clone of the committed tree with this checkout's release build copied in. Copied without
-    keeping timestamps, so the artifacts are newer than the clone's sources and cargo reuses them."""
+    """A clone of the committed tree with this checkout's release build copied in."""
     clone = tmp_path / "sluice"
     subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(REPO), str(clone)], check=True, timeout=300)
+    for path in clone.rglob("*"):
+        if ".git" not in path.relative_to(clone).parts and not path.is_symlink():
+            os.utime(path, (SOURCES_MTIME, SOURCES_MTIME))
     release = sluice_binary().parent
-    shutil.copytree(release, clone / "target" / "release", copy_function=shutil.copy, symlinks=True,
+    shutil.copytree(release, clone / "target" / "release", symlinks=True,
                     ignore=shutil.ignore_patterns("incremental", "examples"))
     return clone
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from confluent_kafka.admin import ConfigResource
 
 from conftest import broker_env, sluice_binary
-from helpers import admin, create_topic, produce_all, producer, read_all, wait_until
+from helpers import sluice_env, sluice_expect, admin, create_topic, produce_all, producer, read_all, wait_until
 from transforms import REPO, describe, plugin, request, wait_caught_up
 
 MANIFESTS = REPO / "manifests"
@@ -20,11 +20,7 @@ MANIFESTS = REPO / "manifests"
 
 def sluice(broker, *args, expect=0):
     """Runs `sluice ARGS` against `broker`'s admin API; returns (stdout lines, stderr)."""
-    env = broker_env({"SLUICE_ADMIN": f"http://{broker.admin}"})
-    r = subprocess.run([str(sluice_binary()), *map(str, args)], capture_output=True, text=True, timeout=300, env=env)
-    assert r.returncode == expect, f"exit {r.returncode}, want {expect}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}"
-    assert "panicked" not in r.stderr, r.stderr
-    return r.stdout.splitlines(), r.stderr
+    return sluice_expect(sluice_env(broker), *args, expect=expect)
 
 
 def built_plugins():
