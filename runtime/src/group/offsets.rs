@@ -252,14 +252,9 @@ impl OffsetStore {
         if doomed.is_empty() {
             return Ok(0);
         }
-        let records = doomed
-            .iter()
-            .map(|(topic, partition)| {
-                let key = OffsetKey { group: group.to_owned(), topic: topic.clone(), partition: *partition };
-                (format::encode_key(&key), None)
-            })
-            .collect();
-        let base = self.write(group, records, now_ms).await?;
+        let keys =
+            doomed.iter().map(|(topic, partition)| OffsetKey { group: group.to_owned(), topic: topic.clone(), partition: *partition });
+        let base = self.write(group, tombstones(keys), now_ms).await?;
         self.forget(group, &doomed, base);
         Ok(doomed.len())
     }
@@ -277,14 +272,9 @@ impl OffsetStore {
         if doomed.is_empty() {
             return Ok(0);
         }
-        let records = doomed
-            .iter()
-            .map(|(group, partition)| {
-                let key = OffsetKey { group: group.clone(), topic: topic.to_owned(), partition: *partition };
-                (format::encode_key(&key), None)
-            })
-            .collect();
-        let base = self.write(&format!("(offsets of deleted topic {topic})"), records, now_ms).await?;
+        let keys =
+            doomed.iter().map(|(group, partition)| OffsetKey { group: group.clone(), topic: topic.to_owned(), partition: *partition });
+        let base = self.write(&format!("(offsets of deleted topic {topic})"), tombstones(keys), now_ms).await?;
         for (group, partition) in &doomed {
             self.forget(group, &[(topic.to_owned(), *partition)], base);
         }
@@ -325,4 +315,9 @@ impl OffsetStore {
     pub fn close(&self) -> Result<(), GroupError> {
         self.log.close().map_err(|source| GroupError::Close { source })
     }
+}
+
+/// One tombstone record (a key with no value) per offset key: compaction then drops the key.
+fn tombstones(keys: impl Iterator<Item = OffsetKey>) -> Vec<(Bytes, Option<Bytes>)> {
+    keys.map(|key| (format::encode_key(&key), None)).collect()
 }

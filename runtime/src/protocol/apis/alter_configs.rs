@@ -31,10 +31,8 @@ pub async fn handle(broker: &Arc<Broker>, ctx: &RequestContext, request: AlterCo
         let response = AlterConfigsResourceResponse::default()
             .with_resource_type(resource.resource_type)
             .with_resource_name(resource.resource_name.clone());
-        responses.push(match outcome {
-            Ok(()) => response,
-            Err(e) => response.with_error_code(error_code::code(&e)).with_error_message(Some(StrBytes::from_string(e.to_string()))),
-        });
+        let (code, message) = outcome_error(&outcome);
+        responses.push(response.with_error_code(code).with_error_message(message));
     }
     AlterConfigsResponse::default().with_responses(responses)
 }
@@ -98,4 +96,13 @@ fn distinct_entries(resource: &AlterConfigsResource) -> Result<Vec<(String, Stri
         out.push((key, value.to_string()));
     }
     Ok(out)
+}
+
+/// A config change's result as the (error code, message) pair both AlterConfigs APIs answer
+/// per resource: (0, none) when it succeeded.
+pub(super) fn outcome_error(outcome: &Result<(), BrokerError>) -> (i16, Option<StrBytes>) {
+    match outcome {
+        Ok(()) => (0, None),
+        Err(e) => (error_code::code(e), Some(StrBytes::from_string(e.to_string()))),
+    }
 }

@@ -6,13 +6,11 @@ use std::sync::Arc;
 
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
-use kafka_protocol::protocol::StrBytes;
 
 use super::describe_configs::{RESOURCE_BROKER, RESOURCE_TOPIC};
 use crate::broker::topic_config::{self, TopicConfigs};
 use crate::broker::{Broker, BrokerError};
 use crate::protocol::authorize::{authorize, Operation, Resource};
-use crate::protocol::error_code;
 use crate::protocol::RequestContext;
 use kafka_protocol::messages::incremental_alter_configs_request::AlterConfigsResource;
 
@@ -48,10 +46,8 @@ pub async fn handle(
         let response = AlterConfigsResourceResponse::default()
             .with_resource_type(resource.resource_type)
             .with_resource_name(resource.resource_name.clone());
-        responses.push(match outcome {
-            Ok(()) => response,
-            Err(e) => response.with_error_code(error_code::code(&e)).with_error_message(Some(StrBytes::from_string(e.to_string()))),
-        });
+        let (code, message) = super::alter_configs::outcome_error(&outcome);
+        responses.push(response.with_error_code(code).with_error_message(message));
     }
     IncrementalAlterConfigsResponse::default().with_responses(responses)
 }
